@@ -1,0 +1,53 @@
+"""Side-by-side comparison grids (e.g. sharp | blurry | output) with column titles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def make_grid(
+    rows: Sequence[Sequence[np.ndarray]],
+    titles: Sequence[str] | None = None,
+    *,
+    tile: int = 256,
+    gap: int = 4,
+    background: int = 255,
+) -> np.ndarray:
+    """Arrange RGB uint8 images in a grid, each resized to ``tile`` px high, with optional column titles.
+
+    Args:
+        rows: one sequence of images per row; all rows have the same number of columns.
+        titles: one title per column, drawn above the first row.
+
+    Returns:
+        RGB uint8 image.
+    """
+    if not rows:
+        raise ValueError("rows is empty: nothing to draw")
+    ncol = len(rows[0])
+    if any(len(r) != ncol for r in rows):
+        raise ValueError("every row must have the same number of images")
+    if titles is not None and len(titles) != ncol:
+        raise ValueError(f"got {len(titles)} titles for {ncol} columns")
+    header = 28 if titles else 0
+    width = ncol * tile + (ncol + 1) * gap
+    height = header + len(rows) * tile + (len(rows) + 1) * gap
+    canvas = np.full((height, width, 3), background, np.uint8)
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            if im.ndim == 2:
+                im = np.repeat(im[..., None], 3, axis=2)
+            im = cv2.resize(im, (tile, tile), interpolation=cv2.INTER_AREA if im.shape[0] > tile else cv2.INTER_NEAREST)
+            y = header + gap + r * (tile + gap)
+            x = gap + c * (tile + gap)
+            canvas[y : y + tile, x : x + tile] = im
+    for c, t in enumerate(titles or []):
+        (tw, th), _ = cv2.getTextSize(t, _FONT, 0.6, 1)
+        x = gap + c * (tile + gap) + max(0, (tile - tw) // 2)
+        cv2.putText(canvas, t, (x, header - 8), _FONT, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
+    return canvas

@@ -1,0 +1,50 @@
+import json
+
+import torch
+from torch.utils.data import DataLoader
+
+from smfd.data import FaceDeblurDataset
+from smfd.degrade import DegradationParams
+
+
+def test_item_shapes_and_ranges(face_folder):
+    ds = FaceDeblurDataset(face_folder, train=True)
+    item = ds[0]
+    assert item["lq"].shape == (3, 48, 48) and item["gt"].shape == (3, 48, 48)
+    assert item["lq"].dtype == torch.float32 and 0 <= item["lq"].min() and item["lq"].max() <= 1
+    assert item["mask"].shape == (48, 48) and item["mask"].dtype == torch.int64
+    assert item["mask_onehot"].shape == (5, 48, 48)
+    assert torch.equal(item["mask_onehot"].argmax(0), item["mask"])
+    assert DegradationParams.from_dict(json.loads(item["params"])).scale >= 2.0
+    assert item["path"].endswith("00000.png")
+
+
+def test_eval_items_are_fixed_per_index(face_folder):
+    a = FaceDeblurDataset(face_folder, seed=1)
+    b = FaceDeblurDataset(face_folder, seed=1)
+    assert torch.equal(a[2]["lq"], b[2]["lq"]) and torch.equal(a[2]["lq"], a[2]["lq"])
+    assert not torch.equal(a[2]["lq"], FaceDeblurDataset(face_folder, seed=2)[2]["lq"])
+    assert torch.equal(a[2]["gt"], b[2]["gt"])  # no augmentation outside training
+
+
+def test_grayscale_and_resize(face_folder):
+    item = FaceDeblurDataset(face_folder, grayscale=True, size=32)[0]
+    assert item["lq"].shape == (1, 32, 32) and item["gt"].shape == (3, 32, 32) and item["mask"].shape == (32, 32)
+
+
+def test_workers_do_not_repeat_draws(face_folder):
+    ds = FaceDeblurDataset(face_folder, train=True)
+    loader = DataLoader(ds, batch_size=1, num_workers=2)
+    epochs = []
+    for _ in range(2):
+        seeds = [json.loads(b["params"][0])["noise_seed"] for b in loader]
+        assert len(set(seeds)) == len(ds)  # no two workers drew the same degradation
+        epochs.append(seeds)
+    assert set(epochs[0]).isdisjoint(epochs[1])  # and epochs differ
+
+
+def test_unknown_ids(face_folder):
+    import pytest
+
+    with pytest.raises(ValueError, match="not in"):
+        FaceDeblurDataset(face_folder, ids=["nope"])
