@@ -51,3 +51,15 @@ def test_demo_writes_a_picture(tmp_path, run_cli):
     assert res.code == 0, res.err
     img = read_image(tmp_path / "demo" / "side_by_side.png")
     assert img.shape[1] > 2 * 256 and img.shape[0] > 8 * 256
+
+
+def test_summary_table(run_cli):
+    res = run_cli(["summary", "mask_generator", "smfd_unet", "--size", "64", "--runs", "1"])
+    assert res.code == 0, res.err
+    assert "5,416,029" in res.out and "5,416,159" in res.out and "7,532,503" in res.out
+    assert "-0.002%" in res.out and "-0.001%" in res.out
+
+
+def test_summary_unknown_model(run_cli):
+    res = run_cli(["summary", "resnet50"])
+    assert res.code == 1 and "unknown model 'resnet50'" in res.err

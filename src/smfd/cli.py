@@ -102,7 +102,7 @@ def degrade(
 
 @prepare_app.command("celebamask")
 def prepare_celebamask(
-    root: Annotated[Path, typer.Argument(help="CelebAMask-HQ root (holds CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/).")],
+    root: Annotated[Path, typer.Argument(help="CelebAMask-HQ root (CelebA-HQ-img/, CelebAMask-HQ-mask-anno/).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder: images/ and masks/ are written there.")],
     size: Annotated[int, typer.Option(help="Output side in pixels.")] = 256,
     limit: Annotated[int | None, typer.Option(help="Convert only the first N faces.")] = None,
@@ -156,6 +156,43 @@ def demo(
         rows.append([sharp, lq])
     path = write_image(out / "side_by_side.png", make_grid(rows, ["sharp", "degraded (thesis pipeline)"]))
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def summary(
+    models: Annotated[list[str] | None, typer.Argument(help="Model names (default: every registered model).")] = None,
+    size: Annotated[int, typer.Option(help="Input side for GFLOPs and latency.")] = 256,
+    runs: Annotated[int, typer.Option(help="Timed CPU forward passes per model (median shown); 0: no timing.")] = 5,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+) -> None:
+    """Parameters (thesis/Keras convention), GFLOPs and CPU latency of the registered models."""
+    import torch
+    from rich.table import Table
+
+    from .models import THESIS_PARAMS, create_model, list_models
+    from .models.profile import summarize
+
+    names = models or list_models()
+    for n in names:
+        create_model(n)  # fail early, with the list of known names, before any timing
+    if threads:
+        torch.set_num_threads(threads)
+    table = Table(title=f"smfd models at {size}x{size}, batch 1, CPU ({torch.get_num_threads()} threads)")
+    for col in ("model", "total (Keras)", "trainable", "non-trainable", "thesis total", "vs thesis",
+                "GFLOPs", "latency ms"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    with _progress() as bar:
+        task = bar.add_task("profiling", total=len(names))
+        for n in names:
+            torch.manual_seed(0)
+            row = summarize(create_model(n), size, runs=runs)
+            ref = THESIS_PARAMS.get(n)
+            diff = f"{(row['total_keras_convention'] - ref) / ref:+.3%}" if ref else "-"
+            table.add_row(n, f"{row['total_keras_convention']:,}", f"{row['trainable']:,}",
+                          f"{row['non_trainable_bn']:,}", f"{ref:,}" if ref else "-", diff,
+                          f"{row['gflops']:.1f}", f"{row['latency_s'] * 1e3:.0f}" if runs > 0 else "-")
+            bar.advance(task)
+    Console(width=max(Console().width, 130)).print(table)  # never truncate the numbers
 
 
 def main() -> None:

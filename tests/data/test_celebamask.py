@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 
-from smfd.cli import app
 from smfd.data import CLASSES, MERGE, PARTS, FaceFolder
 from smfd.data.celebamask import MERGE_LUT, load_face, merge_labels, read_labels19
 

@@ -1,0 +1,188 @@
+"""Comparison networks: UNet and UNet++ for masks, a NAFNet-style general deblurrer.
+
+``segmentation_models_pytorch`` would be the natural source of UNet/UNet++, but it imports timm and
+torchvision, and no torchvision release imports beside the pinned CPU torch 2.13.0 build
+("operator torchvision::nms does not exist"). The two mask baselines are therefore written here from their
+papers, in the configuration the thesis's parameter counts point to (classic 64-1024 widths with BatchNorm).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._utils import crop_to, pad_to_multiple
+
+
+def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+    )  # fmt: skip
+
+
+class UNet(nn.Module):
+    """UNet (Ronneberger et al., 2015) with BatchNorm: double 3x3 convs, max-pool down, bilinear 2x up,
+    concatenated skips, 1x1 classifier. Returns logits.
+
+    Parameter-free upsampling with the double conv on the concatenation (``C_i + C_{i+1}`` channels) is the
+    variant whose size is the thesis's 31,401,605 (Keras convention; a 2x2 transposed conv up gives
+    31,054,405): the same node as UNet++'s first nested column.
+
+    Shape:
+        ``(B, in_channels, H, W) -> (B, num_classes, H, W)``
+    """
+
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 5, *, channels: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
+        self.stride = 2 ** (len(channels) - 1)
+        ins = (in_channels, *channels[:-1])
+        self.encoder = nn.ModuleList(_double_conv(i, o) for i, o in zip(ins, channels, strict=True))
+        pairs = list(zip(channels[:-1], channels[1:], strict=True))[::-1]
+        self.decoder = nn.ModuleList(_double_conv(skip + below, skip) for skip, below in pairs)
+        self.head = nn.Conv2d(channels[0], num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, size = pad_to_multiple(x, self.stride)
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        x = skips.pop()
+        for block in self.decoder:
+            up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = block(torch.cat([skips.pop(), up], dim=1))  # (B, C_skip + C_below, 2H, 2W)
+        return crop_to(self.head(x), size)
+
+
+class UNetPlusPlus(nn.Module):
+    """UNet++ (Zhou et al., 2018): nested dense skip pathways; node X(i, j) is a double conv on
+    ``[X(i, 0..j-1), up(X(i+1, j-1))]``; bilinear upsampling; the classifier reads X(0, depth-1). Returns logits.
+
+    Shape:
+        ``(B, in_channels, H, W) -> (B, num_classes, H, W)``
+    """
+
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 5, *, channels: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
+        depth = len(channels)
+        self.depth, self.stride = depth, 2 ** (depth - 1)
+        ins = (in_channels, *channels[:-1])
+        self.encoder = nn.ModuleList(_double_conv(i, o) for i, o in zip(ins, channels, strict=True))
+        # nodes[f"{i}_{j}"] for j >= 1: level i, j-th nested node
+        self.nodes = nn.ModuleDict()
+        for j in range(1, depth):
+            for i in range(depth - j):
+                self.nodes[f"{i}_{j}"] = _double_conv(channels[i] * j + channels[i + 1], channels[i])
+        self.head = nn.Conv2d(channels[0], num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, size = pad_to_multiple(x, self.stride)
+        grid: dict[tuple[int, int], torch.Tensor] = {}
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            grid[i, 0] = x
+        for j in range(1, self.depth):
+            for i in range(self.depth - j):
+                below = F.interpolate(grid[i + 1, j - 1], scale_factor=2, mode="bilinear", align_corners=False)
+                grid[i, j] = self.nodes[f"{i}_{j}"](torch.cat([*(grid[i, k] for k in range(j)), below], dim=1))
+        return crop_to(self.head(grid[0, self.depth - 1]), size)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class SimpleGate(nn.Module):
+    """Split channels in two halves and multiply them (NAFNet's activation-free nonlinearity)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * b
+
+
+class NAFBlock(nn.Module):
+    """NAFNet block (Chen et al., 2022): LayerNorm, 1x1 expand, 3x3 depth-wise conv, SimpleGate, simplified
+    channel attention, 1x1 project; then a LayerNorm + gated 1x1 feed-forward; both residual with learned
+    per-channel scales initialised at zero."""
+
+    def __init__(self, channels: int, *, expand: int = 2) -> None:
+        super().__init__()
+        hidden = channels * expand
+        self.norm1 = LayerNorm2d(channels)
+        self.conv1 = nn.Conv2d(channels, hidden, 1)
+        self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.gate = SimpleGate()
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(hidden // 2, hidden // 2, 1))
+        self.conv2 = nn.Conv2d(hidden // 2, channels, 1)
+        self.norm2 = LayerNorm2d(channels)
+        self.ffn1 = nn.Conv2d(channels, hidden, 1)
+        self.ffn2 = nn.Conv2d(hidden // 2, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.gate(self.dwconv(self.conv1(self.norm1(x))))
+        y = self.conv2(y * self.sca(y))
+        x = x + self.beta * y
+        y = self.ffn2(self.gate(self.ffn1(self.norm2(x))))
+        return x + self.gamma * y
+
+
+class NAFNet(nn.Module):
+    """NAFNet-style deblurring UNet: stride-2 conv down, 1x1 conv + PixelShuffle up, additive skips, a global
+    residual (the network predicts a correction to the blurry input). Takes no mask.
+
+    Shape:
+        ``(B, in_channels, H, W) -> (B, in_channels, H, W)``
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        *,
+        width: int = 24,
+        encoder_blocks: tuple[int, ...] = (2, 2, 4, 8),
+        middle_blocks: int = 12,
+        decoder_blocks: tuple[int, ...] = (2, 2, 2, 2),
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.mask_channels = in_channels, 0
+        self.stride = 2 ** len(encoder_blocks)
+        self.intro = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.encoder, self.down, self.up, self.decoder = (nn.ModuleList() for _ in range(4))
+        c = width
+        for n in encoder_blocks:
+            self.encoder.append(nn.Sequential(*(NAFBlock(c) for _ in range(n))))
+            self.down.append(nn.Conv2d(c, 2 * c, 2, stride=2))
+            c *= 2
+        self.middle = nn.Sequential(*(NAFBlock(c) for _ in range(middle_blocks)))
+        for n in decoder_blocks:
+            self.up.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))  # (B, C/2, 2H, 2W)
+            c //= 2
+            self.decoder.append(nn.Sequential(*(NAFBlock(c) for _ in range(n))))
+        self.ending = nn.Conv2d(width, in_channels, 3, padding=1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x, size = pad_to_multiple(image, self.stride)
+        inp = x
+        x = self.intro(x)
+        skips = []
+        for block, down in zip(self.encoder, self.down, strict=True):
+            x = block(x)
+            skips.append(x)
+            x = down(x)
+        x = self.middle(x)
+        for up, block in zip(self.up, self.decoder, strict=True):
+            x = block(up(x) + skips.pop())
+        return crop_to(self.ending(x) + inp, size)

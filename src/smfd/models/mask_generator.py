@@ -1,0 +1,77 @@
+"""The semantic mask generator (thesis §3.4.4): blurry grey face -> 5-class face-mask logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._utils import crop_to, pad_to_multiple
+from .blocks import CBAM, RDC, AttentionUp
+
+
+class MaskGenerator(nn.Module):
+    """UNet-like mask generator built from RDC blocks, attention upsampling and CBAM.
+
+    Encoder: ``len(encoder_channels)`` RDC levels with 2x max-pooling between them (the deepest level is the
+    bridge). Decoder: at each shallower level, PixelShuffle-upsample to the skip's width, CBAM on the skip,
+    concatenate, RDC to ``decoder_channels[i]`` (the thesis: 256, 128, 64). Head: CBAM, RDC to
+    ``head_channels`` (32), 1x1 conv, ReLU, 1x1 conv to ``num_classes``. Returns logits; use
+    :meth:`predict_proba` (softmax) or ``argmax(1)`` for a label map.
+
+    Shape:
+        ``(B, in_channels, H, W) -> (B, num_classes, H, W)`` for any H, W.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 5,
+        *,
+        encoder_channels: tuple[int, ...] = (48, 96, 192, 384),
+        decoder_channels: tuple[int, ...] = (256, 128, 64),
+        head_channels: int = 32,
+        num_layers: int = 4,
+        growth: int = 22,
+        reduction: int = 4,
+    ) -> None:
+        super().__init__()
+        if len(decoder_channels) != len(encoder_channels) - 1:
+            raise ValueError(f"need one decoder width per upsampling: {len(encoder_channels) - 1}, "
+                             f"got decoder_channels={decoder_channels}")
+        self.in_channels, self.num_classes = in_channels, num_classes
+        self.mask_channels = 0
+        self.stride = 2 ** (len(encoder_channels) - 1)
+        rdc = {"num_layers": num_layers, "growth": growth}
+        ins = (in_channels, *encoder_channels[:-1])
+        self.encoder = nn.ModuleList(RDC(i, o, **rdc) for i, o in zip(ins, encoder_channels, strict=True))
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        x_ch = encoder_channels[-1]
+        for skip, out in zip(reversed(encoder_channels[:-1]), decoder_channels, strict=True):
+            self.up.append(AttentionUp(x_ch, skip, skip, reduction=reduction))
+            self.decoder.append(RDC(2 * skip, out, **rdc))
+            x_ch = out
+        self.head = nn.Sequential(
+            CBAM(x_ch, reduction=reduction),
+            RDC(x_ch, head_channels, **rdc),
+            nn.Conv2d(head_channels, head_channels, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(head_channels, num_classes, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, size = pad_to_multiple(x, self.stride)
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, block in zip(self.up, self.decoder, strict=True):
+            x = block(up(x, skips.pop()))  # (B, 2 * C_skip, 2H, 2W) -> (B, C_out, 2H, 2W)
+        return crop_to(self.head(x), size)
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax class probabilities, ``(B, num_classes, H, W)``: SMFD-UNet's mask input."""
+        return torch.softmax(self(x), dim=1)

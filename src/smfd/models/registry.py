@@ -1,0 +1,160 @@
+"""Named models: ``create_model(name, **overrides)``, one factory per variant (timm/smp style).
+
+How the default sizes were found
+--------------------------------
+The thesis gives totals counted the Keras way (BatchNorm moving mean and variance included) but not the
+RDC depth, growth or widths. BatchNorm sits only in the RDC dense layers, so the non-trainable counts fix
+``blocks x num_layers x growth``: the mask generator has 8 RDCs (4 encoder, 3 decoder, 1 head) and 1,408 / 2
+= 704 BN channels, so ``num_layers x growth = 88``; SMFD-UNet has 12 RDCs (2 x 4 encoder, 3 decoder, 1 head)
+and 960 / 2 = 480 BN channels, so ``num_layers x growth = 40``. A search over widths (doubling encoders),
+(num_layers, growth) pairs with those products, CBAM reductions and decoder/head widths then gave:
+
+* mask generator: encoder 48-96-192-384, decoder 256-128-64 (the thesis's), head RDC 32 (the thesis's),
+  4 dense layers of growth 22, CBAM reduction 4: 5,416,029 vs 5,416,159 (-130, -0.002 %), BN channels 704
+  (exact).
+* SMFD-UNet: encoders 32-64-128-256 per branch, decoder 256-160-96, head RDC 64, 5 dense layers of growth 8,
+  CBAM reduction 4: 7,532,503 vs 7,532,601 (-98, -0.001 %), BN channels 480 (exact).
+* UNet and UNet++ (classic 64-1024 widths, BatchNorm, parameter-free 2x upsampling) reproduce the thesis's
+  31,401,605 and 36,643,333 exactly.
+
+The search script is ``scripts/fit_model_sizes.py``; ``tests/models`` pin these counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .baselines import NAFNet, UNet, UNetPlusPlus
+from .mask_generator import MaskGenerator
+from .smfd_unet import SMFDUNet
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_TASKS: dict[str, str] = {}
+
+#: Sizes the thesis reports (Keras convention), for comparison in ``smfd summary``.
+THESIS_PARAMS = {"mask_generator": 5_416_159, "smfd_unet": 7_532_601, "unet": 31_401_605, "unet_plusplus": 36_643_333}
+
+
+def _register(task: str) -> Callable:
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _REGISTRY[fn.__name__] = fn
+        _TASKS[fn.__name__] = task
+        return fn
+
+    return deco
+
+
+@_register("mask")
+def mask_generator(**kwargs) -> MaskGenerator:
+    """The thesis's mask generator: grey face -> 5-class logits."""
+    return MaskGenerator(**kwargs)
+
+
+@_register("mask")
+def unet(**kwargs) -> UNet:
+    """Classic UNet with BatchNorm (mask baseline, thesis Table 4.1)."""
+    return UNet(**kwargs)
+
+
+@_register("mask")
+def unet_plusplus(**kwargs) -> UNetPlusPlus:
+    """UNet++ (mask baseline, thesis Table 4.1)."""
+    return UNetPlusPlus(**kwargs)
+
+
+# The ablation variants follow the thesis's Table 4.3, where each row adds one component to the previous:
+# backbone without mask branch -> + mask branch (plain upsampling) -> + attention upsampling with transposed
+# conv -> + attention upsampling with PixelShuffle -> + post-processing (the full model).
+
+
+@_register("deblur")
+def smfd_unet_no_mask(**kwargs) -> SMFDUNet:
+    """Ablation row 1: image branch only, plain upsampling, no attention, no post-processing."""
+    return SMFDUNet(**{"mask_channels": 0, "upsample": "plain", "attention": False, "post_process": False, **kwargs})
+
+
+@_register("deblur")
+def smfd_unet_plain_up(**kwargs) -> SMFDUNet:
+    """Ablation row 2: + mask branch; plain (bilinear + conv) upsampling, no attention, no post-processing."""
+    return SMFDUNet(**{"upsample": "plain", "attention": False, "post_process": False, **kwargs})
+
+
+@_register("deblur")
+def smfd_unet_transpose_up(**kwargs) -> SMFDUNet:
+    """Ablation row 3: attention upsampling with a transposed conv + CBAM on the skips; no post-processing."""
+    return SMFDUNet(**{"upsample": "transpose", "post_process": False, **kwargs})
+
+
+@_register("deblur")
+def smfd_unet_no_post(**kwargs) -> SMFDUNet:
+    """Ablation row 4: attention upsampling with PixelShuffle + CBAM; no post-processing."""
+    return SMFDUNet(**{"post_process": False, **kwargs})
+
+
+@_register("deblur")
+def smfd_unet(**kwargs) -> SMFDUNet:
+    """The full SMFD-UNet: both branches, PixelShuffle attention upsampling, post-processing."""
+    return SMFDUNet(**kwargs)
+
+
+@_register("deblur")
+def nafnet(**kwargs) -> NAFNet:
+    """NAFNet-style general deblurrer (no mask), width 16: 7.37M parameters, near SMFD-UNet's 7.53M."""
+    return NAFNet(**{"width": 16, **kwargs})
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Registered names, optionally only those of one task (``mask`` or ``deblur``)."""
+    return [n for n in _REGISTRY if task is None or _TASKS[n] == task]
+
+
+def model_task(name: str) -> str:
+    _check_name(name)
+    return _TASKS[name]
+
+
+def _check_name(name: str) -> None:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
+
+
+def create_model(name: str, **overrides) -> nn.Module:
+    """Build a registered model; ``overrides`` replace the factory's keyword defaults.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or bad overrides.
+    """
+    _check_name(name)
+    try:
+        model = _REGISTRY[name](**overrides)
+    except TypeError as e:
+        raise ValueError(f"bad options for model {name!r}: {e}") from None
+    model.model_name = name
+    model.model_kwargs = dict(overrides)
+    return model
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameter counts in the thesis's (Keras) convention.
+
+    Returns:
+        ``trainable``: PyTorch parameters (BatchNorm gamma and beta included, as in Keras);
+        ``non_trainable_bn``: BatchNorm moving mean and variance (2 per BN channel; buffers in PyTorch);
+        ``total_keras_convention``: their sum, comparable with the thesis's totals.
+    """
+    trainable = sum(p.numel() for p in model.parameters())
+    bn = sum(m.num_features for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    return {"trainable": trainable, "non_trainable_bn": 2 * bn, "total_keras_convention": trainable + 2 * bn}
+
+
+def example_inputs(model: nn.Module, batch: int = 1, height: int = 256, width: int = 256) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the right shapes: ``(image,)`` or ``(image, mask probabilities)``."""
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(batch, model.in_channels, height, width, generator=g)
+    if getattr(model, "mask_channels", 0):
+        logits = torch.randn(batch, model.mask_channels, height, width, generator=g)
+        return image, torch.softmax(logits, dim=1)
+    return (image,)

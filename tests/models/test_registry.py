@@ -1,0 +1,110 @@
+"""Tests generated from the registry: every model, the same checks."""
+
+import pytest
+import torch
+
+from smfd.models import THESIS_PARAMS, count_parameters, create_model, example_inputs, list_models
+
+ALL = list_models()
+
+# Sizes in the thesis's Keras convention (trainable + BatchNorm moving mean/variance). The first four are the
+# thesis's own models; see smfd.models.registry for how the widths were fitted.
+PINNED = {
+    "mask_generator": (5_416_029, 1_408),
+    "smfd_unet": (7_532_503, 960),
+    "unet": (31_401_605, 11_776),
+    "unet_plusplus": (36_643_333, 14_592),
+    "smfd_unet_no_post": (7_532_503, 960),
+    "smfd_unet_no_mask": (1_150_262, 640),
+    "smfd_unet_plain_up": (2_787_134, 960),
+    "smfd_unet_transpose_up": (1_960_599, 960),
+    "nafnet": (7_371_923, 0),
+}
+
+
+def test_every_model_is_pinned():
+    assert set(PINNED) == set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_parameter_counts(name):
+    counts = count_parameters(create_model(name))
+    assert (counts["total_keras_convention"], counts["non_trainable_bn"]) == PINNED[name]
+    assert counts["trainable"] + counts["non_trainable_bn"] == counts["total_keras_convention"]
+
+
+@pytest.mark.parametrize("name", ["mask_generator", "smfd_unet"])
+def test_thesis_models_within_half_a_percent_and_exact_bn(name):
+    counts = count_parameters(create_model(name))
+    assert abs(counts["total_keras_convention"] - THESIS_PARAMS[name]) / THESIS_PARAMS[name] < 0.005
+    assert counts["non_trainable_bn"] == {"mask_generator": 1_408, "smfd_unet": 960}[name]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_odd_sizes_shapes_no_nan_and_gradients(name):
+    torch.manual_seed(0)
+    model = create_model(name).train()
+    inputs = example_inputs(model, 2, 37, 45)
+    out = model(*inputs)
+    expected = model.num_classes if hasattr(model, "num_classes") else 3
+    assert out.shape == (2, expected, 37, 45)
+    assert torch.isfinite(out).all()
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, f"parameters without a finite gradient: {missing[:5]}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_train_and_eval_modes(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    inputs = example_inputs(model, 2, 16, 16)
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    model.eval()
+    with torch.no_grad():
+        a, b = model(*inputs), model(*inputs)
+    assert torch.equal(a, b)
+    assert all(torch.equal(v, buffers[k]) for k, v in model.named_buffers())  # eval leaves BN stats alone
+    model.train()
+    with torch.no_grad():
+        model(*inputs)
+    changed = any(not torch.equal(v, buffers[k]) for k, v in model.named_buffers() if "running" in k)
+    assert changed == any("running" in k for k in buffers)  # training updates BN statistics
+
+
+def test_mask_generator_probabilities():
+    model = create_model("mask_generator").eval()
+    probs = model.predict_proba(torch.rand(1, 1, 24, 40))
+    assert probs.shape == (1, 5, 24, 40)
+    assert torch.allclose(probs.sum(1), torch.ones(1, 24, 40), atol=1e-5)
+
+
+def test_smfd_unet_uses_the_mask():
+    torch.manual_seed(0)
+    model = create_model("smfd_unet").eval()
+    image, mask = example_inputs(model, 1, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(model(image, mask), model(image, mask.flip(-1)))
+    with pytest.raises(ValueError, match="mask"):
+        model(image)
+    with pytest.raises(ValueError, match=r"\(B, 5, 32, 32\)"):
+        model(image, mask[:, :3])
+
+
+def test_variants_differ_where_the_thesis_says():
+    full, no_post = create_model("smfd_unet"), create_model("smfd_unet_no_post")
+    assert type(full.post).__name__ == "PostProcess" and type(no_post.post).__name__ == "Identity"
+    assert create_model("smfd_unet_no_mask").mask_encoder is None
+    assert type(create_model("smfd_unet_transpose_up").up[0].up).__name__ == "TransposeUp"
+    plain = create_model("smfd_unet_plain_up").up[0]
+    assert type(plain.up).__name__ == "PlainUp" and type(plain.attn).__name__ == "Identity"
+    assert create_model("smfd_unet", per_channel_post=True).post.per_channel
+
+
+def test_unknown_model_and_bad_options():
+    with pytest.raises(ValueError, match="known models: .*smfd_unet"):
+        create_model("resnet50")
+    with pytest.raises(ValueError, match="bad options"):
+        create_model("smfd_unet", colour="blue")
+    m = create_model("smfd_unet", head_channels=32)
+    assert m.model_name == "smfd_unet" and m.model_kwargs == {"head_channels": 32}
