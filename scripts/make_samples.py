@@ -2,7 +2,9 @@
 
 Usage: python scripts/make_samples.py ../shared/data/synthface --count 8
 
-The faces come from the seed-0 test split (smfd.data.make_splits), so no bundled sample is ever a
+The faces come from the seed-0 test split of the 2,000-face subset (smfd.data.make_splits(ids, seed=0,
+subset=2000)). Subsets share one permutation, so that test split lies inside the test split of every seed-0
+configuration (all faces, the 3,000 mask subset, the 2,000 deblur subset): no bundled sample is ever a
 training face. Images are re-encoded as JPEG q90; masks are copied as they are.
 """
 
@@ -19,7 +21,10 @@ ap.add_argument("root")
 ap.add_argument("--count", type=int, default=8)
 args = ap.parse_args()
 folder = FaceFolder(args.root)
-test = make_splits(folder.ids, seed=0).test
+test = make_splits(folder.ids, seed=0, subset=2000).test
+for old in DEST.glob("*/*"):
+    if old.suffix in (".jpg", ".png"):
+        old.unlink()
 step = len(test) // args.count
 for i in test[::step][: args.count]:
     write_image(DEST / "images" / f"{i}.jpg", read_image(folder.image_path(i)), quality=90)

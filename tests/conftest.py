@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
-
-def make_face_folder(root: Path, n: int = 6, size: int = 48, seed: int = 0) -> Path:
-    """A folder in the smfd layout: smooth random colour images and blocky 5-class masks."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-        img = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
-        mask = cv2.resize(rng.integers(0, 5, (4, 4), dtype=np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
-        cv2.imwrite(str(root / "images" / f"{i:05d}.png"), img)
-        cv2.imwrite(str(root / "masks" / f"{i:05d}.png"), mask)
-    return root
+from helpers import make_face_folder
 
 
 @pytest.fixture
 def face_folder(tmp_path: Path) -> Path:
     return make_face_folder(tmp_path / "faces")
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    return make_face_folder(tmp_path / "tiny", n=12, size=32)
 
 
 class CliResult:

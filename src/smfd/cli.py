@@ -195,6 +195,57 @@ def summary(
     Console(width=max(Console().width, 130)).print(table)  # never truncate the numbers
 
 
+def _setup_logging() -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    log = logging.getLogger("smfd")
+    if not any(isinstance(h, RichHandler) for h in log.handlers):
+        log.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+    log.setLevel(logging.INFO)
+
+
+def _run_dir(out: Path | None, task: str, model: str) -> Path:
+    import datetime
+
+    if out is not None:
+        return out
+    return Path("runs") / f"{task}-{model}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
+@app.command()
+def train(
+    task: Annotated[str, typer.Argument(help="mask (the mask generator) or deblur (SMFD-UNet).")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/thesis.yaml).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Face folder (images/ + masks/).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set optim.lr=2e-4.")] = None,
+    mask_source: Annotated[str | None, typer.Option(help="deblur: gt, or generator:RUN for generated masks.")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Run folder (default runs/TASK-MODEL-TIME).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last.pt.")] = None,
+) -> None:
+    """Train the mask generator or SMFD-UNet with the thesis protocol (Ctrl-C is safe: --resume continues)."""
+    from .train import fit, load_config
+
+    if task not in ("mask", "deblur"):
+        raise CliError(f"TASK must be mask or deblur, got {task!r}", code=2)
+    _setup_logging()
+    fixed = {"data.root": str(data) if data else None, "mask_source": mask_source}
+    if resume is not None:
+        saved = resume / "config.yaml"
+        if not saved.is_file():
+            raise CliError(f"{saved}: no such file (is {resume} a run folder?)")
+        cfg = load_config(saved, task, set_ or [], **fixed)
+        run_dir = resume
+    else:
+        cfg = load_config(config, task, set_ or [], **fixed)
+        if not cfg.data.root:
+            raise CliError("no data: pass --data DIR (a folder with images/ and masks/)", code=2)
+        run_dir = _run_dir(out, task, cfg.model.name)
+    result = fit(cfg, run_dir, resume=resume is not None)
+    typer.echo(f"best val {cfg.monitor} {result.best_metric:.4f} at epoch {result.best_epoch}; run: {run_dir}")
+
+
 def main() -> None:
     """Console-script entry point: Typer handles usage errors; library errors become one line."""
     try:

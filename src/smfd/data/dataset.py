@@ -35,6 +35,8 @@ class FaceDeblurDataset(Dataset):
         augment: joint augmentation applied in training; ``None`` turns it off. Defaults to the thesis's.
         seed: base seed of the fixed validation/test degradations.
         size: resize faces to ``size x size`` first (area for images, nearest for masks).
+        crop: in training, cut a random ``crop x crop`` window (same place in blurry, sharp and mask) after
+            degrading the whole face, so blur and borders are those of the full image.
         grayscale: give ``lq`` as one grey channel (the mask generator's input).
         num_classes: number of mask classes, for the one-hot mask.
 
@@ -56,6 +58,7 @@ class FaceDeblurDataset(Dataset):
         augment: JointAugment | None = JointAugment(),  # noqa: B008 - frozen dataclass, immutable
         seed: int = 0,
         size: int | None = None,
+        crop: int | None = None,
         grayscale: bool = False,
         num_classes: int = 5,
     ) -> None:
@@ -71,6 +74,7 @@ class FaceDeblurDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.size = size
+        self.crop = crop
         self.grayscale = grayscale
         self.num_classes = num_classes
         self._rng: np.random.Generator | None = None
@@ -97,6 +101,13 @@ class FaceDeblurDataset(Dataset):
         lq, params = self.degradation(gt, rng)
         if self.train and self.augment is not None:
             (gt, lq), mask = self.augment([gt, lq], mask, rng)
+        if self.train and self.crop is not None:
+            h, w = gt.shape[:2]
+            if self.crop > min(h, w):
+                raise ValueError(f"crop {self.crop} is larger than the {w}x{h} face {self.folder.image_path(id)}")
+            y, x = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
+            window = (slice(y, y + self.crop), slice(x, x + self.crop))
+            gt, lq, mask = gt[window], lq[window], mask[window]
         if self.grayscale:
             lq = cv2.cvtColor(lq, cv2.COLOR_RGB2GRAY)[..., None]
         mask_t = torch.from_numpy(mask.astype(np.int64))

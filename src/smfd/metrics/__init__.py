@@ -1,0 +1,6 @@
+"""Metrics: PSNR/SSIM/MSE for images, Dice/Jaccard for masks, and the Dice loss."""
+
+from .image import mse255, psnr, ssim
+from .masks import dice_loss, dice_per_class, jaccard_per_class
+
+__all__ = ["dice_loss", "dice_per_class", "jaccard_per_class", "mse255", "psnr", "ssim"]

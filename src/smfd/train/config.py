@@ -1,0 +1,211 @@
+"""Typed training configuration from short YAML files, with ``--set key=value`` overrides.
+
+A YAML file holds the settings shared by both tasks and a ``tasks:`` section whose ``mask:`` or ``deblur:``
+entry is merged over them, so one file (``configs/thesis.yaml``) describes the whole protocol. Unknown keys
+are errors. The resolved config of a run is written into its folder as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+TASKS = ("mask", "deblur")
+
+
+@dataclass
+class ModelConfig:
+    name: str = ""  # registry name; the task's default if empty
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    root: str = ""  # face folder (images/ + masks/); usually given with --data
+    split: str = ""  # split JSON to use; if empty, made from the folder's ids with split_seed and subset
+    split_seed: int = 0
+    subset: int | None = None  # random subset before splitting (thesis: 3,000 mask / 2,000 deblur)
+    fold: int = 0  # which of the 5 folds validates (the others train)
+    folds: int = 5
+    size: int = 256  # faces are resized to size x size
+    crop: int | None = None  # random training crops of this side (validation uses whole faces)
+    train_limit: int | None = None  # use at most this many training faces (quick runs)
+    val_limit: int | None = None
+    augment: bool = True
+    num_workers: int = 2
+    seed: int = 0  # seed of the fixed validation degradations
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SchedulerConfig:
+    factor: float = 0.2
+    patience: int = 5
+    min_lr: float = 1e-9
+
+
+@dataclass
+class TrainConfig:
+    task: str = "deblur"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    epochs: int = 50
+    batch_size: int = 16
+    early_stop: int = 10  # stop after this many epochs without a better validation metric
+    loss: str = ""  # dice (mask) / mse (deblur) if empty
+    monitor: str = ""  # dice (mask) / ssim (deblur) if empty; higher is better
+    mask_source: str = "gt"  # deblur only: gt or generator:RUN_OR_CHECKPOINT
+    device: str = "auto"  # auto, cpu, cuda
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        defaults = {"mask": ("mask_generator", "dice", "dice"), "deblur": ("smfd_unet", "mse", "ssim")}[self.task]
+        self.model.name = self.model.name or defaults[0]
+        self.loss = self.loss or defaults[1]
+        self.monitor = self.monitor or defaults[2]
+        if self.loss not in ("dice", "mse", "l1"):
+            raise ValueError(f"loss must be dice, mse or l1, got {self.loss!r}")
+        if self.monitor not in ("dice", "jaccard", "ssim", "psnr"):
+            raise ValueError(f"monitor must be dice, jaccard, ssim or psnr, got {self.monitor!r}")
+        if self.task == "mask" and self.mask_source != "gt":
+            raise ValueError("mask_source applies to the deblur task only")
+        if not (self.mask_source == "gt" or self.mask_source.startswith("generator:")):
+            raise ValueError(f"mask_source must be gt or generator:RUN, got {self.mask_source!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build(cls: type, values: dict, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where or 'config'}: expected a mapping, got {values!r}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown config key {where + '.' if where else ''}{sorted(unknown)[0]} "
+                         f"(known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        path = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value or {}, path)
+        else:
+            kwargs[key] = _coerce(hint, value, path)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    """Check and convert a YAML value to a field's type (YAML 1.1 reads ``2e-4`` as a string)."""
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    try:
+        if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            return float(value)
+        if hint is int and isinstance(value, (int, str)) and not isinstance(value, bool):
+            return int(value)
+        if hint is bool and isinstance(value, bool):
+            return value
+        if hint is str and isinstance(value, str):
+            return value
+        if hint is dict and isinstance(value, dict):
+            return value
+        if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+            return tuple(_coerce(a, v, path) for a, v in zip(typing.get_args(hint), value, strict=True))
+    except ValueError:
+        pass
+    raise ValueError(f"config key {path}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _set(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise ValueError(f"--set {dotted}: {k} is not a section")
+    d[keys[-1]] = value
+
+
+def load_config(
+    path: str | os.PathLike | None, task: str, overrides: list[str] | tuple[str, ...] = (), **fixed: Any
+) -> TrainConfig:
+    """Resolve a config: YAML file (shared keys, then ``tasks.<task>``), then ``--set`` overrides.
+
+    Args:
+        path: YAML file, or None for the built-in defaults.
+        task: ``mask`` or ``deblur``.
+        overrides: ``key=value`` strings with dotted keys (``optim.lr=2e-4``); values are parsed as YAML.
+        fixed: dotted keys set last (e.g. ``{"data.root": ...}`` from ``--data``).
+    """
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such config file")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: a config must be a YAML mapping")
+    tasks = raw.pop("tasks", {}) or {}
+    if set(tasks) - set(TASKS):
+        raise ValueError(f"{path}: tasks may only hold {TASKS}, got {sorted(tasks)}")
+    raw = _merge(raw, tasks.get(task, {}))
+    raw["task"] = task
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        _set(raw, key.strip(), yaml.safe_load(value))
+    for key, value in fixed.items():
+        if value is not None:
+            _set(raw, key, value)
+    return _build(TrainConfig, raw, "")
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """Rebuild a config saved with :meth:`TrainConfig.to_dict` (e.g. from a checkpoint)."""
+    return _build(TrainConfig, d, "")
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
+    from ..data.io import atomic_write_bytes
+
+    atomic_write_bytes(path, yaml.safe_dump(_plain(config.to_dict()), sort_keys=False).encode())
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x

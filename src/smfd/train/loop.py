@@ -1,0 +1,384 @@
+"""The training loop (nanoGPT style: plain functions): ``fit`` -> ``train_one_epoch`` / ``evaluate``.
+
+Run folder contents: ``config.yaml`` (resolved), ``split.json``, ``metrics.csv`` (one row per epoch),
+``tb/`` (TensorBoard, when installed), ``train.log``, ``last.pt`` and ``best.pt`` (atomic), and
+``best.safetensors`` (the best model as plain weights). Under ``torchrun`` the same code runs DDP (gloo on
+CPU, nccl on GPU); rank 0 validates and writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_splits
+from ..metrics import dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
+from ..models import create_model
+from ..models.io import save_weights
+from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from .config import TrainConfig, save_config
+
+log = logging.getLogger("smfd.train")
+
+_GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R BT.601, as OpenCV's RGB2GRAY
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    best_metric: float
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+
+
+def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 1, H, W) with OpenCV's weights, for the mask generator's input."""
+    return (x * _GREY.to(x)).sum(dim=1, keepdim=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but no CUDA device is available")
+    return torch.device(name)
+
+
+# --- masks for the deblurring task -----------------------------------------------------------------------
+
+
+def mask_provider(source: str, device: torch.device) -> Callable[[dict], torch.Tensor]:
+    """``gt``: the batch's one-hot ground truth; ``generator:PATH``: softmax of a trained mask generator
+    (a run folder, checkpoint or weights file) applied to the blurry face. Returns batch -> (B, 5, H, W)."""
+    if source == "gt":
+        return lambda batch: batch["mask_onehot"].to(device)
+    generator = load_model(source.split(":", 1)[1]).to(device).eval()
+    if getattr(generator, "model_name", "") not in ("mask_generator", "unet", "unet_plusplus"):
+        raise ValueError(f"{source}: not a mask model ({generator.model_name})")
+
+    @torch.no_grad()
+    def provide(batch: dict) -> torch.Tensor:
+        lq = batch["lq"].to(device)
+        x = rgb_to_grey(lq) if lq.shape[1] == 3 else lq
+        return torch.softmax(generator(x), dim=1)
+
+    return provide
+
+
+# --- one step, one epoch, one evaluation -------------------------------------------------------------------
+
+
+def _forward(model: nn.Module, batch: dict, task: str, masks: Callable | None, device: torch.device) -> torch.Tensor:
+    lq = batch["lq"].to(device, non_blocking=True)
+    if task == "mask" or getattr(getattr(model, "module", model), "mask_channels", 0) == 0:
+        return model(lq)
+    return model(lq, masks(batch))
+
+
+def _loss(cfg: TrainConfig, out: torch.Tensor, batch: dict, device: torch.device) -> torch.Tensor:
+    if cfg.loss == "dice":
+        return dice_loss(out, batch["mask_onehot"].to(device))
+    target = batch["gt"].to(device)
+    return F.mse_loss(out, target) if cfg.loss == "mse" else F.l1_loss(out, target)
+
+
+def train_one_epoch(model, loader, optimizer, cfg: TrainConfig, masks, device, progress=None) -> float:
+    """One pass over the training data; returns the mean loss. Raises :class:`TrainingDiverged` on NaN."""
+    model.train()
+    total, count = 0.0, 0
+    task = progress.add_task("train", total=len(loader)) if progress else None
+    for step, batch in enumerate(loader):
+        out = _forward(model, batch, cfg.task, masks, device)
+        loss = _loss(cfg, out, batch, device)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss.item()} at step {step + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = batch["lq"].shape[0]
+        total += loss.item() * n
+        count += n
+        if progress:
+            progress.update(task, advance=1, description=f"train loss {total / count:.4f}")
+    if progress:
+        progress.remove_task(task)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_image: bool = False) -> dict:
+    """Validation/test metrics. Mask task: Dice and Jaccard per class (NaN-aware means), then averaged;
+    deblur task: PSNR, SSIM, MSE (0-255) on outputs clamped to [0, 1]. Also the loss.
+
+    With ``per_image=True`` the dict also holds ``rows``: one dict of metrics per image (with its path).
+    """
+    model.eval()
+    rows, losses, n = [], 0.0, 0
+    task = progress.add_task("validate", total=len(loader)) if progress else None
+    for batch in loader:
+        out = _forward(model, batch, cfg.task, masks, device)
+        losses += _loss(cfg, out, batch, device).item() * out.shape[0]
+        n += out.shape[0]
+        if cfg.task == "mask":
+            pred, target = out.argmax(1).cpu(), batch["mask"]
+            d, j = dice_per_class(pred, target, out.shape[1]), jaccard_per_class(pred, target, out.shape[1])
+            for i, path in enumerate(batch["path"]):
+                rows.append({"path": path, **{f"dice_{c}": d[i, c].item() for c in range(d.shape[1])},
+                             **{f"jaccard_{c}": j[i, c].item() for c in range(j.shape[1])}})
+        else:
+            pred, target = out.clamp(0, 1).cpu(), batch["gt"]
+            p, s, m = psnr(pred, target), ssim(pred, target), mse255(pred, target)
+            for i, path in enumerate(batch["path"]):
+                rows.append({"path": path, "psnr": p[i].item(), "ssim": s[i].item(), "mse": m[i].item()})
+        if progress:
+            progress.advance(task)
+    if progress:
+        progress.remove_task(task)
+    result = summarize_rows(rows, cfg.task)
+    result["loss"] = losses / max(n, 1)
+    if per_image:
+        result["rows"] = rows
+    return result
+
+
+def summarize_rows(rows: list[dict], task: str) -> dict:
+    """Means over images (per class first for masks, NaNs left out)."""
+    if task == "mask":
+        out = {}
+        for metric in ("dice", "jaccard"):
+            keys = sorted(k for k in rows[0] if k.startswith(metric + "_"))
+            per_class = [np.nanmean([r[k] for r in rows]) if any(not math.isnan(r[k]) for r in rows) else math.nan
+                         for k in keys]
+            out.update({k: v for k, v in zip(keys, per_class, strict=True)})
+            out[metric] = float(np.nanmean(per_class))
+        return out
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}
+
+
+# --- data, distributed set-up -------------------------------------------------------------------------------
+
+
+def make_splits_for(cfg: TrainConfig, folder: FaceFolder) -> Splits:
+    if cfg.data.split:
+        splits = Splits.load(cfg.data.split)
+        unknown = set(splits.test) | set(splits.trainval)
+        unknown -= set(folder.ids)
+        if unknown:
+            raise ValueError(f"{cfg.data.split}: {len(unknown)} ids are not in {folder.root}, e.g. {min(unknown)}")
+        return splits
+    return make_splits(folder.ids, seed=cfg.data.split_seed, subset=cfg.data.subset, folds=cfg.data.folds)
+
+
+def _datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[FaceDeblurDataset, FaceDeblurDataset]:
+    train_ids, val_ids = splits.fold(cfg.data.fold)
+    train_ids, val_ids = train_ids[: cfg.data.train_limit], val_ids[: cfg.data.val_limit]
+    grey = cfg.task == "mask"
+    common = {"size": cfg.data.size, "grayscale": grey}
+    train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
+                              crop=cfg.data.crop, **common)
+    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, **common)
+    return train, val
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
+
+
+def _broadcast(value: float, world: int) -> float:
+    if world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(t, src=0)
+    return t.item()
+
+
+# --- fit -----------------------------------------------------------------------------------------------------
+
+
+def fit(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True) -> FitResult:
+    """Train with the thesis protocol: Adam, ReduceLROnPlateau on the monitored validation metric, early
+    stopping, best checkpoint by the same metric. ``resume=True`` continues ``run_dir/last.pt``."""
+    run_dir = Path(run_dir)
+    rank, world = _dist_info()
+    device = resolve_device(cfg.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _fit(cfg, run_dir, resume, progress, rank, world, device)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
+    main = rank == 0
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    ckpt = None
+    if resume:  # cfg is the run's own config.yaml (plus overrides such as more epochs)
+        ckpt = load_checkpoint(run_dir / "last.pt")
+        if ckpt["model_name"] != cfg.model.name:
+            raise ValueError(f"{run_dir / 'last.pt'}: holds {ckpt['model_name']}, the config asks for {cfg.model.name}")
+    elif main:
+        if (run_dir / "last.pt").exists():
+            raise FileExistsError(f"{run_dir}: holds a run already (resume it with --resume, or choose --out)")
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        _attach_log_file(run_dir)
+    folder = FaceFolder(cfg.data.root)
+    splits = make_splits_for(cfg, folder)
+    if main and not resume:
+        save_config(cfg, run_dir / "config.yaml")
+        splits.save(run_dir / "split.json")
+    train_ds, val_ds = _datasets(cfg, folder, splits)
+    sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
+    loader_gen = torch.Generator()
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                              num_workers=cfg.data.num_workers, drop_last=len(train_ds) >= cfg.batch_size * world,
+                              generator=loader_gen)
+    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers)
+
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
+    masks = mask_provider(cfg.mask_source, device) if cfg.task == "deblur" else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
+                                 weight_decay=cfg.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.scheduler.factor,
+                                                           patience=cfg.scheduler.patience, min_lr=cfg.scheduler.min_lr)
+    start, best, best_epoch, bad = 1, -math.inf, 0, 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start, best, bad = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["bad_epochs"]
+        best_epoch = _best_epoch_from_csv(run_dir / "metrics.csv", cfg.monitor)
+        log.info("resuming %s at epoch %d (best %s %.4f)", run_dir, start, cfg.monitor, best)
+    train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    writer = _tensorboard(run_dir) if main else None
+    log.info("%s: %s, %d train / %d val faces, %s, %d process(es)", cfg.task, cfg.model.name, len(train_ds),
+             len(val_ds), device, world)
+
+    epoch, stopped = start - 1, bad >= cfg.early_stop
+    for epoch in range(start, cfg.epochs + 1 if not stopped else start):
+        loader_gen.manual_seed(cfg.seed * 100_003 + epoch)  # shuffles and worker seeds reproducible on resume
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        t0 = time.time()
+        with _progress_bar(main and show_progress) as bar:
+            try:
+                train_loss = train_one_epoch(train_model, train_loader, optimizer, cfg, masks, device, bar)
+            except TrainingDiverged as e:
+                raise TrainingDiverged(f"{e} of epoch {epoch}; stopped. Last good checkpoint: "
+                                       f"{run_dir / 'last.pt' if epoch > 1 else 'none (first epoch)'}") from None
+            metrics = evaluate(model, val_loader, cfg, masks, device, bar) if main else {cfg.monitor: 0.0}
+        value = _broadcast(metrics[cfg.monitor], world)
+        scheduler.step(value)
+        improved = value > best
+        if improved:
+            best, best_epoch, bad = value, epoch, 0
+        else:
+            bad += 1
+        if main:
+            state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch,
+                     "best_metric": best, "bad_epochs": bad, "config": cfg.to_dict()}
+            if improved:
+                save_checkpoint(run_dir / "best.pt", **state)
+                save_weights(model, run_dir / "best.safetensors", extra={"epoch": epoch, cfg.monitor: value})
+            save_checkpoint(run_dir / "last.pt", **state)
+            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
+                   **{f"val_{k}": v for k, v in metrics.items()}, "seconds": round(time.time() - t0, 1)}
+            _append_csv(run_dir / "metrics.csv", row)
+            if writer is not None:
+                for k, v in row.items():
+                    if k != "epoch":
+                        writer.add_scalar(k, v, epoch)
+                writer.flush()
+            log.info("epoch %d/%d  loss %.4f  val %s %.4f%s  lr %.1e  %.0fs", epoch, cfg.epochs, train_loss,
+                     cfg.monitor, value, " (best)" if improved else "", row["lr"], row["seconds"])
+        if bad >= cfg.early_stop and epoch < cfg.epochs:
+            stopped = True
+            break
+    if stopped:
+        log.info("early stop: no better val %s for %d epochs", cfg.monitor, cfg.early_stop)
+    if writer is not None:
+        writer.close()
+    return FitResult(run_dir, best, best_epoch, epoch, stopped)
+
+
+def _best_epoch_from_csv(path: Path, monitor: str) -> int:
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    key = f"val_{monitor}"
+    return int(max(rows, key=lambda r: float(r[key]))["epoch"]) if rows else 0
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard not installed: logging to metrics.csv only (pip install tensorboard)")
+        return None
+    return SummaryWriter(str(run_dir / "tb"))
+
+
+def _attach_log_file(run_dir: Path) -> None:
+    target = str((run_dir / "train.log").resolve())
+    for h in list(log.handlers):
+        if isinstance(h, logging.FileHandler):
+            log.removeHandler(h)
+            h.close()
+    handler = logging.FileHandler(target)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+class _NoProgress:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    transient=True)

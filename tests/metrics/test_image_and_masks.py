@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+
+from smfd.metrics import dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
+
+
+def _pairs(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 256, (2, 40, 52, 3), dtype=np.uint8)
+    noise = rng.normal(0, 20, a.shape)
+    b = np.clip(a + noise, 0, 255).astype(np.uint8)
+    to_t = lambda x: torch.from_numpy(x).permute(0, 3, 1, 2).double() / 255  # noqa: E731
+    return a, b, to_t(a), to_t(b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_agree_with_scikit_image(seed):
+    a, b, ta, tb = _pairs(seed)
+    ours_psnr, ours_ssim, ours_mse = psnr(tb, ta), ssim(tb, ta), mse255(tb, ta)
+    for i in range(len(a)):
+        assert ours_psnr[i].item() == pytest.approx(peak_signal_noise_ratio(a[i], b[i], data_range=255), abs=1e-6)
+        ref = structural_similarity(a[i], b[i], channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False)
+        assert ours_ssim[i].item() == pytest.approx(ref, abs=1e-6)
+        assert ours_mse[i].item() == pytest.approx(mean_squared_error(a[i], b[i]), rel=1e-9)
+
+
+def test_identical_images():
+    x = torch.rand(1, 3, 32, 32)
+    assert ssim(x, x).item() == pytest.approx(1.0) and torch.isinf(psnr(x, x)).all() and mse255(x, x).item() == 0
+
+
+def test_dice_and_jaccard_by_hand():
+    target = torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 1]]])
+    pred = torch.tensor([[[0, 0, 0, 1], [0, 0, 1, 1]]])
+    d, j = dice_per_class(pred, target, 3), jaccard_per_class(pred, target, 3)
+    assert d[0, 0].item() == pytest.approx(2 * 4 / (5 + 4)) and d[0, 1].item() == pytest.approx(2 * 3 / (3 + 4))
+    assert j[0, 0].item() == pytest.approx(4 / 5) and j[0, 1].item() == pytest.approx(3 / 4)
+    assert torch.isnan(d[0, 2]) and torch.isnan(j[0, 2])  # class 2 in neither: undefined, not perfect
+
+
+def test_dice_loss():
+    target = torch.nn.functional.one_hot(torch.randint(0, 3, (2, 8, 8)), 3).permute(0, 3, 1, 2).float()
+    perfect = dice_loss(target * 50, target).item()
+    random = dice_loss(torch.randn(2, 3, 8, 8), target).item()
+    assert perfect < 0.01 < 0.3 < random

@@ -1,0 +1,91 @@
+"""The protocol pieces with tiny data: plateau LR drop, early stop, best checkpoint, resume, NaN stop."""
+
+import csv
+
+import pytest
+import torch
+
+from helpers import TINY_MODEL
+from smfd.models.io import load_weights
+from smfd.train import load_checkpoint, load_config
+from smfd.train import loop as loop_mod
+
+
+def _cfg(root, **sets):
+    items = ["batch_size=4", "data.size=32", "data.num_workers=0", TINY_MODEL, *(f"{k}={v}" for k, v in sets.items())]
+    return load_config(None, "mask", items, **{"data.root": str(root)})
+
+
+def _rows(run):
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _fake_metrics(monkeypatch, values):
+    it = iter(values)
+    monkeypatch.setattr(loop_mod, "evaluate", lambda *a, **k: {"dice": next(it), "jaccard": 0.0, "loss": 0.0})
+
+
+def test_lr_drops_on_plateau_and_early_stopping_fires(tiny_data, tmp_path, monkeypatch):
+    _fake_metrics(monkeypatch, [0.5] * 10)
+    cfg = _cfg(tiny_data, epochs=10, early_stop=3, **{"scheduler.patience": 1})
+    res = loop_mod.fit(cfg, tmp_path / "run", progress=False)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "run")]
+    # epoch 1 sets the best; epochs 2-3 are bad (3 > patience 1: drop to 20 %); epoch 4 is the 3rd bad: stop
+    assert lrs == pytest.approx([1e-3, 1e-3, 2e-4, 2e-4])
+    assert res.stopped_early and res.epochs_run == 4 and res.best_epoch == 1
+
+
+def test_lr_floor(tiny_data, tmp_path, monkeypatch):
+    _fake_metrics(monkeypatch, [0.5] * 6)
+    cfg = _cfg(tiny_data, epochs=6, early_stop=10, **{"scheduler.patience": 0, "scheduler.min_lr": 1e-4})
+    loop_mod.fit(cfg, tmp_path / "run", progress=False)
+    assert float(_rows(tmp_path / "run")[-1]["lr"]) == pytest.approx(1e-4)
+
+
+def test_best_checkpoint_is_kept(tiny_data, tmp_path, monkeypatch):
+    _fake_metrics(monkeypatch, [0.3, 0.7, 0.5])
+    run = tmp_path / "run"
+    res = loop_mod.fit(_cfg(tiny_data, epochs=3), run, progress=False)
+    best, last = load_checkpoint(run / "best.pt"), load_checkpoint(run / "last.pt")
+    assert (res.best_epoch, best["epoch"], last["epoch"], best["best_metric"]) == (2, 2, 3, 0.7)
+    weights = load_weights(run / "best.safetensors").state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in best["state_dict"].items())
+    assert not all(torch.equal(best["state_dict"][k], v) for k, v in last["state_dict"].items())
+
+
+def test_resume_after_a_kill_continues_the_epoch_count(tiny_data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    real_epoch = loop_mod.train_one_epoch
+    calls = {"n": 0}
+
+    def dies_in_epoch_3(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*a, **k)
+
+    monkeypatch.setattr(loop_mod, "train_one_epoch", dies_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        loop_mod.fit(_cfg(tiny_data, epochs=4), run, progress=False)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2  # only the interrupted epoch is lost
+    monkeypatch.setattr(loop_mod, "train_one_epoch", real_epoch)
+    res = loop_mod.fit(load_config(run / "config.yaml", "mask"), run, resume=True, progress=False)
+    assert [int(r["epoch"]) for r in _rows(run)] == [1, 2, 3, 4] and res.epochs_run == 4
+    assert load_checkpoint(run / "last.pt")["epoch"] == 4
+
+
+def test_a_finished_run_is_not_overwritten(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    loop_mod.fit(_cfg(tiny_data, epochs=1), run, progress=False)
+    with pytest.raises(FileExistsError, match="holds a run already"):
+        loop_mod.fit(_cfg(tiny_data, epochs=1), run, progress=False)
+
+
+def test_deblur_with_generated_masks(tiny_data, tmp_path):
+    loop_mod.fit(_cfg(tiny_data, epochs=1), tmp_path / "gen", progress=False)
+    cfg = load_config(None, "deblur", ["epochs=1", "batch_size=4", "data.size=32", "data.num_workers=0", TINY_MODEL],
+                      **{"data.root": str(tiny_data), "mask_source": f"generator:{tmp_path / 'gen'}"})
+    res = loop_mod.fit(cfg, tmp_path / "deblur", progress=False)
+    assert res.epochs_run == 1 and 0 < res.best_metric < 1
+    assert {"val_psnr", "val_ssim", "val_mse"} <= set(_rows(tmp_path / "deblur")[0])
