@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 prepare_app = typer.Typer(no_args_is_help=True, help="Convert public datasets to the smfd folder layout.")
 app.add_typer(prepare_app, name="prepare")
+report_app = typer.Typer(no_args_is_help=True, help="Figures: training curves, feature maps.")
+app.add_typer(report_app, name="report")
 
 console = Console(stderr=True, soft_wrap=True)  # errors stay one line, however long
 _state = {"debug": False}
@@ -244,6 +246,136 @@ def train(
         run_dir = _run_dir(out, task, cfg.model.name)
     result = fit(cfg, run_dir, resume=resume is not None)
     typer.echo(f"best val {cfg.monitor} {result.best_metric:.4f} at epoch {result.best_epoch}; run: {run_dir}")
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[str | None, typer.Option(help="Run folder, checkpoint or .safetensors; 'input' scores the "
+                                                   "degraded input itself.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Face folder (images/ + masks/).")] = None,
+    split: Annotated[str, typer.Option(help="test, val or trainval.")] = "test",
+    split_file: Annotated[Path | None, typer.Option(help="Split JSON (default: the run's split.json).")] = None,
+    mask_source: Annotated[str, typer.Option(help="deblur models: gt or generator:RUN.")] = "gt",
+    pred: Annotated[Path | None, typer.Option(help="Score another tool's output folder (with --gt).")] = None,
+    gt: Annotated[Path | None, typer.Option(help="Sharp faces for --pred, matched by file name.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N faces.")] = None,
+    identity: Annotated[bool, typer.Option(help="Also score identity with dlib (extra 'identity').")] = False,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
+) -> None:
+    """Score a model on a split (PSNR, SSIM, MSE, NIQE, identity; Dice/Jaccard for masks), or --pred vs --gt."""
+    from .train.evaluation import evaluate_model, score_folders, write_results
+
+    problems: list[str] = []
+    with _progress() as bar:
+        task = bar.add_task("scoring", total=None)
+        step = lambda n: bar.advance(task, n)  # noqa: E731
+        if pred is not None or gt is not None:
+            if pred is None or gt is None or model is not None:
+                raise CliError("--pred and --gt go together, without --model", code=2)
+            rows, info, problems = score_folders(pred, gt, identity=identity, progress=step)
+            examples = None
+            out = out or pred.parent / f"eval-{pred.name}"
+        else:
+            if model is None or data is None:
+                raise CliError("pass --model and --data (or --pred and --gt)", code=2)
+            rows, info, examples = evaluate_model(model, data, split=split, split_file=str(split_file) if split_file
+                                                  else None, mask_source=mask_source, limit=limit, identity=identity,
+                                                  progress=step)
+            out = out or (Path(model) / f"eval-{split}" if Path(model).is_dir() else Path(f"eval-{Path(model).stem}"))
+    write_results(out, rows, info, examples, overwrite=overwrite)
+    typer.echo((out / "summary.md").read_text())
+    typer.echo(f"wrote {out}/per_image.csv, summary.json, summary.md")
+    for p in problems:
+        console.print(f"skipped {p}", markup=False, highlight=False)
+    if problems:
+        raise CliError(f"{len(problems)} files could not be scored")
+
+
+@app.command()
+def cv(
+    task: Annotated[str, typer.Argument(help="mask or deblur.")],
+    data: Annotated[Path, typer.Option(help="Face folder (images/ + masks/).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the fold runs and the table.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config.")] = None,
+    folds: Annotated[int, typer.Option(help="Number of folds.")] = 5,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
+    mask_source: Annotated[str | None, typer.Option(help="deblur: gt or generator:RUN.")] = None,
+    test_limit: Annotated[int | None, typer.Option(help="Score only the first N test faces.")] = None,
+) -> None:
+    """K-fold cross-validation (thesis Table 4.4); re-running resumes unfinished folds."""
+    from .train.crossval import cross_validate
+
+    if task not in ("mask", "deblur"):
+        raise CliError(f"TASK must be mask or deblur, got {task!r}", code=2)
+    _setup_logging()
+    cross_validate(task, str(config) if config else None, str(data), out, folds=folds, overrides=set_ or [],
+                   mask_source=mask_source, test_limit=test_limit)
+    typer.echo((out / "cv.md").read_text())
+
+
+@app.command()
+def ablate(
+    data: Annotated[Path, typer.Option(help="Face folder (images/ + masks/).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the variant runs and the table.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
+    mask_source: Annotated[str | None, typer.Option(help="gt or generator:RUN.")] = None,
+    test_limit: Annotated[int | None, typer.Option(help="Score only the first N test faces.")] = None,
+) -> None:
+    """Train the five ablation variants with one config (thesis Table 4.3); re-running resumes."""
+    from .train.crossval import ablate as run_ablation
+
+    _setup_logging()
+    run_ablation(str(config) if config else None, str(data), out, overrides=set_ or [], mask_source=mask_source,
+                 test_limit=test_limit)
+    typer.echo((out / "ablation.md").read_text())
+
+
+@report_app.command("curves")
+def report_curves(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (with metrics.csv).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("curves.png"),
+) -> None:
+    """Training curves: loss, validation metrics and learning rate per epoch."""
+    from .report.figures import plot_curves
+
+    typer.echo(f"wrote {plot_curves(runs, out)}")
+
+
+@report_app.command("features")
+def report_features(
+    model: Annotated[Path, typer.Option(help="Run folder, checkpoint or weights.")],
+    image: Annotated[Path, typer.Option(help="A sharp face; it is degraded with --seed first.")],
+    mask_source: Annotated[str, typer.Option(help="deblur models: generator:RUN, or gt with --mask.")] = "gt",
+    mask: Annotated[Path | None, typer.Option(help="Ground-truth mask PNG for --mask-source gt.")] = None,
+    seed: Annotated[int, typer.Option(help="Degradation seed.")] = 0,
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("features.png"),
+) -> None:
+    """Layer-wise feature maps of one face (3 channels as RGB, 5 as class colours, else the first channel)."""
+    import torch
+
+    from .data.io import read_image, read_mask
+    from .degrade import DegradationPipeline
+    from .report.figures import feature_maps
+    from .train import load_model
+    from .train.loop import mask_provider, rgb_to_grey
+
+    net = load_model(model).eval()
+    lq, _ = DegradationPipeline()(read_image(image), np.random.default_rng(seed))
+    x = torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255
+    if getattr(net, "mask_channels", 0):
+        if mask_source == "gt":
+            if mask is None:
+                raise CliError("--mask-source gt needs --mask (or use --mask-source generator:RUN)", code=2)
+            m = torch.from_numpy(read_mask(mask).astype(np.int64))
+            onehot = torch.nn.functional.one_hot(m, 5).permute(2, 0, 1)[None].float()
+            inputs = (x, onehot)
+        else:
+            inputs = (x, mask_provider(mask_source, torch.device("cpu"))({"lq": x}))
+    else:
+        inputs = (rgb_to_grey(x),) if net.in_channels == 1 else (x,)
+    typer.echo(f"wrote {feature_maps(net, inputs, out)}")
 
 
 def main() -> None:

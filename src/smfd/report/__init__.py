@@ -1,5 +1,6 @@
-"""Pictures and tables for people: side-by-side grids."""
+"""Pictures and tables for people: side-by-side grids, mask colours, training curves, feature maps."""
 
 from .grid import make_grid
+from .palette import PALETTE, colorize_mask
 
-__all__ = ["make_grid"]
+__all__ = ["PALETTE", "colorize_mask", "make_grid"]

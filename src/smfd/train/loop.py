@@ -137,17 +137,7 @@ def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_
         out = _forward(model, batch, cfg.task, masks, device)
         losses += _loss(cfg, out, batch, device).item() * out.shape[0]
         n += out.shape[0]
-        if cfg.task == "mask":
-            pred, target = out.argmax(1).cpu(), batch["mask"]
-            d, j = dice_per_class(pred, target, out.shape[1]), jaccard_per_class(pred, target, out.shape[1])
-            for i, path in enumerate(batch["path"]):
-                rows.append({"path": path, **{f"dice_{c}": d[i, c].item() for c in range(d.shape[1])},
-                             **{f"jaccard_{c}": j[i, c].item() for c in range(j.shape[1])}})
-        else:
-            pred, target = out.clamp(0, 1).cpu(), batch["gt"]
-            p, s, m = psnr(pred, target), ssim(pred, target), mse255(pred, target)
-            for i, path in enumerate(batch["path"]):
-                rows.append({"path": path, "psnr": p[i].item(), "ssim": s[i].item(), "mse": m[i].item()})
+        rows.extend(metric_rows(out, batch, cfg.task))
         if progress:
             progress.advance(task)
     if progress:
@@ -157,6 +147,19 @@ def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_
     if per_image:
         result["rows"] = rows
     return result
+
+
+def metric_rows(out: torch.Tensor, batch: dict, task: str) -> list[dict]:
+    """Per-image metrics of a batch: Dice/Jaccard per class (mask logits) or PSNR/SSIM/MSE (images)."""
+    if task == "mask":
+        pred, target = out.argmax(1).cpu(), batch["mask"]
+        d, j = dice_per_class(pred, target, out.shape[1]), jaccard_per_class(pred, target, out.shape[1])
+        return [{"path": path, **{f"dice_{c}": d[i, c].item() for c in range(d.shape[1])},
+                 **{f"jaccard_{c}": j[i, c].item() for c in range(j.shape[1])}} for i, path in enumerate(batch["path"])]
+    pred, target = out.clamp(0, 1).cpu(), batch["gt"]
+    p, s, m = psnr(pred, target), ssim(pred, target), mse255(pred, target)
+    return [{"path": path, "psnr": p[i].item(), "ssim": s[i].item(), "mse": m[i].item()}
+            for i, path in enumerate(batch["path"])]
 
 
 def summarize_rows(rows: list[dict], task: str) -> dict:

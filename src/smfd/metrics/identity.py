@@ -1,0 +1,57 @@
+"""Identity similarity between two faces with dlib's face-recognition ResNet (optional extra ``identity``).
+
+The models come from the ``face_recognition_models`` package and run with ``dlib-bin``; both install from
+PyPI and load offline. The face box is found once, on the sharp reference (HOG detector; the whole image if
+none is found, as for tight aligned crops), and the same box is used for the restored face, so a blurry
+output cannot fail detection and the two descriptors describe the same region. Results: ``id_distance``
+(Euclidean distance of the 128-D descriptors; dlib's same-person threshold is 0.6) and ``id_cosine``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+
+def _models_dir() -> str:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("identity metric needs the 'identity' extra: pip install 'smfd[identity]'")
+    # the package's own __init__ needs pkg_resources, gone from recent setuptools: read the files directly
+    return os.path.join(spec.submodule_search_locations[0], "models")
+
+
+class IdentityScorer:
+    """``scorer(restored, sharp) -> {"id_distance", "id_cosine"}`` for RGB uint8 faces of one size."""
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+        except ImportError:
+            raise RuntimeError("identity metric needs the 'identity' extra: pip install 'smfd[identity]'") from None
+        models = _models_dir()
+        self._dlib = dlib
+        self._detect = dlib.get_frontal_face_detector()
+        self._shape = dlib.shape_predictor(os.path.join(models, "shape_predictor_5_face_landmarks.dat"))
+        self._net = dlib.face_recognition_model_v1(os.path.join(models, "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def _box(self, image: np.ndarray):
+        found = self._detect(image, 1)
+        if len(found):
+            return max(found, key=lambda r: r.area())
+        h, w = image.shape[:2]
+        return self._dlib.rectangle(0, 0, w - 1, h - 1)
+
+    def _descriptor(self, image: np.ndarray, box) -> np.ndarray:
+        image = np.ascontiguousarray(image)
+        return np.array(self._net.compute_face_descriptor(image, self._shape(image, box)))
+
+    def __call__(self, restored: np.ndarray, sharp: np.ndarray) -> dict[str, float]:
+        if restored.shape != sharp.shape:
+            raise ValueError(f"faces must have one size, got {restored.shape} and {sharp.shape}")
+        box = self._box(sharp)
+        a, b = self._descriptor(restored, box), self._descriptor(sharp, box)
+        cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+        return {"id_distance": float(np.linalg.norm(a - b)), "id_cosine": cos}

@@ -1,0 +1,113 @@
+"""Figures: training curves from ``metrics.csv`` and layer-wise feature maps (thesis Figs. 4.x)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.io import atomic_write_bytes
+from .palette import colorize_mask
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", facecolor="white")
+    rgb = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)  # drop matplotlib's alpha
+    atomic_write_bytes(path, cv2.imencode(".png", rgb)[1].tobytes())
+    return Path(path)
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (is {run_dir} a training run?)")
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """Loss and validation metrics per epoch for one or more runs (one line per run)."""
+    plt = _pyplot()
+    runs = {Path(r).name: read_metrics(r) for r in run_dirs}
+    metric_keys = sorted({k for rows in runs.values() for k in rows[0] if k.startswith("val_") and k != "val_loss"
+                          and not k[-1].isdigit()})
+    panels = ["loss", *metric_keys, "lr"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, key in zip(np.atleast_1d(axes), panels, strict=True):
+        for name, rows in runs.items():
+            epochs = [r["epoch"] for r in rows]
+            if key == "loss":
+                ax.plot(epochs, [r["train_loss"] for r in rows], "-o", ms=3, label=f"{name} train")
+                ax.plot(epochs, [r["val_loss"] for r in rows], "--o", ms=3, label=f"{name} val")
+            elif key in rows[0]:
+                ax.plot(epochs, [r[key] for r in rows], "-o", ms=3, label=name)
+        ax.set_title(key.replace("val_", "validation "))
+        ax.set_xlabel("epoch")
+        if key == "lr":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = _save(fig, out)
+    plt.close(fig)
+    return path
+
+
+def _feature_to_image(t: torch.Tensor) -> np.ndarray:
+    """(C, H, W) -> RGB uint8: 3 channels as RGB, 5 as argmax class colours, otherwise the first channel."""
+    c = t.shape[0]
+    if c == 5:
+        return colorize_mask(t.argmax(0).numpy())
+    x = t[:3] if c == 3 else t[:1]
+    lo, hi = x.amin(), x.amax()
+    x = ((x - lo) / (hi - lo + 1e-8) * 255).round().byte().permute(1, 2, 0).numpy()
+    return x if c == 3 else np.repeat(x, 3, axis=2)
+
+
+def feature_maps(model: nn.Module, inputs: tuple[torch.Tensor, ...], out: str | os.PathLike, *, cols: int = 6) -> Path:
+    """Run one input through ``model`` and draw the output of each encoder, upsampling, decoder and head block."""
+    plt = _pyplot()
+    captured: list[tuple[str, torch.Tensor]] = []
+    hooks = []
+    for name, module in model.named_modules():
+        depth = name.count(".")
+        top = name.split(".")[0]
+        if (top in ("encoder", "image_encoder", "mask_encoder", "decoder", "up") and depth == 1) or (
+                top in ("head",) and depth == 1) or name == "post":
+            hooks.append(module.register_forward_hook(
+                lambda m, i, o, name=name: captured.append((name, o.detach()[0].float().cpu()))))
+    model.eval()
+    with torch.no_grad():
+        model(*inputs)
+    for h in hooks:
+        h.remove()
+    n = len(captured) + len(inputs)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows))
+    axes = np.atleast_1d(axes).ravel()
+    items = [(f"input {i}", x[0]) for i, x in enumerate(inputs)] + captured
+    for ax, (name, t) in zip(axes, items, strict=False):
+        ax.imshow(_feature_to_image(t))
+        ax.set_title(f"{name}\n{t.shape[0]}x{t.shape[1]}x{t.shape[2]}", fontsize=7)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    path = _save(fig, out)
+    plt.close(fig)
+    return path

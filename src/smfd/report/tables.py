@@ -1,0 +1,44 @@
+"""Markdown/CSV tables with mean ± SD rows, like the thesis's Tables 4.1-4.4."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..data.io import atomic_write_bytes
+
+
+def fmt(v, digits: int = 4) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def mean_sd_row(rows: list[dict], keys: list[str], label: str, label_key: str) -> dict:
+    out = {label_key: label}
+    for k in keys:
+        vals = np.array([r[k] for r in rows if isinstance(r.get(k), (int, float))], dtype=float)
+        vals = vals[~np.isnan(vals)]
+        out[k] = (f"{vals.mean():.4f} ± {vals.std(ddof=1):.4f}" if len(vals) > 1 else
+                  fmt(float(vals.mean())) if len(vals) else "n/a")
+    return out
+
+
+def markdown_table(rows: list[dict], columns: list[str], title: str = "") -> str:
+    lines = [f"# {title}\n"] if title else []
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path_stem: str | os.PathLike, rows: list[dict], columns: list[str], title: str = "",
+                footer: str = "") -> None:
+    """Write ``<stem>.md`` (with title and footer) and ``<stem>.csv``."""
+    md = markdown_table(rows, columns, title) + (f"\n{footer}\n" if footer else "")
+    atomic_write_bytes(f"{path_stem}.md", md.encode())
+    csv_lines = [",".join(columns)] + [",".join(fmt(r.get(c, ""), 6).replace(",", "") for c in columns) for r in rows]
+    atomic_write_bytes(f"{path_stem}.csv", ("\n".join(csv_lines) + "\n").encode())

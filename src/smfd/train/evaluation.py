@@ -1,0 +1,230 @@
+"""``smfd eval``: score a trained model (or the degraded input itself) on a split, or score any tool's output
+folder against sharp faces, with one table format.
+
+Outputs (in ``out_dir``): ``per_image.csv``, ``summary.json`` (mean, SD, n per metric, and what was scored),
+``summary.md`` (mean +- SD), and for models ``examples.png`` (blurry | mask | output | sharp).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..data import FaceDeblurDataset, FaceFolder, Splits, make_splits
+from ..data.io import atomic_write_bytes, list_images, read_image, write_image
+from ..metrics import mse255, psnr, ssim
+from ..metrics.niqe import niqe
+from ..metrics.perceptual import perceptual_status
+from ..models import model_task
+from ..report.grid import make_grid
+from ..report.palette import colorize_mask
+from .checkpoint import load_model
+from .loop import mask_provider, metric_rows, resolve_device
+
+INPUT = "input"  # pseudo-model: score the degraded input as it is (the "blurry" row of a table)
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W, C) uint8."""
+    return (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+
+
+def _splits_for(model_path: str, folder: FaceFolder, split_file: str | None) -> tuple[Splits, str]:
+    if split_file:
+        return Splits.load(split_file), split_file
+    run_split = Path(model_path) / "split.json"
+    if model_path != INPUT and run_split.is_file():
+        return Splits.load(run_split), str(run_split)
+    return make_splits(folder.ids, seed=0), "make_splits(ids, seed=0)"
+
+
+def select_ids(splits: Splits, split: str, fold: int = 0) -> list[str]:
+    if split == "test":
+        return list(splits.test)
+    if split == "val":
+        return splits.fold(fold)[1]
+    if split == "trainval":
+        return splits.trainval
+    raise ValueError(f"split must be test, val or trainval, got {split!r}")
+
+
+def evaluate_model(
+    model_path: str,
+    data_root: str | os.PathLike,
+    *,
+    split: str = "test",
+    split_file: str | None = None,
+    mask_source: str = "gt",
+    limit: int | None = None,
+    seed: int = 0,
+    size: int = 256,
+    batch_size: int = 8,
+    identity: bool = False,
+    examples: int = 6,
+    device: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[dict], dict, list[list[np.ndarray]]]:
+    """Score a model (run folder, checkpoint or weights; or ``"input"``) on a split of a face folder.
+
+    Degradations are the seeded evaluation draws (``default_rng([seed, index])``), so every model sees the
+    same blurry faces. Returns ``(rows, info, example_rows)``.
+    """
+    dev = resolve_device(device)
+    folder = FaceFolder(data_root)
+    splits, split_source = _splits_for(model_path, folder, split_file)
+    ids = select_ids(splits, split)[:limit]
+    model = None if model_path == INPUT else load_model(model_path).to(dev).eval()
+    task = "deblur" if model is None else model_task(model.model_name)
+    ds = FaceDeblurDataset(folder, ids, train=False, seed=seed, size=size, grayscale=task == "mask")
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=0)
+    masks = mask_provider(mask_source, dev) if task == "deblur" and getattr(model, "mask_channels", 0) else None
+    scorer = None
+    if identity and task == "deblur":
+        from ..metrics.identity import IdentityScorer
+
+        scorer = IdentityScorer()
+    rows, shown = [], []
+    with torch.no_grad():
+        for batch in loader:
+            lq = batch["lq"].to(dev)
+            if model is None:
+                out = lq
+            elif task == "mask":
+                out = model(lq)
+            else:
+                out = model(lq, masks(batch)) if masks is not None else model(lq)
+            out = out.float().cpu()
+            batch_rows = metric_rows(out, batch, task)
+            for i, row in enumerate(batch_rows):
+                row["id"] = Path(row["path"]).stem
+                if task == "deblur":
+                    restored, sharp = _to_uint8(out[i]), _to_uint8(batch["gt"][i])
+                    row["niqe"] = niqe(restored) if min(restored.shape[:2]) >= 96 else math.nan
+                    if scorer is not None:
+                        row.update(scorer(restored, sharp))
+                    if len(shown) < examples:
+                        mask_img = colorize_mask(batch["mask"][i].numpy()) if masks is None else colorize_mask(
+                            masks(batch)[i].argmax(0).cpu().numpy())
+                        shown.append([_to_uint8(batch["lq"][i]), mask_img, restored, sharp])
+                elif len(shown) < examples:
+                    grey = _to_uint8(batch["lq"][i])[..., 0]
+                    shown.append([grey, colorize_mask(out[i].argmax(0).numpy()),
+                                  colorize_mask(batch["mask"][i].numpy()), _to_uint8(batch["gt"][i])])
+            rows.extend(batch_rows)
+            if progress:
+                progress(len(batch_rows))
+    info = {"model": model_path, "model_name": getattr(model, "model_name", INPUT), "task": task,
+            "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
+            "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-"}
+    return rows, info, shown
+
+
+def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, identity: bool = False,
+                  progress: Callable[[int], None] | None = None) -> tuple[list[dict], dict, list[str]]:
+    """Score another tool's outputs: files in ``pred_dir`` paired with ``gt_dir`` by file stem.
+
+    Returns ``(rows, info, problems)``; ``problems`` lists unpaired or unreadable files (they are skipped).
+    """
+    gt = {p.stem: p for p in list_images(gt_dir)}
+    preds = list_images(pred_dir)
+    if not preds:
+        raise ValueError(f"{pred_dir}: no images")
+    scorer = None
+    if identity:
+        from ..metrics.identity import IdentityScorer
+
+        scorer = IdentityScorer()
+    rows, problems = [], []
+    for p in preds:
+        try:
+            if p.stem not in gt:
+                raise ValueError(f"no sharp image named {p.stem}.* in {gt_dir}")
+            a, b = read_image(p), read_image(gt[p.stem])
+            if a.shape != b.shape:
+                raise ValueError(f"size {a.shape[1]}x{a.shape[0]} differs from the sharp image's "
+                                 f"{b.shape[1]}x{b.shape[0]}")
+            ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b))
+            row = {"id": p.stem, "path": str(p), "psnr": psnr(ta, tb).item(), "ssim": ssim(ta, tb).item(),
+                   "mse": mse255(ta, tb).item(), "niqe": niqe(a)}
+            if scorer is not None:
+                row.update(scorer(a, b))
+            rows.append(row)
+        except (OSError, ValueError) as e:
+            problems.append(f"{p}: {e}")
+        if progress:
+            progress(1)
+    if not rows:
+        raise ValueError(f"{pred_dir}: no image could be scored ({problems[0]})")
+    info = {"pred": str(pred_dir), "gt": str(gt_dir), "task": "deblur", "n_images": len(rows)}
+    return rows, info, problems
+
+
+def summarize(rows: list[dict]) -> dict[str, dict]:
+    """Mean, SD and count of every numeric column (NaNs left out)."""
+    keys = [k for k in rows[0] if k not in ("id", "path")]
+    out = {}
+    for k in keys:
+        vals = np.array([r[k] for r in rows if r.get(k) is not None], dtype=float)
+        vals = vals[~np.isnan(vals)]
+        out[k] = {"mean": float(vals.mean()) if len(vals) else math.nan,
+                  "sd": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan, "n": int(len(vals))}
+    if any(k.startswith("dice_") for k in keys):
+        for metric in ("dice", "jaccard"):
+            per_class = [out[k]["mean"] for k in keys if k.startswith(metric + "_") and out[k]["n"]]
+            out[metric] = {"mean": float(np.mean(per_class)), "sd": math.nan, "n": len(per_class)}
+    return out
+
+
+def write_results(out_dir: str | os.PathLike, rows: list[dict], info: dict, examples=None, *,
+                  overwrite: bool = False) -> dict:
+    """Write per_image.csv, summary.json, summary.md (and examples.png); refuses to overwrite by default."""
+    out_dir = Path(out_dir)
+    targets = [out_dir / n for n in ("per_image.csv", "summary.json", "summary.md")]
+    if not overwrite and any(t.exists() for t in targets):
+        raise FileExistsError(f"{out_dir}: holds results already (use --overwrite to replace)")
+    summary = summarize(rows)
+    ok, reason = perceptual_status()
+    info = {**info, "lpips": "n/a" if not ok else "not requested", "fid": "n/a" if not ok else "not requested",
+            "lpips_fid_note": reason, "machine": platform.platform(), "torch": torch.__version__,
+            "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    fields = ["id", "path", *[k for k in rows[0] if k not in ("id", "path")]]
+    lines = [",".join(fields)]
+    for r in rows:
+        lines.append(",".join(_csv_cell(r.get(f)) for f in fields))
+    atomic_write_bytes(out_dir / "per_image.csv", ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(out_dir / "summary.json", json.dumps({"info": info, "metrics": summary}, indent=1).encode())
+    atomic_write_bytes(out_dir / "summary.md", markdown_summary(summary, info).encode())
+    if examples:
+        titles = ["blurry", "mask", "output", "sharp"] if info.get("task") == "deblur" else [
+            "blurry (grey)", "predicted mask", "true mask", "sharp"]
+        write_image(out_dir / "examples.png", make_grid(examples, titles))
+    return summary
+
+
+def _csv_cell(v) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    s = str(v)
+    return f'"{s}"' if "," in s else s
+
+
+def markdown_summary(summary: dict, info: dict) -> str:
+    what = info.get("model_name") or info.get("pred")
+    head = f"# {what} on {info.get('data', info.get('gt'))} ({info.get('split', 'folder')}, n={info['n_images']})\n\n"
+    lines = ["| metric | mean ± SD |", "|---|---|"]
+    for k, v in summary.items():
+        sd = "" if math.isnan(v["sd"]) else f" ± {v['sd']:.4f}"
+        lines.append(f"| {k} | {v['mean']:.4f}{sd} |")
+    if "lpips" in info:
+        lines.append(f"| LPIPS, FID | {info['lpips']} ({info['lpips_fid_note']}) |")
+    return head + "\n".join(lines) + "\n"
+
