@@ -14,12 +14,12 @@ $(PY):
 
 $(VENV)/.installed-base: pyproject.toml | $(PY)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e .
+	$(PIP) install -e '.[faces,web]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,identity]'
+	$(PIP) install -e '.[dev,faces,onnx,web]'
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base

@@ -30,3 +30,48 @@ def tiny_args(epochs: int = 2, extra: tuple = ()) -> list[str]:
     """CLI options for a tiny, fast training run on 32 px faces."""
     return ["--set", f"epochs={epochs}", "--set", "batch_size=4", "--set", "data.size=32", "--set",
             "data.num_workers=0", "--set", TINY_MODEL, *extra]
+
+
+TINY_KWARGS = {"encoder_channels": (8, 16, 16, 16), "decoder_channels": (16, 16, 8), "head_channels": 8,
+               "growth": 4, "num_layers": 2}
+
+
+def make_tiny_bundle(folder: Path, seed: int = 0) -> Path:
+    """A weights bundle with tiny randomly initialised networks (fast; exercises every code path)."""
+    import torch
+
+    from smfd.infer.weights import make_bundle
+    from smfd.models import create_model
+
+    torch.manual_seed(seed)
+    mask = create_model("mask_generator", **TINY_KWARGS)
+    deblur = create_model("smfd_unet", **TINY_KWARGS)
+    make_bundle(mask, deblur, folder, card={"status": "test bundle"})
+    return folder
+
+
+def write_bad_inputs(folder: Path) -> dict[str, Path]:
+    """The bad-input corpus: name -> file."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    face = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
+    files = {}
+    (folder / "empty.jpg").write_bytes(b"")
+    files["empty"] = folder / "empty.jpg"
+    ok, buf = cv2.imencode(".jpg", face)
+    (folder / "truncated.jpg").write_bytes(buf.tobytes()[: len(buf) // 2])
+    files["truncated"] = folder / "truncated.jpg"
+    (folder / "text.png").write_text("this is not an image")
+    files["text"] = folder / "text.png"
+    cv2.imwrite(str(folder / "deep.png"), face.astype(np.uint16) * 257)
+    files["16bit"] = folder / "deep.png"
+    Image.fromarray(np.dstack([face, np.full((64, 64), 100, np.uint8)])).save(folder / "rgba.png")
+    files["rgba"] = folder / "rgba.png"
+    Image.new("RGB", (1, 1)).save(folder / "tiny.png")
+    files["1x1"] = folder / "tiny.png"
+    # a 20000 x 20000 PNG is only ~1 MB compressed: the guard must refuse it before decoding
+    Image.new("L", (20000, 20000)).save(folder / "bomb.png", optimize=False)
+    files["bomb"] = folder / "bomb.png"
+    return files

@@ -46,11 +46,17 @@ def test_missing_input_is_one_line(tmp_path, run_cli):
     assert res.err.strip() == f"smfd: error: {tmp_path / 'nothing.jpg'}: no such file or folder"
 
 
-def test_demo_writes_a_picture(tmp_path, run_cli):
-    res = run_cli(["demo", "-o", str(tmp_path / "demo")])
+def test_demo_writes_a_picture_and_a_page(tmp_path, run_cli):
+    from helpers import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    res = run_cli(["demo", "-o", str(tmp_path / "demo"), "--weights", str(bundle)])
     assert res.code == 0, res.err
     img = read_image(tmp_path / "demo" / "side_by_side.png")
-    assert img.shape[1] > 2 * 256 and img.shape[0] > 8 * 256
+    assert img.shape[1] > 4 * 256 and img.shape[0] > 8 * 256  # 8 faces x (blurry, mask, output, sharp)
+    page = (tmp_path / "demo" / "index.html").read_text()
+    assert page.count("<tr>") == 10 and "faces/00004_output.png" in page and "dB" in page
+    assert f"wrote {tmp_path / 'demo' / 'index.html'}" in res.out
 
 
 def test_summary_table(run_cli):

@@ -65,3 +65,16 @@ def test_grey_image_becomes_rgb(tmp_path):
     cv2.imwrite(str(tmp_path / "g.png"), np.full((8, 8), 77, np.uint8))
     img = read_image(tmp_path / "g.png")
     assert img.shape == (8, 8, 3) and (img == 77).all()
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+
+    from smfd.data import write_image
+
+    old = os.umask(0o022)
+    try:
+        write_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.png").stat().st_mode & 0o777 == 0o644

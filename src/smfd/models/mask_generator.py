@@ -8,6 +8,14 @@ from torch import nn
 from ._utils import crop_to, pad_to_multiple
 from .blocks import CBAM, RDC, AttentionUp
 
+_GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY
+
+
+def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 1, H, W) with OpenCV's luma weights: the mask generator's input from an RGB face."""
+    w = torch.tensor(_GREY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(dim=1, keepdim=True)
+
 
 class MaskGenerator(nn.Module):
     """UNet-like mask generator built from RDC blocks, attention upsampling and CBAM.

@@ -51,3 +51,23 @@ def make_grid(
         x = gap + c * (tile + gap) + max(0, (tile - tw) // 2)
         cv2.putText(canvas, t, (x, header - 8), _FONT, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
     return canvas
+
+
+def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], *, max_height: int = 768,
+                 gap: int = 6) -> np.ndarray:
+    """Images of one size next to each other with titles above, keeping the aspect ratio (for whole photos)."""
+    h, w = images[0].shape[:2]
+    scale = min(1.0, max_height / h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    tiles = []
+    for im in images:
+        if im.ndim == 2:
+            im = np.repeat(im[..., None], 3, axis=2)
+        tiles.append(cv2.resize(im, size, interpolation=cv2.INTER_AREA) if scale < 1 else im)
+    header = 28
+    canvas = np.full((header + size[1] + gap, len(tiles) * (size[0] + gap) + gap, 3), 255, np.uint8)
+    for i, (t, title) in enumerate(zip(tiles, titles, strict=True)):
+        x = gap + i * (size[0] + gap)
+        canvas[header : header + size[1], x : x + size[0]] = t
+        cv2.putText(canvas, title, (x + 4, header - 8), _FONT, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
+    return canvas

@@ -28,13 +28,11 @@ from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_spl
 from ..metrics import dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
 from ..models import create_model
 from ..models.io import save_weights
+from ..models.mask_generator import rgb_to_grey
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig, save_config
 
 log = logging.getLogger("smfd.train")
-
-_GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R BT.601, as OpenCV's RGB2GRAY
-
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
@@ -47,11 +45,6 @@ class FitResult:
     best_epoch: int
     epochs_run: int
     stopped_early: bool
-
-
-def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 1, H, W) with OpenCV's weights, for the mask generator's input."""
-    return (x * _GREY.to(x)).sum(dim=1, keepdim=True)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,0 +1,135 @@
+"""ONNX export of a weight bundle and an ONNX Runtime backend for :class:`FaceDeblurrer`.
+
+Both networks are exported with dynamic batch, height and width. The exported graphs expect sides that are
+multiples of the network stride; :func:`run_onnx` pads (reflect) and crops around them, and applies
+SMFD-UNet's post-processing after the crop, exactly as the PyTorch models do, so any size works.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.io import atomic_write_bytes
+from ..models.blocks import PostProcess
+from ..models.io import sha256_file
+from .weights import load_bundle
+
+FORMAT = "smfd-onnx-1"
+OPSET = 17
+
+
+class _MaskProbabilities(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, grey: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(grey), dim=1)
+
+
+def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta: dict) -> None:
+    import onnx
+
+    dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in [*names, "output"]}
+    with warnings.catch_warnings():
+        # shape checks and padding branches are traced as constants on purpose: run_onnx pads to the stride
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["output"], dynamic_axes=dyn,
+                          opset_version=OPSET, dynamo=False)
+    model = onnx.load(str(path))
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=json.dumps(v))
+    onnx.save(model, str(path))
+
+
+def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLike = "onnx") -> dict:
+    """Export a bundle's two networks to ``out_dir`` (``mask_generator.onnx``, ``smfd_unet.onnx``, manifest)."""
+    mask_model, deblur_model, manifest = load_bundle(weights)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    core = copy.deepcopy(deblur_model).float().eval()
+    post = core.post if isinstance(core.post, PostProcess) else None
+    core.post = nn.Identity()  # applied by run_onnx after cropping, so padding cannot shift the mean
+    post_meta = {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel} if post \
+        else None
+    size = 64
+    grey = torch.rand(1, 1, size, size)
+    image, mask = torch.rand(1, 3, size, size), torch.softmax(torch.randn(1, 5, size, size), 1)
+    files = {}
+    with torch.no_grad():
+        path = out_dir / f"{mask_model.model_name}.onnx"
+        _export(_MaskProbabilities(mask_model.float().eval()), (grey,), ["grey"], path,
+                {"stride": mask_model.stride, "role": "mask"})
+        files["mask"] = path
+        path = out_dir / f"{deblur_model.model_name}.onnx"
+        if getattr(core, "mask_channels", 0):
+            _export(core, (image, mask), ["image", "mask"], path,
+                    {"stride": core.stride, "role": "deblur", "post_process": post_meta})
+        else:
+            _export(core, (image,), ["image"], path,
+                    {"stride": core.stride, "role": "deblur", "post_process": post_meta})
+        files["deblur"] = path
+    out = {"format": FORMAT, "source": str(weights), "opset": OPSET, "card": manifest.get("card", {}),
+           "files": {r: {"file": p.name, "sha256": sha256_file(p)} for r, p in files.items()}}
+    atomic_write_bytes(out_dir / "manifest.json", (json.dumps(out, indent=1) + "\n").encode())
+    return out
+
+
+class _Session:
+    """An ONNX Runtime session with the metadata run_onnx needs."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.stride = json.loads(meta.get("stride", "1"))
+        self.post = json.loads(meta.get("post_process", "null"))
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+
+def load_onnx(folder: str | os.PathLike) -> tuple[_Session, _Session, dict]:
+    """Sessions for an ``smfd export`` folder, checksums verified."""
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (make one with: smfd export --format onnx -o {folder})")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an smfd ONNX manifest")
+    sessions = []
+    for role in ("mask", "deblur"):
+        entry = manifest["files"][role]
+        f = folder / entry["file"]
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: no such file")
+        if sha256_file(f) != entry["sha256"]:
+            raise ValueError(f"{f}: checksum mismatch (the file is corrupt or not the exported model)")
+        sessions.append(_Session(f))
+    return sessions[0], sessions[1], manifest
+
+
+def run_onnx(sess: _Session, *inputs: torch.Tensor) -> torch.Tensor:
+    """Run a session on (B, C, H, W) tensors of any size; returns a torch tensor of the input size."""
+    h, w = inputs[0].shape[-2:]
+    ph, pw = (-h) % sess.stride, (-w) % sess.stride
+    feeds = {}
+    for name, x in zip(sess.input_names, inputs, strict=True):
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        feeds[name] = np.ascontiguousarray(x.float().numpy())
+    out = torch.from_numpy(sess.session.run(None, feeds)[0])[..., :h, :w]
+    if sess.post:
+        out = PostProcess(**sess.post)(out)
+    return out

@@ -1,0 +1,83 @@
+"""Weight bundles: the mask generator and SMFD-UNet as safetensors, a manifest with their SHA-256 and a model
+card. The package ships one (``smfd/weights``, loaded as ``weights="default"``); ``smfd bundle`` makes one
+from training runs. Every file's checksum is verified before anything is loaded; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from torch import nn
+
+from ..data.io import atomic_write_bytes
+from ..models.io import load_weights, save_weights, sha256_file
+
+FORMAT = "smfd-bundle-1"
+ROLES = ("mask", "deblur")
+
+
+def default_weights_dir() -> Path:
+    return Path(str(files("smfd") / "weights"))
+
+
+def read_manifest(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (weights must be an smfd bundle: see 'smfd bundle --help')")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if manifest.get("format") != FORMAT or set(manifest.get("files", {})) != set(ROLES):
+        raise ValueError(f"{path}: not an smfd weights manifest")
+    return manifest
+
+
+def load_bundle(folder: str | os.PathLike = "default") -> tuple[nn.Module, nn.Module, dict]:
+    """``(mask_generator, deblur_model, manifest)`` from a bundle folder, checksums verified."""
+    folder = default_weights_dir() if str(folder) == "default" else Path(folder)
+    manifest = read_manifest(folder)
+    models = []
+    for role in ROLES:
+        entry = manifest["files"][role]
+        models.append(load_weights(folder / entry["file"], sha256=entry["sha256"]).eval())
+    if getattr(models[1], "mask_channels", 0) not in (0, getattr(models[0], "num_classes", 5)):
+        raise ValueError(f"{folder}: the deblurring model expects {models[1].mask_channels} mask channels, the mask "
+                         f"generator gives {models[0].num_classes}")
+    return models[0], models[1], manifest
+
+
+def make_bundle(mask_model: nn.Module, deblur_model: nn.Module, out_dir: str | os.PathLike, *, half: bool = True,
+                card: dict | None = None) -> dict:
+    """Write both models (fp16 by default) with a manifest and a model card (``MODEL_CARD.md`` + in the manifest)."""
+    out_dir = Path(out_dir)
+    entries = {}
+    for role, model in zip(ROLES, (mask_model, deblur_model), strict=True):
+        name = f"{model.model_name}.safetensors"
+        sha = save_weights(model, out_dir / name, half=half)
+        entries[role] = {"file": name, "sha256": sha, "model_name": model.model_name,
+                         "bytes": (out_dir / name).stat().st_size}
+    manifest = {"format": FORMAT, "dtype": "float16" if half else "float32", "files": entries, "card": card or {}}
+    atomic_write_bytes(out_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    atomic_write_bytes(out_dir / "MODEL_CARD.md", _card_markdown(manifest).encode())
+    return manifest
+
+
+def _card_markdown(manifest: dict) -> str:
+    card = manifest["card"]
+    lines = ["# smfd weights — model card", ""]
+    for key in ("summary", "status", "data", "protocol", "intended_use", "limitations", "licence"):
+        if key in card:
+            lines += [f"**{key.replace('_', ' ').capitalize()}.** {card[key]}", ""]
+    if "metrics" in card:
+        lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in card["metrics"].items()] + [""]
+    lines += ["| role | file | model | SHA-256 |", "|---|---|---|---|"]
+    for role, e in manifest["files"].items():
+        lines.append(f"| {role} | {e['file']} | {e['model_name']} | `{e['sha256']}` |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["default_weights_dir", "load_bundle", "make_bundle", "read_manifest", "sha256_file"]

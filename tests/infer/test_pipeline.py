@@ -1,0 +1,119 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import smfd
+from helpers import make_tiny_bundle
+from smfd.infer.pipeline import NoFaceError, parse_keep
+from smfd.infer.weights import load_bundle
+from smfd.samples import samples_dir
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
+
+
+def test_aligned_batch_matches_single(bundle):
+    pipe = smfd.load_pipeline(str(bundle), batch_size=4)
+    faces = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(5)]
+    outs, masks = pipe.restore_faces(faces)
+    single = pipe.deblur(faces[3], aligned=True)
+    assert len(outs) == 5 and outs[0].shape == (64, 64, 3) and masks[0].shape == (64, 64)
+    assert np.abs(single.image.astype(int) - outs[3].astype(int)).max() <= 1  # batching changes nothing
+    assert single.mask.max() <= 4 and single.faces == []
+
+
+def test_keep_regions_come_from_the_input(bundle):
+    pipe = smfd.load_pipeline(str(bundle))
+    face = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    plain = pipe.deblur(face, aligned=True)
+    every_class = ",".join(smfd.data.CLASSES)
+    kept = pipe.deblur(face, aligned=True, keep=every_class)
+    assert np.abs(kept.image.astype(int) - face.astype(int)).max() <= 1  # keeping everything = the input
+    assert not np.array_equal(plain.image, face)
+    with pytest.raises(ValueError, match="unknown region 'beard'"):
+        parse_keep("hair,beard")
+
+
+def test_whole_photo_detects_aligns_and_pastes_back(bundle):
+    pytest.importorskip("dlib")
+    face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    photo = cv2.copyMakeBorder(face, 60, 40, 120, 80, cv2.BORDER_CONSTANT, value=(90, 120, 150))
+    pipe = smfd.load_pipeline(str(bundle))
+    res = pipe.deblur(photo)
+    assert res.image.shape == photo.shape and len(res.faces) == 1 and not res.faces[0].skipped
+    changed = np.abs(res.image.astype(int) - photo.astype(int)).sum(2) > 0
+    ys, xs = np.nonzero(changed)
+    assert 100 < xs.mean() < 120 + 256 + 20 and 40 < ys.mean() < 60 + 256  # the face region changed ...
+    assert not changed[:20].any() and not changed[:, :40].any()  # ... and the far background did not
+    assert (res.mask > 0).sum() > 1000
+
+
+def test_no_face_and_small_faces(bundle):
+    pytest.importorskip("dlib")
+    pipe = smfd.load_pipeline(str(bundle), min_face=1000)
+    face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    with pytest.raises(NoFaceError, match="below 1000 px"):
+        pipe.deblur(face)
+    with pytest.raises(NoFaceError, match="no face found.*--aligned"):
+        smfd.load_pipeline(str(bundle)).deblur(np.full((200, 200, 3), 128, np.uint8))
+
+
+def test_checksum_architecture_and_nan_errors(bundle, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from smfd.models.io import read_metadata
+
+    bad = tmp_path / "corrupt"
+    shutil.copytree(bundle, bad)
+    f = bad / "smfd_unet.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-10] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_bundle(bad)
+    # right checksum, wrong contents: NaN weights and a foreign architecture
+    for kind in ("nan", "arch"):
+        d = tmp_path / kind
+        shutil.copytree(bundle, d)
+        f = d / "smfd_unet.safetensors"
+        meta = read_metadata(f)
+        state = load_file(str(f))
+        if kind == "nan":
+            k = next(k for k, v in state.items() if v.is_floating_point())
+            state[k] = torch.full_like(state[k], float("nan"))
+        else:
+            state.pop(next(iter(state)))
+        save_file(state, str(f), metadata=meta)
+        manifest = json.loads((d / "manifest.json").read_text())
+        from smfd.models.io import sha256_file
+
+        manifest["files"]["deblur"]["sha256"] = sha256_file(f)
+        (d / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ValueError, match="NaN" if kind == "nan" else "do not fit"):
+            load_bundle(d)
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        load_bundle(tmp_path)
+
+
+def test_onnx_export_parity(bundle, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from smfd.infer.export import export_onnx
+
+    export_onnx(str(bundle), tmp_path / "onnx")
+    torch_pipe = smfd.load_pipeline(str(bundle))
+    onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
+    rng = np.random.default_rng(1)
+    for shape in ((64, 64, 3), (50, 70, 3)):  # a multiple of the stride, and one that needs padding
+        faces = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3)]
+        lq = torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255
+        out_t, probs_t = torch_pipe._run(lq)
+        out_o, probs_o = onnx_pipe._run(lq)
+        assert (out_t - out_o).abs().max().item() < 1e-4
+        assert (probs_t - probs_o).abs().max().item() < 1e-5

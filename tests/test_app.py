@@ -1,0 +1,95 @@
+"""The web app: handler checks, and a real browser (Debian chromium via Playwright) uploading a face."""
+
+import os
+import shutil
+import socket
+
+import pytest
+
+from helpers import make_tiny_bundle
+from smfd.samples import samples_dir
+
+gr = pytest.importorskip("gradio")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    import smfd
+
+    return smfd.load_pipeline(str(make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")))
+
+
+def test_handler_checks_uploads(pipe, tmp_path):
+    from smfd.app import make_handler
+
+    handler = make_handler(pipe, max_upload_mb=0.01, out_dir=tmp_path)
+    with pytest.raises(gr.Error, match="Upload a photo first"):
+        handler(None, False, [])
+    big = tmp_path / "big.png"
+    big.write_bytes(b"x" * 20_000)
+    with pytest.raises(gr.Error, match="limit is 0.01 MB"):
+        handler(str(big), False, [])
+    text = tmp_path / "note.png"
+    text.write_text("not an image")
+    with pytest.raises(gr.Error, match="note.png: not a readable image"):
+        make_handler(pipe, 20, tmp_path)(str(text), False, [])
+    image, mask, out, download, status = make_handler(pipe, 20, tmp_path)(
+        str(samples_dir() / "images" / "00004.jpg"), True, ["hair"])
+    assert out.shape == image.shape == (256, 256, 3) and mask.shape == (256, 256, 3)
+    assert os.path.isfile(download) and status == "Restored the face crop."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(pipe):
+    from smfd.app import serve
+
+    port = _free_port()
+    app = serve(pipe, port=port, block=False)
+    yield f"http://127.0.0.1:{port}"
+    app.close()
+
+
+@pytest.fixture
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def test_browser_upload_shows_the_output(server, page, tmp_path):
+    page.goto(server)
+    page.locator("#upload input[type=file]").set_input_files(str(samples_dir() / "images" / "00004.jpg"))
+    page.locator("#aligned input").check()
+    page.locator("#deblur").click()
+    page.locator("#output-image img").wait_for(timeout=120_000)
+    page.get_by_text("Restored the face crop.").wait_for(timeout=30_000)
+    shot = tmp_path / "web_ui.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("SMFD_SCREENSHOT"):
+        shutil.copy(shot, os.environ["SMFD_SCREENSHOT"])
+    assert page.locator("#mask-image img").count() == 1 and shot.stat().st_size > 10_000
+
+
+def test_browser_rejects_a_non_image(server, page, tmp_path):
+    fake = tmp_path / "holiday.png"
+    fake.write_text("definitely not a picture")
+    page.goto(server)
+    page.locator("#upload input[type=file]").set_input_files(str(fake))
+    page.locator("#deblur").click()
+    page.get_by_text("holiday.png: not a readable image").first.wait_for(timeout=60_000)
+    assert page.locator("#output-image img").count() == 0
