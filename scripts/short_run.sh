@@ -8,8 +8,12 @@ R=${2:-runs/short}
 S=".venv/bin/smfd"
 small=(--set epochs=2 --set data.train_limit=96 --set data.val_limit=16)
 tiny=(--set epochs=1 --set data.train_limit=32 --set data.val_limit=8)
-$S train mask --config configs/cpu.yaml --data "$D" -o "$R/mask" "${small[@]}"
-$S train deblur --config configs/cpu.yaml --data "$D" -o "$R/deblur" --mask-source "generator:$R/mask" "${small[@]}"
+# re-running the script resumes: finished runs are kept, unfinished ones continue from last.pt
+train() {  # TASK OUT ARGS...
+    if [ -f "$2/last.pt" ]; then $S train "$1" --resume "$2"; else $S train "$1" -o "$2" "${@:3}"; fi
+}
+train mask "$R/mask" --config configs/cpu.yaml --data "$D" "${small[@]}"
+train deblur "$R/deblur" --config configs/cpu.yaml --data "$D" --mask-source "generator:$R/mask" "${small[@]}"
 $S eval --model "$R/deblur" --data "$D" --mask-source "generator:$R/mask" --limit 50 --identity --overwrite
 $S eval --model input --data "$D" --split-file "$R/deblur/split.json" --limit 50 --identity -o "$R/eval-input" --overwrite
 $S eval --model "$R/mask" --data "$D" --limit 50 --overwrite

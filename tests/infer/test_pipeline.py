@@ -117,3 +117,11 @@ def test_onnx_export_parity(bundle, tmp_path):
         out_o, probs_o = onnx_pipe._run(lq)
         assert (out_t - out_o).abs().max().item() < 1e-4
         assert (probs_t - probs_o).abs().max().item() < 1e-5
+
+
+def test_the_shipped_default_weights_load_and_pass_their_checksums():
+    pipe = smfd.load_pipeline()
+    assert pipe.mask_model.model_name == "mask_generator" and pipe.deblur_model.model_name == "smfd_unet"
+    assert pipe.manifest["dtype"] == "float16" and pipe.manifest["card"]["status"]
+    out = pipe.deblur(np.zeros((64, 64, 3), np.uint8), aligned=True)
+    assert out.image.shape == (64, 64, 3)

@@ -1,0 +1,90 @@
+"""The ``smfd`` command line: thin wrappers around the library.
+
+Library errors become one line on stderr and a non-zero exit; ``smfd --debug ...`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Deblur face images guided by semantic face masks (SMFD-UNet).",
+    pretty_exceptions_enable=False,
+)
+prepare_app = typer.Typer(no_args_is_help=True, help="Convert public datasets to the smfd folder layout.")
+app.add_typer(prepare_app, name="prepare")
+report_app = typer.Typer(no_args_is_help=True, help="Figures: training curves, feature maps.")
+app.add_typer(report_app, name="report")
+
+console = Console(stderr=True, soft_wrap=True)  # errors stay one line, however long
+_state = {"debug": False}
+
+
+class CliError(Exception):
+    """An error already worded for the user; exits with the given code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    )  # fmt: skip
+
+
+def _report_failures(failures: list[tuple[str, str]], total: int) -> None:
+    if failures:
+        console.print(f"[red]{len(failures)} of {total} inputs failed:[/red]")
+        for name, msg in failures:
+            console.print(f"  {name}: {msg}", markup=False, highlight=False)
+        raise CliError(f"{len(failures)} of {total} inputs failed", code=1)
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _setup_logging() -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    log = logging.getLogger("smfd")
+    if not any(isinstance(h, RichHandler) for h in log.handlers):
+        log.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+    log.setLevel(logging.INFO)
+
+
+def main() -> None:
+    """Console-script entry point: Typer handles usage errors; library errors become one line."""
+    try:
+        app()
+    except CliError as e:
+        if _state["debug"]:
+            raise
+        console.print(f"smfd: error: {e}", markup=False, highlight=False)
+        sys.exit(e.code)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        if _state["debug"]:
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        console.print(f"smfd: error: {msg}", markup=False, highlight=False)
+        sys.exit(1)
+
+
+# the commands register themselves on `app` when their modules are imported
+from . import product, research  # noqa: E402, F401
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Commands for people restoring photos: deblur, demo, serve, bundle, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from . import CliError, _progress, _report_failures, app, console
+
+
+@app.command()
+def deblur(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if missing).")],
+    aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces.")] = False,
+    save_mask: Annotated[bool, typer.Option(help="Also write the coloured 5-class mask (NAME_mask.png).")] = False,
+    keep: Annotated[str, typer.Option(help="Regions taken from the input, e.g. hair,wearables,background.")] = "",
+    side_by_side: Annotated[bool, typer.Option(help="Also write input | mask | output (NAME_side_by_side.png).")] = (
+        False
+    ),
+    weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle/ONNX export folder.")] = "default",
+    backend: Annotated[str, typer.Option(help="torch or onnxruntime (needs an 'smfd export' folder).")] = "torch",
+    batch_size: Annotated[int, typer.Option(help="Faces per forward pass.")] = 8,
+    min_face: Annotated[int, typer.Option(help="Skip faces smaller than this many pixels.")] = 48,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """Deblur faces: whole photos (detect, align, restore, paste back) or aligned crops (--aligned)."""
+    import os
+    import tempfile
+
+    from ..data.io import expand_inputs, write_image
+    from ..infer.photo_io import read_photo
+    from ..infer.pipeline import load_pipeline, parse_keep
+    from ..report import colorize_mask
+    from ..report.grid import side_by_side as sbs
+
+    keep_ids = parse_keep(keep)
+    files = expand_inputs(inputs)
+    if not files:
+        raise CliError("no input images found")
+    stems = [f.stem for f in files]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise CliError(f"two inputs are both named {dup[0]}.*; outputs would collide, rename one")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise CliError(f"{out}: output folder is not writable ({e.strerror or e})") from None
+    suffixes = ["", *(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
+    targets = {f: [out / f"{f.stem}{sfx}.png" for sfx in suffixes] for f in files}
+    existing = [t for ts in targets.values() for t in ts if t.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise CliError(f"{existing[0]}: already exists{more}; use --overwrite to replace")
+    pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face)
+    failures, notes = [], []
+    restored = 0
+
+    def save(src: Path, image: np.ndarray, result_img: np.ndarray, mask: np.ndarray) -> None:
+        outputs = [result_img]
+        if save_mask:
+            outputs.append(colorize_mask(mask))
+        if side_by_side:
+            outputs.append(sbs([image, colorize_mask(mask), result_img], ["input", "mask", "output"]))
+        for path, img in zip(targets[src], outputs, strict=True):
+            write_image(path, img)
+
+    with _progress() as bar:
+        task = bar.add_task("deblurring", total=len(files))
+        if aligned:
+            for start in range(0, len(files), batch_size):
+                chunk, images = [], []
+                for f in files[start : start + batch_size]:
+                    try:
+                        images.append(read_photo(f))
+                        chunk.append(f)
+                    except (OSError, ValueError) as e:
+                        failures.append((str(f), str(e)))
+                if chunk:
+                    outs, masks = pipe.restore_faces(images, keep_ids)
+                    for f, image, o, m in zip(chunk, images, outs, masks, strict=True):
+                        save(f, image, o, m)
+                        restored += 1
+                bar.advance(task, len(files[start : start + batch_size]))
+        else:
+            for f in files:
+                try:
+                    image = read_photo(f)
+                    result = pipe.deblur(image, keep=keep_ids)
+                    save(f, image, result.image, result.mask)
+                    done = [x for x in result.faces if not x.skipped]
+                    restored += len(done)
+                    notes += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
+                except (OSError, ValueError, RuntimeError) as e:
+                    failures.append((str(f), str(e)))
+                bar.advance(task)
+    console.print(f"restored {restored} face(s) from {len(files) - len(failures)} of {len(files)} image(s) into "
+                  f"{out}", markup=False, highlight=False)
+    for n in notes:
+        console.print(f"skipped {n}", markup=False, highlight=False)
+    _report_failures(failures, len(files))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("smfd-demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the degradations.")] = 0,
+    weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
+) -> None:
+    """Blur the bundled sample faces, deblur them with the bundled weights; write a picture and a web page."""
+    from ..data import FaceFolder
+    from ..data.io import write_image
+    from ..degrade import DegradationPipeline
+    from ..infer.pipeline import load_pipeline
+    from ..report import colorize_mask, make_grid
+    from ..report.html import demo_page
+    from ..samples import samples_dir
+
+    folder = FaceFolder(samples_dir())
+    pipe = load_pipeline(weights)
+    degrade = DegradationPipeline()
+    sharp, blurry = [], []
+    for k, i in enumerate(folder.ids):
+        img, _ = folder.read(i)
+        sharp.append(img)
+        blurry.append(degrade(img, np.random.default_rng([seed, k]))[0])
+    restored, masks = pipe.restore_faces(blurry)
+    rows = [[b, colorize_mask(m), r, s] for b, m, r, s in zip(blurry, masks, restored, sharp, strict=True)]
+    picture = write_image(out / "side_by_side.png", make_grid(rows, ["blurry input", "predicted mask",
+                                                                     "smfd output", "sharp original"]))
+    page = demo_page(out, folder.ids, blurry, restored, sharp, masks, pipe.manifest)
+    typer.echo(f"wrote {picture}")
+    typer.echo(f"wrote {page}")
+
+
+@app.command()
+def bundle(
+    mask: Annotated[Path, typer.Option(help="Mask generator: run folder, checkpoint or weights.")],
+    deblur: Annotated[Path, typer.Option(help="Deblurring model: run folder, checkpoint or weights.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Bundle folder to write.")],
+    card: Annotated[Path | None, typer.Option(help="JSON file of model-card fields (data, metrics...).")] = None,
+    fp32: Annotated[bool, typer.Option(help="Store float32 instead of float16.")] = False,
+) -> None:
+    """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
+    from ..infer.weights import make_bundle
+    from ..train import load_model
+
+    card_data = json.loads(card.read_text()) if card else {}
+    manifest = make_bundle(load_model(mask), load_model(deblur), out, half=not fp32, card=card_data)
+    for role, e in manifest["files"].items():
+        typer.echo(f"{role}: {out / e['file']} ({e['bytes'] / 1e6:.1f} MB) sha256 {e['sha256']}")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the ONNX files.")],
+    format: Annotated[str, typer.Option(help="Export format (onnx).")] = "onnx",
+    weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
+) -> None:
+    """Export both networks to ONNX (dynamic batch and size) for: smfd deblur --backend onnxruntime."""
+    from ..infer.export import export_onnx
+
+    if format != "onnx":
+        raise CliError(f"--format must be onnx, got {format!r}", code=2)
+    manifest = export_onnx(weights, out)
+    for role, e in manifest["files"].items():
+        typer.echo(f"{role}: {out / e['file']} sha256 {e['sha256']}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
+    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted upload.")] = 20.0,
+) -> None:
+    """Start the web app (Gradio) on this machine: upload a photo, see input | mask | output, download."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise CliError("the web app needs Gradio: pip install 'smfd[web]'") from None
+    from ..app import serve as serve_app
+    from ..infer.pipeline import load_pipeline
+
+    typer.echo(f"smfd web app on http://{host}:{port} (Ctrl-C stops it)")
+    serve_app(load_pipeline(weights), host=host, port=port, max_upload_mb=max_upload_mb)
