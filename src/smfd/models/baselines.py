@@ -15,6 +15,11 @@ from torch import nn
 from ._utils import crop_to, pad_to_multiple
 
 
+def _encoder(in_channels: int, channels: tuple[int, ...]) -> nn.ModuleList:
+    ins = (in_channels, *channels[:-1])
+    return nn.ModuleList(_double_conv(i, o) for i, o in zip(ins, channels, strict=True))
+
+
 def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
@@ -40,8 +45,7 @@ class UNet(nn.Module):
         super().__init__()
         self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
         self.stride = 2 ** (len(channels) - 1)
-        ins = (in_channels, *channels[:-1])
-        self.encoder = nn.ModuleList(_double_conv(i, o) for i, o in zip(ins, channels, strict=True))
+        self.encoder = _encoder(in_channels, channels)
         pairs = list(zip(channels[:-1], channels[1:], strict=True))[::-1]
         self.decoder = nn.ModuleList(_double_conv(skip + below, skip) for skip, below in pairs)
         self.head = nn.Conv2d(channels[0], num_classes, 1)
@@ -74,8 +78,7 @@ class UNetPlusPlus(nn.Module):
         self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
         depth = len(channels)
         self.depth, self.stride = depth, 2 ** (depth - 1)
-        ins = (in_channels, *channels[:-1])
-        self.encoder = nn.ModuleList(_double_conv(i, o) for i, o in zip(ins, channels, strict=True))
+        self.encoder = _encoder(in_channels, channels)
         # nodes[f"{i}_{j}"] for j >= 1: level i, j-th nested node
         self.nodes = nn.ModuleDict()
         for j in range(1, depth):

@@ -196,3 +196,60 @@ class PostProcess(nn.Module):
 
     def extra_repr(self) -> str:
         return f"contrast={self.contrast}, brightness={self.brightness}, per_channel={self.per_channel}"
+
+
+# --- UNet parts shared by the mask generator and SMFD-UNet --------------------------------------------------------
+
+
+def rdc_encoder(in_channels: int, channels: tuple[int, ...], rdc: dict) -> nn.ModuleList:
+    """One RDC per level; the caller max-pools between levels (see :func:`encode`)."""
+    ins = (in_channels, *channels[:-1])
+    return nn.ModuleList(RDC(i, o, **rdc) for i, o in zip(ins, channels, strict=True))
+
+
+def encode(levels: nn.ModuleList, pool: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Outputs of every encoder level, shallow to deep."""
+    feats = []
+    for i, block in enumerate(levels):
+        x = block(x if i == 0 else pool(x))
+        feats.append(x)
+    return feats
+
+
+def rdc_decoder(
+    skip_channels: tuple[int, ...], decoder_channels: tuple[int, ...], rdc: dict, **up_options
+) -> tuple[nn.ModuleList, nn.ModuleList, int]:
+    """Attention-upsampling + RDC levels from the deepest skip up; returns (ups, blocks, output channels).
+
+    ``skip_channels`` lists every level's channels shallow to deep; the deepest feeds the decoder and each
+    shallower one is a skip (upsampled to its width, concatenated, fused by an RDC to ``decoder_channels[i]``).
+    """
+    if len(decoder_channels) != len(skip_channels) - 1:
+        raise ValueError(f"need one decoder width per upsampling: {len(skip_channels) - 1}, "
+                         f"got decoder_channels={decoder_channels}")
+    ups, blocks = nn.ModuleList(), nn.ModuleList()
+    x_ch = skip_channels[-1]
+    for skip, out in zip(reversed(skip_channels[:-1]), decoder_channels, strict=True):
+        ups.append(AttentionUp(x_ch, skip, skip, **up_options))
+        blocks.append(RDC(2 * skip, out, **rdc))
+        x_ch = out
+    return ups, blocks, x_ch
+
+
+def decode(ups: nn.ModuleList, blocks: nn.ModuleList, skips: list[torch.Tensor]) -> torch.Tensor:
+    """Run the decoder over encoder outputs (shallow to deep); consumes ``skips``."""
+    x = skips.pop()
+    for up, block in zip(ups, blocks, strict=True):
+        x = block(up(x, skips.pop()))  # (B, 2 * C_skip, 2H, 2W) -> (B, C_out, 2H, 2W)
+    return x
+
+
+def rdc_head(in_channels: int, head_channels: int, out_channels: int, rdc: dict, reduction: int) -> nn.Sequential:
+    """The thesis's final layers: CBAM, RDC, 1x1 conv, ReLU, 1x1 conv to the outputs."""
+    return nn.Sequential(
+        CBAM(in_channels, reduction=reduction),
+        RDC(in_channels, head_channels, **rdc),
+        nn.Conv2d(head_channels, head_channels, 1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(head_channels, out_channels, 1),
+    )

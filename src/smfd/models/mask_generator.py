@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ._utils import crop_to, pad_to_multiple
-from .blocks import CBAM, RDC, AttentionUp
+from .blocks import decode, encode, rdc_decoder, rdc_encoder, rdc_head
 
 _GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY
 
@@ -43,40 +43,18 @@ class MaskGenerator(nn.Module):
         reduction: int = 4,
     ) -> None:
         super().__init__()
-        if len(decoder_channels) != len(encoder_channels) - 1:
-            raise ValueError(f"need one decoder width per upsampling: {len(encoder_channels) - 1}, "
-                             f"got decoder_channels={decoder_channels}")
         self.in_channels, self.num_classes = in_channels, num_classes
         self.mask_channels = 0
         self.stride = 2 ** (len(encoder_channels) - 1)
         rdc = {"num_layers": num_layers, "growth": growth}
-        ins = (in_channels, *encoder_channels[:-1])
-        self.encoder = nn.ModuleList(RDC(i, o, **rdc) for i, o in zip(ins, encoder_channels, strict=True))
+        self.encoder = rdc_encoder(in_channels, encoder_channels, rdc)
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList()
-        self.decoder = nn.ModuleList()
-        x_ch = encoder_channels[-1]
-        for skip, out in zip(reversed(encoder_channels[:-1]), decoder_channels, strict=True):
-            self.up.append(AttentionUp(x_ch, skip, skip, reduction=reduction))
-            self.decoder.append(RDC(2 * skip, out, **rdc))
-            x_ch = out
-        self.head = nn.Sequential(
-            CBAM(x_ch, reduction=reduction),
-            RDC(x_ch, head_channels, **rdc),
-            nn.Conv2d(head_channels, head_channels, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(head_channels, num_classes, 1),
-        )
+        self.up, self.decoder, x_ch = rdc_decoder(encoder_channels, decoder_channels, rdc, reduction=reduction)
+        self.head = rdc_head(x_ch, head_channels, num_classes, rdc, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.stride)
-        skips = []
-        for i, block in enumerate(self.encoder):
-            x = block(x if i == 0 else self.pool(x))
-            skips.append(x)
-        x = skips.pop()
-        for up, block in zip(self.up, self.decoder, strict=True):
-            x = block(up(x, skips.pop()))  # (B, 2 * C_skip, 2H, 2W) -> (B, C_out, 2H, 2W)
+        x = decode(self.up, self.decoder, encode(self.encoder, self.pool, x))
         return crop_to(self.head(x), size)
 
     @torch.no_grad()

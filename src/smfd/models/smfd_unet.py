@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ._utils import crop_to, pad_to_multiple
-from .blocks import CBAM, RDC, AttentionUp, PostProcess
+from .blocks import PostProcess, decode, encode, rdc_decoder, rdc_encoder, rdc_head
 
 
 class SMFDUNet(nn.Module):
@@ -54,44 +54,17 @@ class SMFDUNet(nn.Module):
         per_channel_post: bool = False,
     ) -> None:
         super().__init__()
-        if len(decoder_channels) != len(encoder_channels) - 1:
-            raise ValueError(f"need one decoder width per upsampling: {len(encoder_channels) - 1}, "
-                             f"got decoder_channels={decoder_channels}")
         self.in_channels, self.mask_channels, self.out_channels = in_channels, mask_channels, out_channels
         self.stride = 2 ** (len(encoder_channels) - 1)
         rdc = {"num_layers": num_layers, "growth": growth}
-        self.image_encoder = self._branch(in_channels, encoder_channels, rdc)
-        self.mask_encoder = self._branch(mask_channels, encoder_channels, rdc) if mask_channels else None
+        self.image_encoder = rdc_encoder(in_channels, encoder_channels, rdc)
+        self.mask_encoder = rdc_encoder(mask_channels, encoder_channels, rdc) if mask_channels else None
         self.pool = nn.MaxPool2d(2)
-        branches = 2 if mask_channels else 1
-        fused = [branches * c for c in encoder_channels]
-        self.up = nn.ModuleList()
-        self.decoder = nn.ModuleList()
-        x_ch = fused[-1]
-        for skip, out in zip(reversed(fused[:-1]), decoder_channels, strict=True):
-            self.up.append(AttentionUp(x_ch, skip, skip, mode=upsample, attention=attention, reduction=reduction))
-            self.decoder.append(RDC(2 * skip, out, **rdc))
-            x_ch = out
-        self.head = nn.Sequential(
-            CBAM(x_ch, reduction=reduction),
-            RDC(x_ch, head_channels, **rdc),
-            nn.Conv2d(head_channels, head_channels, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(head_channels, out_channels, 1),
-        )
+        fused = tuple((2 if mask_channels else 1) * c for c in encoder_channels)  # both branches concatenated
+        self.up, self.decoder, x_ch = rdc_decoder(fused, decoder_channels, rdc, mode=upsample, attention=attention,
+                                                  reduction=reduction)
+        self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction)
         self.post = PostProcess(per_channel=per_channel_post) if post_process else nn.Identity()
-
-    @staticmethod
-    def _branch(in_channels: int, channels: tuple[int, ...], rdc: dict) -> nn.ModuleList:
-        ins = (in_channels, *channels[:-1])
-        return nn.ModuleList(RDC(i, o, **rdc) for i, o in zip(ins, channels, strict=True))
-
-    def _encode(self, branch: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        for i, block in enumerate(branch):
-            x = block(x if i == 0 else self.pool(x))
-            feats.append(x)
-        return feats
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.mask_encoder is not None:
@@ -101,11 +74,10 @@ class SMFDUNet(nn.Module):
                 raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), "
                                  f"got {tuple(mask.shape)}")
         image, size = pad_to_multiple(image, self.stride)
-        skips = self._encode(self.image_encoder, image)
+        skips = encode(self.image_encoder, self.pool, image)
         if self.mask_encoder is not None:
             mask, _ = pad_to_multiple(mask, self.stride)
-            skips = [torch.cat(pair, dim=1) for pair in zip(skips, self._encode(self.mask_encoder, mask), strict=True)]
-        x = skips.pop()  # (B, 2 * C_last, H / stride, W / stride)
-        for up, block in zip(self.up, self.decoder, strict=True):
-            x = block(up(x, skips.pop()))
+            mask_feats = encode(self.mask_encoder, self.pool, mask)
+            skips = [torch.cat(pair, dim=1) for pair in zip(skips, mask_feats, strict=True)]  # (B, 2C_i, ...)
+        x = decode(self.up, self.decoder, skips)
         return self.post(crop_to(self.head(x), size))  # the mean is over the real image, not the padding
