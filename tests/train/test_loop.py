@@ -89,3 +89,19 @@ def test_deblur_with_generated_masks(tiny_data, tmp_path):
     res = loop_mod.fit(cfg, tmp_path / "deblur", progress=False)
     assert res.epochs_run == 1 and 0 < res.best_metric < 1
     assert {"val_psnr", "val_ssim", "val_mse"} <= set(_rows(tmp_path / "deblur")[0])
+
+
+def test_limited_folds_train_on_different_faces_and_never_on_their_validation_faces():
+    from smfd.data import make_splits
+    from smfd.train.loop import limit_ids
+
+    splits = make_splits([f"{i:04d}" for i in range(200)], seed=0)
+    seen = []
+    for k in range(5):
+        cfg = load_config(None, "mask", [f"data.fold={k}", "data.train_limit=20", "data.val_limit=5"])
+        train, val = limit_ids(*splits.fold(k), cfg)
+        assert len(train) == 20 and len(val) == 5
+        assert set(train).isdisjoint(splits.fold(k)[1]) and set(val) <= set(splits.fold(k)[1])
+        assert (train, val) == limit_ids(*splits.fold(k), cfg)  # deterministic
+        seen.append(frozenset(train))
+    assert len(set(seen)) == 5

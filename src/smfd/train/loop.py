@@ -183,9 +183,23 @@ def make_splits_for(cfg: TrainConfig, folder: FaceFolder) -> Splits:
     return make_splits(folder.ids, seed=cfg.data.split_seed, subset=cfg.data.subset, folds=cfg.data.folds)
 
 
+def limit_ids(train_ids: list[str], val_ids: list[str], cfg: TrainConfig) -> tuple[list[str], list[str]]:
+    """Apply ``train_limit``/``val_limit`` with a seeded random sample of each side.
+
+    A plain prefix would give every fold k >= 1 the same training faces (the folds are concatenated in order,
+    so the first N are always fold 0's): the cross-validation folds would not differ.
+    """
+    rng = np.random.default_rng([cfg.data.split_seed, cfg.data.fold])
+    out = []
+    for ids, limit in ((train_ids, cfg.data.train_limit), (val_ids, cfg.data.val_limit)):
+        if limit is not None and limit < len(ids):
+            ids = sorted(ids[i] for i in rng.choice(len(ids), size=limit, replace=False))
+        out.append(list(ids))
+    return out[0], out[1]
+
+
 def _datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[FaceDeblurDataset, FaceDeblurDataset]:
-    train_ids, val_ids = splits.fold(cfg.data.fold)
-    train_ids, val_ids = train_ids[: cfg.data.train_limit], val_ids[: cfg.data.val_limit]
+    train_ids, val_ids = limit_ids(*splits.fold(cfg.data.fold), cfg)
     grey = cfg.task == "mask"
     common = {"size": cfg.data.size, "grayscale": grey}
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
