@@ -48,8 +48,13 @@ def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Pa
     metric_keys = sorted({k for rows in runs.values() for k in rows[0] if k.startswith("val_") and k != "val_loss"
                           and not k[-1].isdigit()})
     panels = ["loss", *metric_keys, "lr"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
-    for ax, key in zip(np.atleast_1d(axes), panels, strict=True):
+    cols = min(4, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    for ax, key in zip(axes, panels, strict=False):
         for name, rows in runs.items():
             epochs = [r["epoch"] for r in rows]
             if key == "loss":
@@ -59,10 +64,11 @@ def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Pa
                 ax.plot(epochs, [r[key] for r in rows], "-o", ms=3, label=name)
         ax.set_title(key.replace("val_", "validation "))
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         if key == "lr":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     path = _save(fig, out)
     plt.close(fig)
