@@ -9,24 +9,20 @@ ten times slower on a CPU.) Install with ``pip install 'smfd[faces]'``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from .._dlib import models_dir
+
+_HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (or use --aligned for face crops)"
+
 #: Where dlib's 5 landmarks sit on the 256 px training faces (FFHQ-aligned SynthFace): the median over 400
 #: sharp faces, measured with scripts/fit_face_template.py. Order: image-right eye outer and inner corner,
 #: image-left eye outer and inner corner, nose base.
 TEMPLATE_256 = np.array([[172.0, 121.0], [146.0, 123.0], [83.0, 122.0], [108.0, 123.0], [128.0, 170.0]], np.float32)
-
-
-def _models_dir() -> str:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("whole-photo mode needs face detection: pip install 'smfd[faces]' (or use --aligned)")
-    return os.path.join(spec.submodule_search_locations[0], "models")
 
 
 @dataclass
@@ -52,11 +48,10 @@ class FaceDetector:
         try:
             import dlib
         except ImportError:
-            raise RuntimeError("whole-photo mode needs face detection: pip install 'smfd[faces]' "
-                               "(or use --aligned for face crops)") from None
+            raise RuntimeError(_HINT) from None
         self.upsample = upsample
         self._detect = dlib.get_frontal_face_detector()
-        self._shape = dlib.shape_predictor(os.path.join(_models_dir(), "shape_predictor_5_face_landmarks.dat"))
+        self._shape = dlib.shape_predictor(os.path.join(models_dir(_HINT), "shape_predictor_5_face_landmarks.dat"))
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 photo, largest first."""

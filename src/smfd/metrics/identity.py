@@ -9,18 +9,13 @@ output cannot fail detection and the two descriptors describe the same region. R
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
 
+from .._dlib import models_dir
 
-def _models_dir() -> str:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("identity metric needs the 'identity' extra: pip install 'smfd[identity]'")
-    # the package's own __init__ needs pkg_resources, gone from recent setuptools: read the files directly
-    return os.path.join(spec.submodule_search_locations[0], "models")
+_HINT = "identity metric needs the 'identity' extra: pip install 'smfd[identity]'"
 
 
 class IdentityScorer:
@@ -30,8 +25,8 @@ class IdentityScorer:
         try:
             import dlib
         except ImportError:
-            raise RuntimeError("identity metric needs the 'identity' extra: pip install 'smfd[identity]'") from None
-        models = _models_dir()
+            raise RuntimeError(_HINT) from None
+        models = models_dir(_HINT)
         self._dlib = dlib
         self._detect = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(os.path.join(models, "shape_predictor_5_face_landmarks.dat"))

@@ -96,12 +96,14 @@ def evaluate_model(
     with torch.no_grad():
         for batch in loader:
             lq = batch["lq"].to(dev)
+            probs = None
             if model is None:
                 out = lq
             elif task == "mask":
                 out = model(lq)
             else:
-                out = model(lq, masks(batch)) if masks is not None else model(lq)
+                probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
+                out = model(lq, probs) if probs is not None else model(lq)
             out = out.float().cpu()
             batch_rows = metric_rows(out, batch, task)
             for i, row in enumerate(batch_rows):
@@ -112,8 +114,8 @@ def evaluate_model(
                     if scorer is not None:
                         row.update(scorer(restored, sharp))
                     if len(shown) < examples:
-                        mask_img = colorize_mask(batch["mask"][i].numpy()) if masks is None else colorize_mask(
-                            masks(batch)[i].argmax(0).cpu().numpy())
+                        ids = batch["mask"][i] if probs is None else probs[i].argmax(0).cpu()
+                        mask_img = colorize_mask(ids.numpy())
                         shown.append([_to_uint8(batch["lq"][i]), mask_img, restored, sharp])
                 elif len(shown) < examples:
                     grey = _to_uint8(batch["lq"][i])[..., 0]
