@@ -27,6 +27,13 @@ def test_aligned_batch_matches_single(bundle):
     assert single.mask.max() <= 4 and single.faces == []
 
 
+def test_batch_size_defaults_to_one_for_torch_on_cpu(bundle):
+    assert smfd.load_pipeline(str(bundle)).batch_size == 1  # measured fastest there (results/speed_cpu.md)
+    assert smfd.load_pipeline(str(bundle), batch_size=3).batch_size == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        smfd.load_pipeline(str(bundle), batch_size=0)
+
+
 def test_keep_regions_come_from_the_input(bundle):
     pipe = smfd.load_pipeline(str(bundle))
     face = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)

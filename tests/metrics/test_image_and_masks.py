@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from smfd.metrics import dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
+from smfd.metrics import colour_shift, dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
 
 
 def _pairs(seed):
@@ -30,6 +30,16 @@ def test_agree_with_scikit_image(seed):
 def test_identical_images():
     x = torch.rand(1, 3, 32, 32)
     assert ssim(x, x).item() == pytest.approx(1.0) and torch.isinf(psnr(x, x)).all() and mse255(x, x).item() == 0
+
+
+def test_colour_shift_sees_a_colour_cast_and_not_blur():
+    rng = np.random.default_rng(0)
+    sharp = torch.from_numpy(rng.uniform(0.2, 0.8, (1, 3, 32, 32)))
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(sharp, (1, 1, 1, 1), mode="circular"), 3, 1)
+    assert colour_shift(blurred, sharp).item() < 1e-9  # blur keeps channel means
+    cast = sharp + torch.tensor([10, 0, -4]).view(1, 3, 1, 1) / 255  # +10 red, -4 blue
+    assert colour_shift(cast, sharp).item() == pytest.approx(14 / 3)
+    assert colour_shift(sharp, sharp).item() == 0
 
 
 def test_dice_and_jaccard_by_hand():

@@ -17,7 +17,8 @@ def test_thesis_config_is_the_thesis_protocol():
 def test_cpu_config_loads_for_both_tasks():
     for task in ("mask", "deblur"):
         c = load_config("configs/cpu.yaml", task)
-        assert c.data.crop == 128 and c.optim.lr == 1e-3
+        assert c.data.crop == 64 and c.optim.lr == 1e-3 and c.threads == 1
+        assert c.data.train_limit == (600 if task == "mask" else 1200)  # the per-task section wins
 
 
 def test_overrides_and_round_trip():

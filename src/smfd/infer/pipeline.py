@@ -60,12 +60,13 @@ class FaceDeblurrer:
     Args:
         mask_model, deblur_model: the two networks (torch modules) or ONNX Runtime sessions.
         device: torch device for torch models.
-        batch_size: faces per forward pass.
+        batch_size: faces per forward pass; None picks 1 for PyTorch on a CPU (measured faster there, see
+            results/speed_cpu.md: larger batches spill the caches) and 8 otherwise.
         face_size: side of the aligned crops whole-photo faces are restored at (the training size).
         min_face: faces smaller than this (box side, px) are skipped and reported.
     """
 
-    def __init__(self, mask_model, deblur_model, *, device: str = "cpu", batch_size: int = 8,
+    def __init__(self, mask_model, deblur_model, *, device: str = "cpu", batch_size: int | None = None,
                  face_size: int = 256, min_face: int = 48, manifest: dict | None = None) -> None:
         self.device = torch.device(device)
         self.mask_model, self.deblur_model = mask_model, deblur_model
@@ -73,6 +74,10 @@ class FaceDeblurrer:
         if not self.onnx:
             self.mask_model = mask_model.to(self.device).eval()
             self.deblur_model = deblur_model.to(self.device).eval()
+        if batch_size is None:
+            batch_size = 1 if not self.onnx and self.device.type == "cpu" else 8
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.manifest = manifest or {}
         self._detector = None
@@ -174,8 +179,8 @@ def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
     return x.clamp(0, 1)
 
 
-def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch", batch_size: int = 8,
-                  min_face: int = 48) -> FaceDeblurrer:
+def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch",
+                  batch_size: int | None = None, min_face: int = 48) -> FaceDeblurrer:
     """Load a :class:`FaceDeblurrer` from a weight bundle (``"default"``: the one shipped in the package).
 
     ``backend="onnxruntime"`` runs the bundle's ONNX export instead (see ``smfd export``); ``weights`` must then

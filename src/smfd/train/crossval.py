@@ -37,7 +37,7 @@ def _test_scores(run: Path, data: str, task: str, mask_source: str, limit: int |
     rows, info, examples = evaluate_model(str(run), data, split="test", mask_source=mask_source, limit=limit)
     write_results(run / "eval-test", rows, info, examples, overwrite=True)
     s = summarize(rows)
-    keys = ("dice", "jaccard") if task == "mask" else ("psnr", "ssim", "mse", "niqe")
+    keys = ("dice", "jaccard") if task == "mask" else ("psnr", "ssim", "mse", "colour_shift", "niqe")
     return {f"test_{k}": s[k]["mean"] for k in keys}
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from ..data import FaceDeblurDataset, FaceFolder, Splits, make_splits
 from ..data.io import atomic_write_bytes, list_images, read_image, write_image
-from ..metrics import mse255, psnr, ssim
+from ..metrics import colour_shift, mse255, psnr, ssim
 from ..metrics.niqe import niqe
 from ..metrics.perceptual import perceptual_status
 from ..models import model_task
@@ -156,7 +156,7 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
                                  f"{b.shape[1]}x{b.shape[0]}")
             ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b))
             row = {"id": p.stem, "path": str(p), "psnr": psnr(ta, tb).item(), "ssim": ssim(ta, tb).item(),
-                   "mse": mse255(ta, tb).item(), "niqe": niqe(a)}
+                   "mse": mse255(ta, tb).item(), "colour_shift": colour_shift(ta, tb).item(), "niqe": niqe(a)}
             if scorer is not None:
                 row.update(scorer(a, b))
             rows.append(row)

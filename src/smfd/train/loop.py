@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_splits
-from ..metrics import dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
+from ..metrics import colour_shift, dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
 from ..models import create_model
 from ..models.io import save_weights
 from ..models.mask_generator import rgb_to_grey
@@ -143,15 +143,15 @@ def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_
 
 
 def metric_rows(out: torch.Tensor, batch: dict, task: str) -> list[dict]:
-    """Per-image metrics of a batch: Dice/Jaccard per class (mask logits) or PSNR/SSIM/MSE (images)."""
+    """Per-image metrics of a batch: Dice/Jaccard per class (mask logits) or PSNR/SSIM/MSE/colour shift."""
     if task == "mask":
         pred, target = out.argmax(1).cpu(), batch["mask"]
         d, j = dice_per_class(pred, target, out.shape[1]), jaccard_per_class(pred, target, out.shape[1])
         return [{"path": path, **{f"dice_{c}": d[i, c].item() for c in range(d.shape[1])},
                  **{f"jaccard_{c}": j[i, c].item() for c in range(j.shape[1])}} for i, path in enumerate(batch["path"])]
     pred, target = out.clamp(0, 1).cpu(), batch["gt"]
-    p, s, m = psnr(pred, target), ssim(pred, target), mse255(pred, target)
-    return [{"path": path, "psnr": p[i].item(), "ssim": s[i].item(), "mse": m[i].item()}
+    p, s, m, c = psnr(pred, target), ssim(pred, target), mse255(pred, target), colour_shift(pred, target)
+    return [{"path": path, "psnr": p[i].item(), "ssim": s[i].item(), "mse": m[i].item(), "colour_shift": c[i].item()}
             for i, path in enumerate(batch["path"])]
 
 
