@@ -35,12 +35,18 @@ lane_a() {
     train mask "$R/mask-unet" "${C[@]}" --set model.name=unet
     evaluate "$R/eval/mask-unet" --model "$R/mask-unet" --limit 100
     $S cv deblur "${C[@]}" -o "$R/cv" --folds 5 "${reduced[@]}" --test-limit 20
+    # at the ablation's scale: the colour-drift check (post-processing around each channel's own mean) and
+    # the thesis-exact net without the global residual that configs/cpu.yaml adds
+    train deblur "$R/ablate-per-channel-post" "${C[@]}" "${reduced[@]}" --set model.kwargs.per_channel_post=true
+    evaluate "$R/eval/ablate-per-channel-post" --model "$R/ablate-per-channel-post" --limit 40
+    train deblur "$R/ablate-no-residual" "${C[@]}" "${reduced[@]}" --set model.kwargs.residual=false
+    evaluate "$R/eval/ablate-no-residual" --model "$R/ablate-no-residual" --limit 40
 }
 
 lane_b() {
     train deblur "$R/deblur-gt" "${C[@]}"
     train deblur "$R/deblur-nomask" "${C[@]}" --set model.name=smfd_unet_no_mask
-    train deblur "$R/nafnet" "${C[@]}" --set model.name=nafnet
+    train deblur "$R/nafnet" "${C[@]}" --set model.name=nafnet --set 'model.kwargs={}'
     evaluate "$R/eval/input" --model input "${split[@]}" "${id[@]}"
     evaluate "$R/eval/deblur-gt" --model "$R/deblur-gt" "${id[@]}"
     evaluate "$R/eval/deblur-nomask" --model "$R/deblur-nomask" "${id[@]}"
@@ -48,9 +54,6 @@ lane_b() {
     train mask "$R/mask-unetpp" "${C[@]}" --set model.name=unet_plusplus
     evaluate "$R/eval/mask-unetpp" --model "$R/mask-unetpp" --limit 100
     $S ablate "${C[@]}" -o "$R/ablate" "${reduced[@]}" --test-limit 40
-    # the colour-drift check: post-processing around each channel's own mean, at the ablation's scale
-    train deblur "$R/ablate-per-channel-post" "${C[@]}" "${reduced[@]}" --set model.kwargs.per_channel_post=true
-    evaluate "$R/eval/ablate-per-channel-post" --model "$R/ablate-per-channel-post" --limit 40
 }
 
 case "$LANE" in

@@ -101,6 +101,15 @@ def test_variants_differ_where_the_thesis_says():
     assert create_model("smfd_unet", per_channel_post=True).post.per_channel
 
 
+def test_residual_variant_adds_the_input():
+    torch.manual_seed(0)
+    plain, residual = create_model("smfd_unet_no_post").eval(), create_model("smfd_unet_no_post", residual=True).eval()
+    residual.load_state_dict(plain.state_dict())
+    image, mask = example_inputs(plain, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(residual(image, mask), image + plain(image, mask))
+
+
 def test_unknown_model_and_bad_options():
     with pytest.raises(ValueError, match="known models: .*smfd_unet"):
         create_model("resnet50")

@@ -30,6 +30,9 @@ class SMFDUNet(nn.Module):
         attention: CBAM on the skips (off for the plain-upsampling ablation).
         post_process: end with :class:`PostProcess` (off for the no-post ablation).
         per_channel_post: post-processing around each channel's own mean instead of the all-channel mean.
+        residual: add the blurry input to the output, so the network predicts a correction (and the
+            post-processing acts on the correction). Not in the thesis: it starts training from the
+            identity instead of from noise, which matters on short CPU budgets (``configs/cpu.yaml``).
 
     Shape:
         ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, out_channels, H, W)`` for any H, W; the output
@@ -52,6 +55,7 @@ class SMFDUNet(nn.Module):
         attention: bool = True,
         post_process: bool = True,
         per_channel_post: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels, self.mask_channels, self.out_channels = in_channels, mask_channels, out_channels
@@ -65,6 +69,7 @@ class SMFDUNet(nn.Module):
                                                   reduction=reduction)
         self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction)
         self.post = PostProcess(per_channel=per_channel_post) if post_process else nn.Identity()
+        self.residual = residual
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.mask_encoder is not None:
@@ -73,6 +78,7 @@ class SMFDUNet(nn.Module):
             if mask.shape[1] != self.mask_channels or mask.shape[-2:] != image.shape[-2:]:
                 raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), "
                                  f"got {tuple(mask.shape)}")
+        blurry = image
         image, size = pad_to_multiple(image, self.stride)
         skips = encode(self.image_encoder, self.pool, image)
         if self.mask_encoder is not None:
@@ -80,4 +86,5 @@ class SMFDUNet(nn.Module):
             mask_feats = encode(self.mask_encoder, self.pool, mask)
             skips = [torch.cat(pair, dim=1) for pair in zip(skips, mask_feats, strict=True)]  # (B, 2C_i, ...)
         x = decode(self.up, self.decoder, skips)
-        return self.post(crop_to(self.head(x), size))  # the mean is over the real image, not the padding
+        out = self.post(crop_to(self.head(x), size))  # the mean is over the real image, not the padding
+        return blurry + out if self.residual else out
