@@ -105,3 +105,24 @@ def test_limited_folds_train_on_different_faces_and_never_on_their_validation_fa
         assert (train, val) == limit_ids(*splits.fold(k), cfg)  # deterministic
         seen.append(frozenset(train))
     assert len(set(seen)) == 5
+
+
+def test_init_starts_from_a_weights_file_and_refuses_another_model(tiny_data, tmp_path, monkeypatch):
+    first = tmp_path / "first"
+    loop_mod.fit(_cfg(tiny_data, epochs=1), first, progress=False)
+    seen = {}
+    real_epoch = loop_mod.train_one_epoch
+
+    def spy(model, *args, **kwargs):  # the weights the second run starts its first epoch with
+        seen.setdefault("state", {k: v.clone() for k, v in model.state_dict().items()})
+        return real_epoch(model, *args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "train_one_epoch", spy)
+    init = first / "best.safetensors"
+    loop_mod.fit(_cfg(tiny_data, epochs=1, **{"model.init": str(init)}), tmp_path / "second", progress=False)
+    start = load_weights(init).state_dict()
+    assert all(torch.equal(seen["state"][k], v) for k, v in start.items())
+    cfg = load_config(None, "deblur", ["batch_size=4", "data.size=32", "data.num_workers=0", f"model.init={init}"],
+                      **{"data.root": str(tiny_data)})
+    with pytest.raises(ValueError, match="holds mask_generator"):
+        loop_mod.fit(cfg, tmp_path / "third", progress=False)

@@ -23,6 +23,7 @@ TASKS = ("mask", "deblur")
 class ModelConfig:
     name: str = ""  # registry name; the task's default if empty
     kwargs: dict = field(default_factory=dict)
+    init: str = ""  # start from these weights (an smfd .safetensors file: a run's best.safetensors or a bundle's)
 
 
 @dataclass

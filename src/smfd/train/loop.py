@@ -9,6 +9,7 @@ CPU, nccl on GPU); rank 0 validates and writes.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -271,7 +272,10 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers)
 
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
+    model = create_model(cfg.model.name, **cfg.model.kwargs)
+    if cfg.model.init and ckpt is None:
+        _init_from(model, cfg.model.init)
+    model = model.to(device)
     masks = mask_provider(cfg.mask_source, device) if cfg.task == "deblur" else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                                  weight_decay=cfg.optim.weight_decay)
@@ -336,6 +340,24 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     if writer is not None:
         writer.close()
     return FitResult(run_dir, best, best_epoch, epoch, stopped)
+
+
+def _init_from(model: nn.Module, path: str) -> None:
+    """Load an smfd safetensors file (never a pickle) into ``model``; its architecture must match."""
+    from safetensors.torch import load_file
+
+    from ..models.io import load_state, read_metadata
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model.init: {path}: no such weights file")
+    meta = read_metadata(path)
+    if meta["model_name"] != model.model_name:
+        raise ValueError(f"model.init: {path} holds {meta['model_name']}, the config trains {model.model_name}")
+    if json.loads(meta["model_kwargs"]) != model.model_kwargs:
+        log.warning("model.init: %s was made with options %s, the config has %s", path, meta["model_kwargs"],
+                    model.model_kwargs)
+    load_state(model, load_file(path), path)
+    log.info("initialised %s from %s", model.model_name, path)
 
 
 def _best_epoch_from_csv(path: Path, monitor: str) -> int:
