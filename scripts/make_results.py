@@ -101,7 +101,7 @@ def mask_table(runs: Path) -> str:
     torch.set_num_threads(2)
     ev = runs / "eval"
     cls = " | ".join(f"Dice {c}" for c in CLASSES)
-    head = (f"| model | params | {cls} | mean Dice | mean Jaccard | CPU latency (ms) | n |\n"
+    head = (f"| model | params | {cls} | mean Dice (classes present) | mean Jaccard | CPU latency (ms) | n |\n"
             "|---|---|" + "---|" * len(CLASSES) + "---|---|---|---|\n")
     lines, dice, params = [], {}, {}
     for folder, name, label in MASK_ROWS:
@@ -162,7 +162,7 @@ def model_card(runs: Path) -> dict:
     gen, inp, mask = (_summary(runs / "eval" / k) for k in ("deblur-gen", "input", "mask"))
     metrics = {}
     if mask:
-        metrics[f"mask generator test Dice, mean of 5 classes ({mask['info']['n_images']} faces)"] = (
+        metrics[f"mask generator test Dice, mean over the classes present ({mask['info']['n_images']} faces)"] = (
             f"{mask['metrics']['dice']['mean']:.4f}")
     if gen and inp:
         n = gen["info"]["n_images"]
