@@ -133,28 +133,49 @@ def _csv_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def input_on_first(runs: Path, n: int) -> dict[str, float]:
+    """The blurry input's mean scores on the first ``n`` test faces (the faces a ``--test-limit n`` run scores)."""
+    rows = _csv_rows(runs / "eval" / "input" / "per_image.csv")[:n]
+    if len(rows) < n:
+        return {}
+    return {k: float(np.mean([float(r[k]) for r in rows])) for k in ("psnr", "ssim", "mse", "colour_shift", "niqe")}
+
+
+def input_line(runs: Path, n: int) -> str:
+    m = input_on_first(runs, n)
+    if not m:
+        return ""
+    return (f"\nThe blurry input on the same {n} test faces: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}, "
+            f"MSE {m['mse']:.1f}, colour shift {m['colour_shift']:.2f}, NIQE {m['niqe']:.2f}.\n")
+
+
 def ablation_table(runs: Path) -> str:
     rows = _csv_rows(runs / "ablate" / "ablation.csv")
     if not rows:
         return "Not run.\n"
     cols = ["variant", "params", "test_psnr", "test_ssim", "test_mse", "test_colour_shift", "test_niqe"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(r.get(c, "") for c in cols) + " |" for r in rows]
+    def fmt(c: str, v: str) -> str:
+        if c == "params":
+            return f"{int(v):,}"
+        return v if c == "variant" else f"{float(v):.4f}"
+
+    lines += ["| " + " | ".join(fmt(c, r.get(c, "")) for c in cols) + " |" for r in rows]
     extra = [("ablate-per-channel-post", "full + post-processing around each channel's mean (per_channel_post=true)"),
              ("ablate-no-residual", "full without the global residual (thesis-exact, residual=false)")]
     for folder, label in extra:
         s = _summary(runs / "eval" / folder)
         if s:
             m = s["metrics"]
-            lines.append(f"| {label} | {count_parameters(create_model('smfd_unet'))['total_keras_convention']} | "
-                         + " | ".join(f"{m[k]['mean']:.6g}" for k in ("psnr", "ssim", "mse", "colour_shift", "niqe"))
+            lines.append(f"| {label} | {count_parameters(create_model('smfd_unet'))['total_keras_convention']:,} | "
+                         + " | ".join(f"{m[k]['mean']:.4f}" for k in ("psnr", "ssim", "mse", "colour_shift", "niqe"))
                          + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + input_line(runs, 40)
 
 
 def cv_table(runs: Path) -> str:
     md = runs / "cv" / "cv.md"
-    return md.read_text().split("\n", 2)[2] if md.is_file() else "Not run.\n"
+    return md.read_text().split("\n", 2)[2] + input_line(runs, 20) if md.is_file() else "Not run.\n"
 
 
 def model_card(runs: Path) -> dict:
