@@ -9,7 +9,6 @@ CPU, nccl on GPU); rank 0 validates and writes.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import os
@@ -28,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_splits
 from ..metrics import colour_shift, dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
 from ..models import create_model
-from ..models.io import save_weights
+from ..models.io import load_state, load_weights, save_weights
 from ..models.mask_generator import rgb_to_grey
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig, save_config
@@ -344,19 +343,13 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
 
 def _init_from(model: nn.Module, path: str) -> None:
     """Load an smfd safetensors file (never a pickle) into ``model``; its architecture must match."""
-    from safetensors.torch import load_file
-
-    from ..models.io import load_state, read_metadata
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"model.init: {path}: no such weights file")
-    meta = read_metadata(path)
-    if meta["model_name"] != model.model_name:
-        raise ValueError(f"model.init: {path} holds {meta['model_name']}, the config trains {model.model_name}")
-    if json.loads(meta["model_kwargs"]) != model.model_kwargs:
-        log.warning("model.init: %s was made with options %s, the config has %s", path, meta["model_kwargs"],
+    source = load_weights(path)
+    if source.model_name != model.model_name:
+        raise ValueError(f"model.init: {path} holds {source.model_name}, the config trains {model.model_name}")
+    if source.model_kwargs != model.model_kwargs:
+        log.warning("model.init: %s was made with options %s, the config has %s", path, source.model_kwargs,
                     model.model_kwargs)
-    load_state(model, load_file(path), path)
+    load_state(model, source.state_dict(), path)
     log.info("initialised %s from %s", model.model_name, path)
 
 
