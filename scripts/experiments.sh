@@ -2,7 +2,9 @@
 # Every training run and evaluation behind results/ and the shipped weights, at the configs/cpu.yaml budget.
 # Two lanes of one-thread runs share a 2-core CPU (run them side by side; lane b's evaluations wait for the
 # lane-a models they need). Re-running resumes: finished runs are skipped, unfinished ones continue.
-# Usage: bash scripts/experiments.sh {a|b|all} [DATA] [OUT]
+# Stage "more" is the second CPU working day: it continues the four deblurring nets of the comparison for 8 more
+# epochs each from their day-one weights (model.init), equal budgets again, into OUT/more.
+# Usage: bash scripts/experiments.sh {a|b|all|more} [DATA] [OUT]
 set -euo pipefail
 LANE=${1:-all}
 D=${2:-../shared/data/synthface}
@@ -56,9 +58,32 @@ lane_b() {
     $S ablate "${C[@]}" -o "$R/ablate" "${reduced[@]}" --test-limit 40
 }
 
+# day two: 8 more epochs for each deblurring net from its day-one best weights (fresh optimizer, same recipe)
+more=(--set epochs=8 --set early_stop=3)
+M="$R/more"
+lane_c() {
+    wait_for "$R/deblur-gen"; wait_for "$R/nafnet"
+    train deblur "$M/deblur-gen" "${C[@]}" "${more[@]}" --mask-source "generator:$R/mask" \
+        --set "model.init=$R/deblur-gen/best.safetensors"
+    evaluate "$M/eval/deblur-gen" --model "$M/deblur-gen" --mask-source "generator:$R/mask" "${id[@]}"
+    train deblur "$M/nafnet" "${C[@]}" "${more[@]}" --set model.name=nafnet --set 'model.kwargs={}' \
+        --set "model.init=$R/nafnet/best.safetensors"
+    evaluate "$M/eval/nafnet" --model "$M/nafnet" "${id[@]}"
+}
+lane_d() {
+    wait_for "$R/deblur-gt"; wait_for "$R/deblur-nomask"
+    train deblur "$M/deblur-gt" "${C[@]}" "${more[@]}" --set "model.init=$R/deblur-gt/best.safetensors"
+    train deblur "$M/deblur-nomask" "${C[@]}" "${more[@]}" --set model.name=smfd_unet_no_mask \
+        --set "model.init=$R/deblur-nomask/best.safetensors"
+    evaluate "$M/eval/deblur-gt" --model "$M/deblur-gt" "${id[@]}"
+    evaluate "$M/eval/deblur-nomask" --model "$M/deblur-nomask" "${id[@]}"
+    evaluate "$M/eval/deblur-gt-genmask" --model "$M/deblur-gt" --mask-source "generator:$R/mask" "${id[@]}"
+}
+
 case "$LANE" in
     a) lane_a ;;
     b) lane_b ;;
     all) lane_a & lane_b & wait ;;
-    *) echo "usage: $0 {a|b|all} [DATA] [OUT]" >&2; exit 2 ;;
+    more) lane_c & lane_d & wait ;;
+    *) echo "usage: $0 {a|b|all|more} [DATA] [OUT]" >&2; exit 2 ;;
 esac

@@ -42,6 +42,14 @@ def test_upsamplers_double_the_resolution():
         AttentionUp(8, 6, 4, mode="nearest")
 
 
+def test_pixelshuffle_up_starts_without_checkerboard():
+    up = PixelShuffleUp(4, 3)
+    y = up.shuffle(up.conv(torch.rand(1, 4, 6, 6)))  # before the ReLU
+    # ICNR: every 2x2 block of the output is one value, a nearest-neighbour upsampling of one conv
+    assert torch.allclose(y, y[..., ::2, ::2].repeat_interleave(2, -1).repeat_interleave(2, -2))
+    assert y.std() > 0
+
+
 def test_post_process_all_channel_mean():
     x = torch.rand(2, 3, 6, 6)
     y = PostProcess()(x)

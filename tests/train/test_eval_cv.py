@@ -81,3 +81,24 @@ def test_figures(tmp_path, run_cli):
                    "-o", str(tmp_path / "f.png")])
     assert res.code == 0, res.err
     assert read_image(tmp_path / "f.png").shape[1] > 500
+
+
+def test_curves_join_a_run_to_the_run_it_continues(tmp_path):
+    from smfd.report.figures import plot_curves, run_history
+
+    def fake_run(name, epochs, init=""):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(f"task: deblur\nmodel:\n  name: smfd_unet\n  init: '{init}'\n")
+        rows = ["epoch,lr,train_loss,val_psnr,val_loss"] + [f"{e},0.001,{1 / e},{20 + e},{1 / e}" for e in epochs]
+        (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+        return run
+
+    first = fake_run("first", [1, 2, 3])
+    second = fake_run("second", [1, 2], init=str(first / "best.safetensors"))
+    rows, starts = run_history(second)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5] and starts == [3]
+    assert [r["val_psnr"] for r in rows] == [21, 22, 23, 21, 22]
+    other = fake_run("other", [1], init=str(tmp_path / "weights.safetensors"))  # a bundle, not a run: no chain
+    assert run_history(other) == ([{"epoch": 1, "lr": 0.001, "train_loss": 1.0, "val_psnr": 21.0, "val_loss": 1.0}], [])
+    assert read_image(plot_curves([second, other], tmp_path / "c.png")).shape[0] > 100

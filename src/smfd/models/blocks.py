@@ -93,8 +93,21 @@ class CBAM(nn.Module):
         return self.spatial(self.channel(x))
 
 
+def icnr_(conv: nn.Conv2d, scale: int) -> None:
+    """ICNR initialisation (Aitken et al., 2017) of a conv followed by ``PixelShuffle(scale)``: the ``scale**2``
+    output channels that shuffle into one channel start with the same kernel and bias, so the initial output is a
+    nearest-neighbour upsampling of a normally initialised conv, free of checkerboard artefacts."""
+    r2 = scale**2
+    base = nn.Conv2d(conv.in_channels, conv.out_channels // r2, conv.kernel_size, bias=conv.bias is not None)
+    with torch.no_grad():
+        conv.weight.copy_(base.weight.repeat_interleave(r2, dim=0))
+        if conv.bias is not None:
+            conv.bias.copy_(base.bias.repeat_interleave(r2))
+
+
 class PixelShuffleUp(nn.Module):
-    """Conv to ``out_channels * scale**2`` channels, PixelShuffle (depth-to-space), ReLU.
+    """Conv to ``out_channels * scale**2`` channels, PixelShuffle (depth-to-space), ReLU. The conv starts from ICNR
+    (:func:`icnr_`), so an untrained block upsamples without checkerboard artefacts.
 
     Shape:
         ``(B, in_channels, H, W) -> (B, out_channels, scale * H, scale * W)``
@@ -103,6 +116,7 @@ class PixelShuffleUp(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, scale: int = 2, kernel_size: int = 3) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels * scale**2, kernel_size, padding=kernel_size // 2)
+        icnr_(self.conv, scale)
         self.shuffle = nn.PixelShuffle(scale)
         self.act = nn.ReLU(inplace=True)
 

@@ -41,10 +41,42 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
+def _init_run(run_dir: Path) -> Path | None:
+    """The training run whose weights ``run_dir`` started from (its config's ``model.init``), if that is a run."""
+    import yaml
+
+    cfg = run_dir / "config.yaml"
+    if not cfg.is_file():
+        return None
+    init = ((yaml.safe_load(cfg.read_text()) or {}).get("model") or {}).get("init") or ""
+    parent = Path(init).parent if init else None
+    return parent if parent is not None and (parent / "metrics.csv").is_file() else None
+
+
+def run_history(run_dir: str | os.PathLike) -> tuple[list[dict], list[int]]:
+    """A run's metrics preceded by those of the runs it continues (``model.init`` from another run's weights),
+    epochs numbered on across them; also the last epoch of each earlier run (where a continuation starts)."""
+    chain, seen, run = [], set(), Path(run_dir)
+    while run is not None and run.resolve() not in seen:
+        seen.add(run.resolve())
+        chain.insert(0, run)
+        run = _init_run(run)
+    rows, starts = [], []
+    for i, r in enumerate(chain):
+        offset = rows[-1]["epoch"] if rows else 0
+        if i:
+            starts.append(int(offset))
+        rows += [{**m, "epoch": m["epoch"] + offset} for m in read_metrics(r)]
+    return rows, starts
+
+
 def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """Loss and validation metrics per epoch for one or more runs (one line per run)."""
+    """Loss and validation metrics per epoch for one or more runs (one line per run). A run started from another
+    run's weights (``model.init``) is drawn as that run's continuation, a dotted line marking where it starts."""
     plt = _pyplot()
-    runs = {Path(r).name: read_metrics(r) for r in run_dirs}
+    histories = {Path(r).name: run_history(r) for r in run_dirs}
+    runs = {name: rows for name, (rows, _) in histories.items()}
+    starts = sorted({s for _, ss in histories.values() for s in ss})
     metric_keys = sorted({k for rows in runs.values() for k in rows[0] if k.startswith("val_") and k != "val_loss"
                           and not k[-1].isdigit()})
     panels = ["loss", *metric_keys, "lr"]
@@ -62,6 +94,8 @@ def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Pa
                 ax.plot(epochs, [r["val_loss"] for r in rows], "--o", ms=3, label=f"{name} val")
             elif key in rows[0]:
                 ax.plot(epochs, [r[key] for r in rows], "-o", ms=3, label=name)
+        for s in starts:
+            ax.axvline(s + 0.5, color="grey", ls=":", lw=1)
         ax.set_title(key.replace("val_", "validation "))
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
