@@ -3,7 +3,8 @@
 # Two lanes of one-thread runs share a 2-core CPU (run them side by side; lane b's evaluations wait for the
 # lane-a models they need). Re-running resumes: finished runs are skipped, unfinished ones continue.
 # Stage "more" is the second CPU working day: it continues the four deblurring nets of the comparison for 8 more
-# epochs each from their day-one weights (model.init), equal budgets again, into OUT/more.
+# epochs each from their day-one weights (model.init), equal budgets again, into OUT/more; then the mask generator
+# and UNet for 4 more epochs each (the shipped deblurring net keeps the day-one generator it was trained with).
 # Usage: bash scripts/experiments.sh {a|b|all|more} [DATA] [OUT]
 set -euo pipefail
 LANE=${1:-all}
@@ -80,10 +81,20 @@ lane_d() {
     evaluate "$M/eval/deblur-gt-genmask" --model "$M/deblur-gt" --mask-source "generator:$R/mask" "${id[@]}"
 }
 
+lane_e() {
+    train mask "$M/mask" "${C[@]}" --set early_stop=3 --set "model.init=$R/mask/best.safetensors"
+    evaluate "$M/eval/mask" --model "$M/mask" --limit 100
+}
+lane_f() {
+    train mask "$M/mask-unet" "${C[@]}" --set early_stop=3 --set model.name=unet \
+        --set "model.init=$R/mask-unet/best.safetensors"
+    evaluate "$M/eval/mask-unet" --model "$M/mask-unet" --limit 100
+}
+
 case "$LANE" in
     a) lane_a ;;
     b) lane_b ;;
     all) lane_a & lane_b & wait ;;
-    more) lane_c & lane_d & wait ;;
+    more) (lane_c; lane_e) & (lane_d; lane_f) & wait ;;
     *) echo "usage: $0 {a|b|all|more} [DATA] [OUT]" >&2; exit 2 ;;
 esac
