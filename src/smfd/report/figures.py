@@ -87,13 +87,13 @@ def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Pa
     for ax in axes[len(panels):]:
         ax.axis("off")
     for ax, key in zip(axes, panels, strict=False):
-        for name, rows in runs.items():
-            epochs = [r["epoch"] for r in rows]
+        for i, (name, rows) in enumerate(runs.items()):  # one colour per run in every panel
+            epochs, colour = [r["epoch"] for r in rows], f"C{i}"
             if key == "loss":
-                ax.plot(epochs, [r["train_loss"] for r in rows], "-o", ms=3, label=f"{name} train")
-                ax.plot(epochs, [r["val_loss"] for r in rows], "--o", ms=3, label=f"{name} val")
+                ax.plot(epochs, [r["train_loss"] for r in rows], "-o", ms=3, color=colour, label=f"{name} train")
+                ax.plot(epochs, [r["val_loss"] for r in rows], "--o", ms=3, color=colour, label=f"{name} val")
             elif key in rows[0]:
-                ax.plot(epochs, [r[key] for r in rows], "-o", ms=3, label=name)
+                ax.plot(epochs, [r[key] for r in rows], "-o", ms=3, color=colour, label=name)
         for s in starts:
             ax.axvline(s + 0.5, color="grey", ls=":", lw=1)
         ax.set_title(key.replace("val_", "validation "))
