@@ -36,8 +36,9 @@ TINY_KWARGS = {"encoder_channels": (8, 16, 16, 16), "decoder_channels": (16, 16,
                "growth": 4, "num_layers": 2}
 
 
-def make_tiny_bundle(folder: Path, seed: int = 0) -> Path:
-    """A weights bundle with tiny randomly initialised networks (fast; exercises every code path)."""
+def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = None) -> Path:
+    """A weights bundle with tiny randomly initialised networks (fast; exercises every code path).
+    ``favour_class``: bias the mask generator's last conv so it labels (almost) every pixel with that class."""
     import torch
 
     from smfd.infer.weights import make_bundle
@@ -45,6 +46,10 @@ def make_tiny_bundle(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     mask = create_model("mask_generator", **TINY_KWARGS)
+    if favour_class is not None:
+        last = [m for m in mask.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        with torch.no_grad():
+            last.bias[favour_class] += 100.0
     deblur = create_model("smfd_unet", **TINY_KWARGS)
     make_bundle(mask, deblur, folder, card={"status": "test bundle"})
     return folder
