@@ -64,13 +64,19 @@ def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def continued(runs: Path) -> bool:
-    """Whether the second working day (``scripts/experiments.sh more``) has evaluated the shipped net."""
-    return (runs / "more" / "eval" / "deblur-gen" / "summary.json").is_file()
+def continued(runs: Path, folder: str = "deblur-gen") -> bool:
+    """Whether the second working day (``scripts/experiments.sh more``) has evaluated ``folder``'s net."""
+    return (runs / "more" / "eval" / folder / "summary.json").is_file()
 
 
-def stage_dir(runs: Path, more: bool) -> Path:
-    return runs / "more" if more else runs
+def stage_summary(runs: Path, folder: str, more: bool) -> dict | None:
+    """An evaluation of the stage; one day two did not redo (the input, a net not continued) comes from day one."""
+    return (_summary(runs / "more" / "eval" / folder) if more else None) or _summary(runs / "eval" / folder)
+
+
+def latest_run(runs: Path, name: str) -> Path:
+    """A run's day-two continuation if there is one, else the day-one run."""
+    return runs / "more" / name if (runs / "more" / name / "metrics.csv").is_file() else runs / name
 
 
 def _epochs(run: str) -> str:
@@ -82,12 +88,11 @@ def _epochs(run: str) -> str:
 
 def deblur_table(runs: Path, more: bool) -> str:
     """The deblurring rows of one stage (day one, or day one + the continued training); the input row is shared."""
-    ev = stage_dir(runs, more) / "eval"
     head = ("| row | params | epochs | PSNR (dB) | SSIM | MSE | colour shift | NIQE | identity cosine "
             "| identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines, s = [], {}
     for folder, label in DEBLUR_ROWS:
-        s[folder] = _summary((runs / "eval" if folder == "input" else ev) / folder)
+        s[folder] = stage_summary(runs, folder, more)
         if s[folder] is None:
             lines.append(f"| {label} | not run | | | | | | | | | |")
             continue
@@ -123,8 +128,7 @@ def mask_table(runs: Path, more: bool) -> str:
             "|---|---|---|" + "---|" * len(CLASSES) + "---|---|---|---|\n")
     lines, dice, params = [], {}, {}
     for folder, name, label in MASK_ROWS:
-        s = _summary(runs / "more" / "eval" / folder) if more else None
-        s = s or _summary(runs / "eval" / folder)
+        s = stage_summary(runs, folder, more)
         params[name] = count_parameters(create_model(name))["total_keras_convention"]
         model = create_model(name).eval()
         lat = measure_latency(model, 256, runs=3) * 1000
@@ -143,10 +147,6 @@ def mask_table(runs: Path, more: bool) -> str:
     note = (f"\nLatency: one 256x256 grey face, batch 1, 2 threads, median of 3 after a warm-up, "
             f"{platform.processor() or platform.machine()}, torch {torch.__version__}.\n")
     return head + "\n".join(lines) + "\n" + check + note
-
-
-def masks_continued(runs: Path) -> bool:
-    return (runs / "more" / "eval" / "mask" / "summary.json").is_file()
 
 
 def _csv_rows(path: Path) -> list[dict]:
@@ -203,10 +203,10 @@ def cv_table(runs: Path) -> str:
 
 def model_card(runs: Path) -> dict:
     """The bundle's model card (for ``smfd bundle --card``), its metrics read from the test evaluations."""
-    more = continued(runs)
-    gen = _summary(stage_dir(runs, more) / "eval" / "deblur-gen")
+    more, shipped = continued(runs), latest_run(runs, "deblur-gen")
+    gen = stage_summary(runs, "deblur-gen", more)
     inp, mask = (_summary(runs / "eval" / k) for k in ("input", "mask"))
-    epochs = _epochs(str(stage_dir(runs, more) / "deblur-gen"))
+    epochs = _epochs(str(shipped))
     metrics = {}
     if mask:
         metrics[f"mask generator test Dice, mean over the classes present ({mask['info']['n_images']} faces)"] = (
@@ -227,7 +227,7 @@ def model_card(runs: Path) -> dict:
                 "and 2,000 (deblur) subsets; never the test split.",
         "protocol": ("bash scripts/experiments.sh all (configs/cpu.yaml)"
                      + ("; bash scripts/experiments.sh more (8 more epochs from those weights)" if more else "")
-                     + f"; then smfd bundle --mask runs/exp/mask --deblur {stage_dir(runs, more) / 'deblur-gen'} "
+                     + f"; then smfd bundle --mask runs/exp/mask --deblur {shipped} "
                        "--card results/card.json."),
         "metrics": metrics,
         "intended_use": "Deblurring aligned or detected faces under the blur this project simulates (motion and "
@@ -243,7 +243,6 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6) -> None:
     """Blurry | NAFNet | no mask | generated mask | SMFD-UNet (generated) | SMFD-UNet (GT masks) | sharp, the nets
     of the latest stage."""
     split = json.loads((runs / "deblur-gt" / "split.json").read_text())
-    nets = stage_dir(runs, continued(runs))
     ids = split["test"][:n]
     ds = FaceDeblurDataset(FaceFolder(data), ids, train=False, seed=0, size=256)
     batch = {k: v for k, v in torch.utils.data.default_collate([ds[i] for i in range(len(ids))]).items()}
@@ -251,10 +250,10 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6) -> None:
     gt = batch["mask_onehot"]
     lq = batch["lq"]
     outs = {
-        "NAFNet": load_model(str(nets / "nafnet")).eval()(lq),
-        "no mask": load_model(str(nets / "deblur-nomask")).eval()(lq),
-        "generated masks": load_model(str(nets / "deblur-gen")).eval()(lq, gen),
-        "ground-truth masks": load_model(str(nets / "deblur-gt")).eval()(lq, gt),
+        "NAFNet": load_model(str(latest_run(runs, "nafnet"))).eval()(lq),
+        "no mask": load_model(str(latest_run(runs, "deblur-nomask"))).eval()(lq),
+        "generated masks": load_model(str(latest_run(runs, "deblur-gen"))).eval()(lq, gen),
+        "ground-truth masks": load_model(str(latest_run(runs, "deblur-gt"))).eval()(lq, gt),
     }
 
     def u8(t: torch.Tensor) -> np.ndarray:
@@ -277,7 +276,7 @@ def main() -> None:
     args = ap.parse_args()
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    info = _summary(stage_dir(runs, continued(runs)) / "eval" / "deblur-gen") or {"info": {}}
+    info = stage_summary(runs, "deblur-gen", continued(runs)) or {"info": {}}
     where = (f"Data: {args.data} (SynthFace), the seed-0 test split, seeded degradations "
              f"(every row sees the same blurry faces). Machine: {info['info'].get('machine', platform.platform())}, "
              f"torch {torch.__version__}. Budget: configs/cpu.yaml; runs: scripts/experiments.sh.\n")
@@ -294,7 +293,7 @@ def main() -> None:
             "day-one weights (`bash scripts/experiments.sh more`); UNet++ was not continued. The shipped bundle keeps "
             "the day-one generator, whose masks the shipped SMFD-UNet was trained on.\n\n" + mask_table(runs, True)
             + "\n## After day one (4 epochs each)\n\n" + mask_table(runs, False)
-            if masks_continued(runs) else mask_table(runs, False))),
+            if continued(runs, "mask") else mask_table(runs, False))),
         "ablation.md": ("# Ablation (thesis Table 4.3 analogue), reduced scale\n\n" + where
                         + "Reduced scale: 480 training faces x 2 epochs per variant, ground-truth masks, 40 test "
                           "faces. Every variant has the global residual of configs/cpu.yaml (NAFNet-style: output "
@@ -310,12 +309,10 @@ def main() -> None:
         print(f"wrote {out / name}")
     if not args.skip_figures:
         comparison_grid(runs, args.data, out / "comparison.png")
-        latest = [runs / "more" / r if (runs / "more" / r / "metrics.csv").is_file() else runs / r
-                  for r in ("mask", "mask-unet", "mask-unetpp")]
-        plot_curves([r for r in latest if (r / "metrics.csv").is_file()], out / "curves_masks.png")
-        nets = stage_dir(runs, continued(runs))
-        plot_curves([nets / r for r in ("deblur-gen", "deblur-gt", "deblur-nomask", "nafnet")
-                     if (nets / r / "metrics.csv").is_file()], out / "curves_deblur.png")
+        for names, png in ((("mask", "mask-unet", "mask-unetpp"), "curves_masks.png"),
+                           (("deblur-gen", "deblur-gt", "deblur-nomask", "nafnet"), "curves_deblur.png")):
+            latest = [latest_run(runs, r) for r in names]
+            plot_curves([r for r in latest if (r / "metrics.csv").is_file()], out / png)
         print(f"wrote {out / 'comparison.png'}, curves_masks.png, curves_deblur.png")
 
 
