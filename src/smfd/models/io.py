@@ -49,8 +49,20 @@ def save_weights(model: nn.Module, path: str | os.PathLike, *, half: bool = Fals
         state[k] = v.half() if half and v.is_floating_point() else v
     meta = {"format": FORMAT, "model_name": name, "model_kwargs": json.dumps(getattr(model, "model_kwargs", {})),
             "dtype": "float16" if half else "float32", "extra": json.dumps(extra or {})}
-    atomic_write_bytes(path, save(state, metadata=meta))
+    atomic_write_bytes(path, canonical_header(save(state, metadata=meta)))
     return sha256_file(path)
+
+
+def canonical_header(data: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted, so equal weights give equal bytes (and SHA-256).
+
+    safetensors writes ``__metadata__`` in a random order on each save (safetensors issue #584); the tensor
+    offsets in the header are relative to the end of the header, so re-serialising it moves no data.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header with spaces to keep the data 8-byte aligned
+    return len(header).to_bytes(8, "little") + header + data[8 + n :]
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -106,4 +118,4 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
-__all__ = ["load_state", "load_weights", "read_metadata", "save_weights", "sha256_file"]
+__all__ = ["canonical_header", "load_state", "load_weights", "read_metadata", "save_weights", "sha256_file"]
