@@ -41,7 +41,7 @@ def test_eval_pred_vs_gt_folders(tmp_path, run_cli):
     cv2.imwrite(str(tmp_path / "pred" / "stray.png"), img)
     res = run_cli(["eval", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "-o", str(tmp_path / "o")])
     assert res.code == 1 and "stray.png" in res.err  # scored the rest, reported the unpaired file
-    rows = {r["id"]: r for r in csv.DictReader(open(tmp_path / "o" / "per_image.csv", newline=""))}
+    rows = {r["id"]: r for r in csv.DictReader((tmp_path / "o" / "per_image.csv").read_text().splitlines())}
     assert set(rows) == {"0", "1", "2"} and rows["1"]["psnr"] == "inf" and float(rows["0"]["psnr"]) < 10
 
 
@@ -51,8 +51,16 @@ def test_mask_eval_dice(tmp_path, run_cli):
     assert run_cli(["train", "mask", "--data", str(data), "-o", str(run), *tiny_args(1)]).code == 0
     res = run_cli(["eval", "--model", str(run), "--data", str(data)])
     assert res.code == 0, res.err
-    metrics = json.loads((run / "eval-test" / "summary.json").read_text())["metrics"]
+    summary = json.loads((run / "eval-test" / "summary.json").read_text())
+    metrics, confusion = summary["metrics"], np.array(summary["info"]["confusion"])
     assert 0 <= metrics["dice"]["mean"] <= 1 and "jaccard_3" in metrics
+    assert confusion.shape == (5, 5) and confusion.sum() == 2 * 256 * 256  # each pixel of 2 faces (256 px)
+    # the diagonal is what the per-class scores count: a class with a correct pixel has a positive Dice somewhere
+    per_image = list(csv.DictReader((run / "eval-test" / "per_image.csv").read_text().splitlines()))
+    for c in range(5):
+        assert (confusion[c, c] > 0) == any(r[f"dice_{c}"] not in ("", "0") and float(r[f"dice_{c}"]) > 0
+                                            for r in per_image)
+    assert "true \\ predicted" in (run / "eval-test" / "summary.md").read_text()
 
 
 def test_cv_and_ablation_tables(tmp_path, run_cli):

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from ..data import FaceDeblurDataset, FaceFolder, Splits, make_splits
+from ..data.celebamask import CLASSES
 from ..data.io import atomic_write_bytes, list_images, read_image, write_image
 from ..metrics import colour_shift, mse255, psnr, ssim
 from ..metrics.niqe import niqe
@@ -93,6 +95,7 @@ def evaluate_model(
 
         scorer = IdentityScorer()
     rows, shown = [], []
+    confusion = None  # mask nets: pixel counts, rows the true class, columns the predicted one
     with torch.no_grad():
         for batch in loader:
             lq = batch["lq"].to(dev)
@@ -101,6 +104,8 @@ def evaluate_model(
                 out = lq
             elif task == "mask":
                 out = model(lq)
+                counts = multiclass_confusion_matrix(out.argmax(1).cpu(), batch["mask"], out.shape[1])
+                confusion = counts if confusion is None else confusion + counts
             else:
                 probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
                 out = model(lq, probs) if probs is not None else model(lq)
@@ -127,6 +132,8 @@ def evaluate_model(
     info = {"model": model_path, "model_name": getattr(model, "model_name", INPUT), "task": task,
             "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
             "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-"}
+    if confusion is not None:
+        info["confusion"] = confusion.tolist()
     return rows, info, shown
 
 
@@ -228,5 +235,17 @@ def markdown_summary(summary: dict, info: dict) -> str:
         lines.append(f"| {k} | {v['mean']:.4f}{sd} |")
     if "lpips" in info:
         lines.append(f"| LPIPS, FID | {info['lpips']} ({info['lpips_fid_note']}) |")
-    return head + "\n".join(lines) + "\n"
+    return head + "\n".join(lines) + "\n" + (confusion_markdown(info["confusion"]) if "confusion" in info else "")
+
+
+def confusion_markdown(confusion: list[list[int]]) -> str:
+    """Where each true class's pixels went: a row per true class, the share predicted as each class (%)."""
+    names = list(CLASSES)[: len(confusion)]
+    lines = ["", "Pixels of each true class (rows) by predicted class (columns), % of the row:", "",
+             "| true \\ predicted | " + " | ".join(names) + " | pixels |", "|---|" + "---|" * (len(names) + 1)]
+    for name, row in zip(names, confusion, strict=True):
+        total = sum(row)
+        cells = [f"{100 * v / total:.1f}" if total else "-" for v in row]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {total:,} |")
+    return "\n".join(lines) + "\n"
 
