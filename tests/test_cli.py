@@ -59,6 +59,18 @@ def test_demo_writes_a_picture_and_a_page(tmp_path, run_cli):
     assert f"wrote {tmp_path / 'demo' / 'index.html'}" in res.out
 
 
+def test_bundle_switches_a_deblur_option(tmp_path, run_cli):
+    from helpers import make_tiny_bundle
+    from smfd.infer.weights import load_bundle
+
+    src = make_tiny_bundle(tmp_path / "src")
+    res = run_cli(["bundle", "--mask", str(src / "mask_generator.safetensors"), "--deblur",
+                   str(src / "smfd_unet.safetensors"), "-o", str(tmp_path / "b"), "--deblur-option", "keep_mean=true"])
+    assert res.code == 0, res.err
+    _, deblur = load_bundle(str(tmp_path / "b"))[:2]
+    assert deblur.keep_mean and deblur.model_kwargs["keep_mean"] is True
+
+
 def test_summary_table(run_cli):
     res = run_cli(["summary", "mask_generator", "smfd_unet", "--size", "64", "--runs", "1"])
     assert res.code == 0, res.err

@@ -110,6 +110,20 @@ def test_residual_variant_adds_the_input():
         torch.testing.assert_close(residual(image, mask), image + plain(image, mask))
 
 
+def test_keep_mean_gives_the_output_the_inputs_channel_means():
+    torch.manual_seed(0)
+    free = create_model("smfd_unet", residual=True).eval()
+    kept = create_model("smfd_unet", residual=True, keep_mean=True).eval()
+    kept.load_state_dict(free.state_dict())  # no parameters of its own: trained weights take the switch
+    image, mask = example_inputs(free, 2, 40, 48)  # padded inside: the means are over the real pixels
+    with torch.no_grad():
+        a, b = free(image, mask), kept(image, mask)
+    means = image.mean(dim=(2, 3))
+    assert (a.mean(dim=(2, 3)) - means).abs().max() > 1e-2  # the random net drifts...
+    torch.testing.assert_close(b.mean(dim=(2, 3)), means)  # ...the switch removes it
+    torch.testing.assert_close(b - b.mean(dim=(2, 3), keepdim=True), a - a.mean(dim=(2, 3), keepdim=True))
+
+
 def test_unknown_model_and_bad_options():
     with pytest.raises(ValueError, match="known models: .*smfd_unet"):
         create_model("resnet50")

@@ -28,6 +28,15 @@ def test_eval_a_run_and_the_input(tmp_path, run_cli):
     assert res.code == 0, res.err
     with open(tmp_path / "blurry" / "per_image.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 2
+    res = run_cli(["eval", "--model", str(run), "--data", str(data), "-o", str(tmp_path / "kept"),
+                   "--model-option", "keep_mean=true"])
+    assert res.code == 0, res.err
+    assert json.loads((tmp_path / "kept" / "summary.json").read_text())["info"]["model_options"] == {"keep_mean": True}
+    bad = run_cli(["eval", "--model", str(run), "--data", str(data), "-o", str(tmp_path / "x"), "--model-option", "k"])
+    assert bad.code == 2 and "--model-option must be KEY=VALUE" in bad.err
+    bad = run_cli(["eval", "--model", str(run), "--data", str(data), "-o", str(tmp_path / "x"),
+                   "--model-option", "colour=blue"])
+    assert bad.code == 1 and "bad options" in bad.err and not (tmp_path / "x").exists()
 
 
 def test_eval_pred_vs_gt_folders(tmp_path, run_cli):

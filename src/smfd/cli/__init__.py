@@ -35,6 +35,19 @@ class CliError(Exception):
         self.code = code
 
 
+def _model_options(values: list[str] | None, flag: str) -> dict:
+    """``KEY=VALUE`` strings (values parsed as YAML) -> a dict of model options."""
+    import yaml
+
+    options = {}
+    for v in values or []:
+        key, sep, value = v.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"{flag} must be KEY=VALUE (e.g. keep_mean=true), got {v!r}", code=2)
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from . import CliError, _progress, _report_failures, app, console
+from . import CliError, _model_options, _progress, _report_failures, app, console
 
 
 @app.command()
@@ -152,13 +152,16 @@ def bundle(
     out: Annotated[Path, typer.Option("-o", "--out", help="Bundle folder to write.")],
     card: Annotated[Path | None, typer.Option(help="JSON file of model-card fields (data, metrics...).")] = None,
     fp32: Annotated[bool, typer.Option(help="Store float32 instead of float16.")] = False,
+    deblur_option: Annotated[list[str] | None, typer.Option(
+        help="KEY=VALUE: switch a deblurring-model option without parameters, e.g. keep_mean=true.")] = None,
 ) -> None:
     """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
     from ..infer.weights import make_bundle
     from ..train import load_model
 
+    options = _model_options(deblur_option, "--deblur-option")
     card_data = json.loads(card.read_text()) if card else {}
-    manifest = make_bundle(load_model(mask), load_model(deblur), out, half=not fp32, card=card_data)
+    manifest = make_bundle(load_model(mask), load_model(deblur, options), out, half=not fp32, card=card_data)
     for role, e in manifest["files"].items():
         typer.echo(f"{role}: {out / e['file']} ({e['bytes'] / 1e6:.1f} MB) sha256 {e['sha256']}")
 

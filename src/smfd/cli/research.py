@@ -10,7 +10,17 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from . import CliError, _progress, _report_failures, _setup_logging, app, console, prepare_app, report_app
+from . import (
+    CliError,
+    _model_options,
+    _progress,
+    _report_failures,
+    _setup_logging,
+    app,
+    console,
+    prepare_app,
+    report_app,
+)
 
 
 @app.command()
@@ -181,6 +191,8 @@ def eval_(
     gt: Annotated[Path | None, typer.Option(help="Sharp faces for --pred, matched by file name.")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N faces.")] = None,
     identity: Annotated[bool, typer.Option(help="Also score identity with dlib (extra 'identity').")] = False,
+    model_option: Annotated[list[str] | None, typer.Option(
+        help="KEY=VALUE: switch a model option without parameters, e.g. keep_mean=true (repeatable).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:
@@ -188,6 +200,7 @@ def eval_(
     from ..train.evaluation import evaluate_model, score_folders, write_results
 
     problems: list[str] = []
+    options = _model_options(model_option, "--model-option")
     with _progress() as bar:
         task = bar.add_task("scoring", total=None)
         step = lambda n: bar.advance(task, n)  # noqa: E731
@@ -202,7 +215,7 @@ def eval_(
                 raise CliError("pass --model and --data (or --pred and --gt)", code=2)
             rows, info, examples = evaluate_model(model, data, split=split, split_file=str(split_file) if split_file
                                                   else None, mask_source=mask_source, limit=limit, identity=identity,
-                                                  progress=step)
+                                                  progress=step, model_options=options)
             out = out or (Path(model) / f"eval-{split}" if Path(model).is_dir() else Path(f"eval-{Path(model).stem}"))
     write_results(out, rows, info, examples, overwrite=overwrite)
     typer.echo((out / "summary.md").read_text())

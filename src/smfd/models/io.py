@@ -78,8 +78,12 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return meta
 
 
-def load_weights(path: str | os.PathLike, *, sha256: str | None = None, map_location: str = "cpu") -> nn.Module:
+def load_weights(path: str | os.PathLike, *, sha256: str | None = None, map_location: str = "cpu",
+                 options: dict | None = None) -> nn.Module:
     """Rebuild a model from a weights file; optionally check its SHA-256 first.
+
+    ``options`` replace model options stored in the file; only options without parameters can change
+    (others fail the strict state-dict load), e.g. SMFD-UNet's ``keep_mean``.
 
     Raises:
         FileNotFoundError: no such file.
@@ -91,7 +95,7 @@ def load_weights(path: str | os.PathLike, *, sha256: str | None = None, map_loca
     if sha256 is not None and sha256_file(path) != sha256:
         raise ValueError(f"{path}: checksum mismatch (the file is corrupt or not the expected weights)")
     meta = read_metadata(path)
-    model = create_model(meta["model_name"], **json.loads(meta["model_kwargs"]))
+    model = create_model(meta["model_name"], **{**json.loads(meta["model_kwargs"]), **(options or {})})
     state = load_file(str(path), device=map_location)
     load_state(model, state, str(path))
     return model

@@ -33,6 +33,10 @@ class SMFDUNet(nn.Module):
         residual: add the blurry input to the output, so the network predicts a correction (and the
             post-processing acts on the correction). Not in the thesis: it starts training from the
             identity instead of from noise, which matters on short CPU budgets (``configs/cpu.yaml``).
+        keep_mean: give the output each channel's mean over the blurry input (subtract the output's own). Blur,
+            rescaling and zero-mean noise keep those means, so the sharp face has them too: this removes any
+            colour drift the network adds, and has no parameters, so it can be switched on for trained weights
+            (``smfd eval --model-option keep_mean=true``). Not in the thesis.
 
     Shape:
         ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, out_channels, H, W)`` for any H, W; the output
@@ -56,6 +60,7 @@ class SMFDUNet(nn.Module):
         post_process: bool = True,
         per_channel_post: bool = False,
         residual: bool = False,
+        keep_mean: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels, self.mask_channels, self.out_channels = in_channels, mask_channels, out_channels
@@ -70,6 +75,7 @@ class SMFDUNet(nn.Module):
         self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction)
         self.post = PostProcess(per_channel=per_channel_post) if post_process else nn.Identity()
         self.residual = residual
+        self.keep_mean = keep_mean
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.mask_encoder is not None:
@@ -87,4 +93,7 @@ class SMFDUNet(nn.Module):
             skips = [torch.cat(pair, dim=1) for pair in zip(skips, mask_feats, strict=True)]  # (B, 2C_i, ...)
         x = decode(self.up, self.decoder, skips)
         out = self.post(crop_to(self.head(x), size))  # the mean is over the real image, not the padding
-        return blurry + out if self.residual else out
+        out = blurry + out if self.residual else out
+        if self.keep_mean:
+            out = out - out.mean(dim=(2, 3), keepdim=True) + blurry.mean(dim=(2, 3), keepdim=True)
+        return out

@@ -61,12 +61,13 @@ def resolve_model_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a model from a run folder, a checkpoint (.pt) or a weights file (.safetensors)."""
+def load_model(path: str | os.PathLike, options: dict | None = None) -> nn.Module:
+    """Rebuild a model from a run folder, a checkpoint (.pt) or a weights file (.safetensors); ``options``
+    replace stored model options that have no parameters (see :func:`smfd.models.io.load_weights`)."""
     path = resolve_model_path(path)
     if path.suffix == ".safetensors":
-        return load_weights(path)
+        return load_weights(path, options=options)
     ckpt = load_checkpoint(path)
-    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
+    model = create_model(ckpt["model_name"], **{**ckpt["model_kwargs"], **(options or {})})
     load_state(model, ckpt["state_dict"], str(path))
     return model

@@ -74,8 +74,10 @@ def evaluate_model(
     examples: int = 6,
     device: str = "auto",
     progress: Callable[[int], None] | None = None,
+    model_options: dict | None = None,
 ) -> tuple[list[dict], dict, list[list[np.ndarray]]]:
     """Score a model (run folder, checkpoint or weights; or ``"input"``) on a split of a face folder.
+    ``model_options`` replace the model's stored options that have no parameters (``{"keep_mean": True}``).
 
     Degradations are the seeded evaluation draws (``default_rng([seed, index])``), so every model sees the
     same blurry faces. Returns ``(rows, info, example_rows)``.
@@ -84,7 +86,9 @@ def evaluate_model(
     folder = FaceFolder(data_root)
     splits, split_source = _splits_for(model_path, folder, split_file)
     ids = select_ids(splits, split)[:limit]
-    model = None if model_path == INPUT else load_model(model_path).to(dev).eval()
+    if model_options and model_path == INPUT:
+        raise ValueError("model options need a model, not 'input'")
+    model = None if model_path == INPUT else load_model(model_path, model_options).to(dev).eval()
     task = "deblur" if model is None else model_task(model.model_name)
     ds = FaceDeblurDataset(folder, ids, train=False, seed=seed, size=size, grayscale=task == "mask")
     loader = DataLoader(ds, batch_size=batch_size, num_workers=0)
@@ -131,7 +135,8 @@ def evaluate_model(
                 progress(len(batch_rows))
     info = {"model": model_path, "model_name": getattr(model, "model_name", INPUT), "task": task,
             "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
-            "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-"}
+            "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-",
+            "model_options": model_options or {}}
     if confusion is not None:
         info["confusion"] = confusion.tolist()
     return rows, info, shown
