@@ -36,9 +36,10 @@ TINY_KWARGS = {"encoder_channels": (8, 16, 16, 16), "decoder_channels": (16, 16,
                "growth": 4, "num_layers": 2}
 
 
-def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = None) -> Path:
+def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = None, as_shipped: bool = False) -> Path:
     """A weights bundle with tiny randomly initialised networks (fast; exercises every code path).
-    ``favour_class``: bias the mask generator's last conv so it labels (almost) every pixel with that class."""
+    ``favour_class``: bias the mask generator's last conv so it labels (almost) every pixel with that class;
+    ``as_shipped``: the deblurring net has the shipped one's options (residual, keep_mean)."""
     import torch
 
     from smfd.infer.weights import make_bundle
@@ -50,7 +51,7 @@ def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = Non
         last = [m for m in mask.modules() if isinstance(m, torch.nn.Conv2d)][-1]
         with torch.no_grad():
             last.bias[favour_class] += 100.0
-    deblur = create_model("smfd_unet", **TINY_KWARGS)
+    deblur = create_model("smfd_unet", **TINY_KWARGS, **({"residual": True, "keep_mean": True} if as_shipped else {}))
     make_bundle(mask, deblur, folder, card={"status": "test bundle"})
     return folder
 

@@ -2,7 +2,8 @@
 
 Both networks are exported with dynamic batch, height and width. The exported graphs expect sides that are
 multiples of the network stride; :func:`run_onnx` pads (reflect) and crops around them, and applies
-SMFD-UNet's post-processing after the crop, exactly as the PyTorch models do, so any size works.
+SMFD-UNet's last steps (post-processing, residual, keep_mean) after the crop, exactly as the PyTorch models do, so
+any size works.
 """
 
 from __future__ import annotations
@@ -21,10 +22,22 @@ from torch import nn
 from ..data.io import atomic_write_bytes
 from ..models.blocks import PostProcess
 from ..models.io import sha256_file
+from ..models.smfd_unet import SMFDUNet, finish_output
 from .weights import load_bundle
 
 FORMAT = "smfd-onnx-1"
 OPSET = 17
+
+
+class _Network(nn.Module):
+    """SMFD-UNet without its last steps (post-processing, residual, keep_mean), which :func:`run_onnx` applies."""
+
+    def __init__(self, model: SMFDUNet) -> None:
+        super().__init__()
+        self.model, self.stride = model, model.stride
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.network(image, mask)
 
 
 class _MaskProbabilities(nn.Module):
@@ -57,10 +70,12 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     core = copy.deepcopy(deblur_model).float().eval()
-    post = core.post if isinstance(core.post, PostProcess) else None
-    core.post = nn.Identity()  # applied by run_onnx after cropping, so padding cannot shift the mean
-    post_meta = {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel} if post \
-        else None
+    finish = None
+    if isinstance(core, SMFDUNet):  # run_onnx does its last steps after cropping, so padding cannot shift a mean
+        post = core.post if isinstance(core.post, PostProcess) else None
+        finish = {"post": {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel}
+                  if post else None, "residual": core.residual, "keep_mean": core.keep_mean}
+        core = _Network(core)
     size = 64
     grey = torch.rand(1, 1, size, size)
     image, mask = torch.rand(1, 3, size, size), torch.softmax(torch.randn(1, 5, size, size), 1)
@@ -71,12 +86,12 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
                 {"stride": mask_model.stride, "role": "mask"})
         files["mask"] = path
         path = out_dir / f"{deblur_model.model_name}.onnx"
-        if getattr(core, "mask_channels", 0):
+        if getattr(deblur_model, "mask_channels", 0):
             _export(core, (image, mask), ["image", "mask"], path,
-                    {"stride": core.stride, "role": "deblur", "post_process": post_meta})
+                    {"stride": core.stride, "role": "deblur", "finish": finish})
         else:
             _export(core, (image,), ["image"], path,
-                    {"stride": core.stride, "role": "deblur", "post_process": post_meta})
+                    {"stride": core.stride, "role": "deblur", "finish": finish})
         files["deblur"] = path
     out = {"format": FORMAT, "source": str(weights), "opset": OPSET, "card": manifest.get("card", {}),
            "files": {r: {"file": p.name, "sha256": sha256_file(p)} for r, p in files.items()}}
@@ -95,7 +110,7 @@ class _Session:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.stride = json.loads(meta.get("stride", "1"))
-        self.post = json.loads(meta.get("post_process", "null"))
+        self.finish = json.loads(meta.get("finish", "null"))
         self.input_names = [i.name for i in self.session.get_inputs()]
 
 
@@ -130,6 +145,8 @@ def run_onnx(sess: _Session, *inputs: torch.Tensor) -> torch.Tensor:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
         feeds[name] = np.ascontiguousarray(x.float().numpy())
     out = torch.from_numpy(sess.session.run(None, feeds)[0])[..., :h, :w]
-    if sess.post:
-        out = PostProcess(**sess.post)(out)
+    if sess.finish:
+        f = sess.finish
+        out = finish_output(out, inputs[0], PostProcess(**f["post"]) if f["post"] else None,
+                            residual=f["residual"], keep_mean=f["keep_mean"])
     return out

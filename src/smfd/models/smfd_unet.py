@@ -84,16 +84,33 @@ class SMFDUNet(nn.Module):
             if mask.shape[1] != self.mask_channels or mask.shape[-2:] != image.shape[-2:]:
                 raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), "
                                  f"got {tuple(mask.shape)}")
-        blurry = image
-        image, size = pad_to_multiple(image, self.stride)
+        padded, size = pad_to_multiple(image, self.stride)
+        if mask is not None:
+            mask, _ = pad_to_multiple(mask, self.stride)
+        return self.finish(crop_to(self.network(padded, mask), size), image)
+
+    def network(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoders, decoder and head on inputs whose sides are multiples of ``stride`` (before :meth:`finish`)."""
         skips = encode(self.image_encoder, self.pool, image)
         if self.mask_encoder is not None:
-            mask, _ = pad_to_multiple(mask, self.stride)
             mask_feats = encode(self.mask_encoder, self.pool, mask)
             skips = [torch.cat(pair, dim=1) for pair in zip(skips, mask_feats, strict=True)]  # (B, 2C_i, ...)
-        x = decode(self.up, self.decoder, skips)
-        out = self.post(crop_to(self.head(x), size))  # the mean is over the real image, not the padding
-        out = blurry + out if self.residual else out
-        if self.keep_mean:
-            out = out - out.mean(dim=(2, 3), keepdim=True) + blurry.mean(dim=(2, 3), keepdim=True)
-        return out
+        return self.head(decode(self.up, self.decoder, skips))
+
+    def finish(self, out: torch.Tensor, blurry: torch.Tensor) -> torch.Tensor:
+        """Post-processing, residual and keep_mean on the network's output cropped to the input's size (so the
+        means are over the real image, not the padding)."""
+        return finish_output(out, blurry, self.post if isinstance(self.post, PostProcess) else None,
+                             residual=self.residual, keep_mean=self.keep_mean)
+
+
+def finish_output(out: torch.Tensor, blurry: torch.Tensor, post: PostProcess | None, *, residual: bool,
+                  keep_mean: bool) -> torch.Tensor:
+    """SMFD-UNet's last steps, shared with the ONNX Runtime backend (which runs :meth:`SMFDUNet.network` only)."""
+    if post is not None:
+        out = post(out)
+    if residual:
+        out = blurry + out
+    if keep_mean:
+        out = out - out.mean(dim=(2, 3), keepdim=True) + blurry.mean(dim=(2, 3), keepdim=True)
+    return out
