@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import platform
@@ -29,16 +30,22 @@ from smfd.report import colorize_mask
 from smfd.report.figures import plot_curves, run_history
 from smfd.report.grid import make_grid
 from smfd.train.checkpoint import load_model
+from smfd.train.evaluation import confusion_markdown
 from smfd.train.loop import mask_provider
 
 DEBLUR_ROWS = [  # (eval folder, label)
     ("input", "blurry input"),
     ("nafnet", "NAFNet (width 16)"),
     ("deblur-nomask", "SMFD-UNet, no mask branch"),
-    ("deblur-gen", "SMFD-UNet, generated masks (shipped)"),
+    ("deblur-gen", "SMFD-UNet, generated masks"),
     ("deblur-gt", "SMFD-UNet, ground-truth masks"),
     ("deblur-gt-genmask", "SMFD-UNet trained on ground-truth masks, tested on generated"),
+    ("deblur-gen-keep-mean", "SMFD-UNet, generated masks, keep_mean"),
+    ("deblur-gt-keep-mean", "SMFD-UNet, ground-truth masks, keep_mean"),
+    ("deblur-nomask-keep-mean", "SMFD-UNet, no mask branch, keep_mean"),
 ]
+# left out of a day's table where not evaluated
+OPTIONAL_ROWS = {"deblur-gen-keep-mean", "deblur-gt-keep-mean", "deblur-nomask-keep-mean"}
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
              ("mask-unetpp", "unet_plusplus", "UNet++")]
 
@@ -64,19 +71,37 @@ def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def continued(runs: Path, folder: str = "deblur-gen") -> bool:
-    """Whether the second working day (``scripts/experiments.sh more``) has evaluated ``folder``'s net."""
-    return (runs / "more" / "eval" / folder / "summary.json").is_file()
+# The working days of scripts/experiments.sh: each one's subfolder of the runs folder and what it did
+STAGES = [
+    ("", "day one", "every net trained from scratch, 4 epochs"),
+    ("more", "day two", "every deblurring net continued for up to 8 more epochs from its day-one weights, the mask "
+                        "generator and UNet for up to 4 (UNet++ not continued)"),
+    ("day3", "day three", "the same nets continued again from their day-two weights, as many epochs, at lr 2e-4 "
+                          "(the first step down of the thesis's plateau schedule)"),
+]
 
 
-def stage_summary(runs: Path, folder: str, more: bool) -> dict | None:
-    """An evaluation of the stage; one day two did not redo (the input, a net not continued) comes from day one."""
-    return (_summary(runs / "more" / "eval" / folder) if more else None) or _summary(runs / "eval" / folder)
+def last_stage(runs: Path, folder: str = "deblur-gen") -> int:
+    """The latest working day that has evaluated ``folder``'s net (0: day one)."""
+    done = [i for i, (sub, _, _) in enumerate(STAGES) if (runs / sub / "eval" / folder / "summary.json").is_file()]
+    return max(done, default=0)
+
+
+def stage_summary(runs: Path, folder: str, stage: int) -> dict | None:
+    """The evaluation of ``folder`` after day ``stage`` (0-based): from the latest day up to it that evaluated it,
+    so a row a later day did not redo (the input, a net not continued) keeps its earlier evaluation."""
+    for sub, _, _ in reversed(STAGES[: stage + 1]):
+        if (s := _summary(runs / sub / "eval" / folder)) is not None:
+            return s
+    return None
 
 
 def latest_run(runs: Path, name: str) -> Path:
-    """A run's day-two continuation if there is one, else the day-one run."""
-    return runs / "more" / name if (runs / "more" / name / "metrics.csv").is_file() else runs / name
+    """A run's latest continuation (the last working day that trained it), else the day-one run."""
+    for sub, _, _ in reversed(STAGES):
+        if (runs / sub / name / "metrics.csv").is_file():
+            return runs / sub / name
+    return runs / name
 
 
 def _epochs(run: str) -> str:
@@ -86,13 +111,19 @@ def _epochs(run: str) -> str:
         return "?"
 
 
-def deblur_table(runs: Path, more: bool) -> str:
-    """The deblurring rows of one stage (day one, or day one + the continued training); the input row is shared."""
+def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
+    """The deblurring rows after one working day (0-based); the input row is shared. ``shipped``: the row of the
+    bundled weights (``deblur-gen``, or ``deblur-gen-keep-mean`` when bundled with keep_mean), which the target
+    checks are about."""
     head = ("| row | params | epochs | PSNR (dB) | SSIM | MSE | colour shift | NIQE | identity cosine "
             "| identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines, s = [], {}
     for folder, label in DEBLUR_ROWS:
-        s[folder] = stage_summary(runs, folder, more)
+        if folder == shipped and stage == last_stage(runs):
+            label += " (shipped)"
+        s[folder] = stage_summary(runs, folder, stage)
+        if s[folder] is None and folder in OPTIONAL_ROWS:
+            continue
         if s[folder] is None:
             lines.append(f"| {label} | not run | | | | | | | | | |")
             continue
@@ -105,30 +136,41 @@ def deblur_table(runs: Path, more: bool) -> str:
                      f"{_ms(m, 'id_distance', 4)} | {info['n_images']} |")
     p = {k: _mean(v, "psnr") for k, v in s.items()}
     c = {k: _mean(v, "colour_shift") for k, v in s.items()}
-    gain, over_nomask, gap = p["deblur-gen"] - p["input"], p["deblur-gen"] - p["deblur-nomask"], p["deblur-gt"] - p[
-        "deblur-gen"]
+    ship = shipped if s.get(shipped) else "deblur-gen"
+    kept = ship.endswith("keep-mean")  # then compare with the other SMFD-UNets with keep_mean on too
+    gt = "deblur-gt-keep-mean" if kept and s.get("deblur-gt-keep-mean") else "deblur-gt"
+    nomask = "deblur-nomask-keep-mean" if kept and s.get("deblur-nomask-keep-mean") else "deblur-nomask"
+    gain, over_nomask, gap = p[ship] - p["input"], p[ship] - p[nomask], p[gt] - p[ship]
+    what = "SMFD-UNet (generated masks" + (", keep_mean)" if ship != "deblur-gen" else ")")
     checks = [
-        f"- Gain of SMFD-UNet (generated masks) over the blurry input: {gain:+.2f} dB (target >= 3 dB): "
-        f"{_verdict(gain >= 3)}.",
-        f"- Over the no-mask variant: {over_nomask:+.2f} dB (target >= 0.8 dB): {_verdict(over_nomask >= 0.8)}.",
-        f"- Ground-truth minus generated masks: {gap:+.2f} dB (target <= 0.3 dB): {_verdict(gap <= 0.3)}.",
-        f"- Colour shift (mean |channel-mean difference| to the sharp face, 0-255): output {c['deblur-gen']:.2f} vs "
-        f"blurry input {c['input']:.2f} (target: lower than the input's): "
-        f"{_verdict(c['deblur-gen'] < c['input'])}.",
+        f"- Gain of {what} over the blurry input: {gain:+.2f} dB (target >= 3 dB): {_verdict(gain >= 3)}.",
+        f"- Over the no-mask variant{' (keep_mean)' if nomask != 'deblur-nomask' else ''}: {over_nomask:+.2f} dB "
+        f"(target >= 0.8 dB): {_verdict(over_nomask >= 0.8)}.",
+        f"- Ground-truth minus generated masks{' (both keep_mean)' if gt != 'deblur-gt' else ''}: {gap:+.2f} dB "
+        f"(target <= 0.3 dB): {_verdict(gap <= 0.3)}.",
+        f"- Colour shift (mean |channel-mean difference| to the sharp face, 0-255): output {c[ship]:.2f} vs "
+        f"blurry input {c['input']:.2f} (target: lower than the input's): {_verdict(c[ship] < c['input'])}.",
         f"- NAFNet at the same budget: {p['nafnet'] - p['input']:+.2f} dB over the input.",
     ]
+    if s.get("deblur-gen-keep-mean"):
+        k = "deblur-gen-keep-mean"
+        checks.append(f"- keep_mean on the same generated-mask net: colour shift {c['deblur-gen']:.2f} -> {c[k]:.2f}, "
+                      f"PSNR {p['deblur-gen']:.2f} -> {p[k]:.2f} dB.")
     return head + "\n".join(lines) + "\n\nTarget checks (computed from the rows above):\n\n" + "\n".join(checks) + "\n"
 
 
-def mask_table(runs: Path, more: bool) -> str:
-    """The mask rows of one stage: day one, or the latest run of each net (a net not continued keeps day one's)."""
+def mask_table(runs: Path, stage: int) -> str:
+    """The mask rows after one working day (0-based); a net not continued keeps its earlier evaluation."""
     torch.set_num_threads(2)
     cls = " | ".join(f"Dice {c}" for c in CLASSES)
     head = (f"| model | params | epochs | {cls} | mean Dice (classes present) | mean Jaccard | CPU latency (ms) | n |\n"
             "|---|---|---|" + "---|" * len(CLASSES) + "---|---|---|---|\n")
-    lines, dice, params = [], {}, {}
+    lines, dice, params, confusions = [], {}, {}, []
     for folder, name, label in MASK_ROWS:
-        s = stage_summary(runs, folder, more)
+        s = stage_summary(runs, folder, stage)
+        if s is not None and "confusion" in s["info"]:
+            where = confusion_markdown(s["info"]["confusion"])
+            confusions.append(f"\n{label}, {_epochs(s['info']['model'])} epochs:\n{where}")
         params[name] = count_parameters(create_model(name))["total_keras_convention"]
         model = create_model(name).eval()
         lat = measure_latency(model, 256, runs=3) * 1000
@@ -146,7 +188,7 @@ def mask_table(runs: Path, more: bool) -> str:
              f"(target: at least UNet's Dice at <= 0.2x): {_verdict(ours >= unet and ratio <= 0.2)}.\n")
     note = (f"\nLatency: one 256x256 grey face, batch 1, 2 threads, median of 3 after a warm-up, "
             f"{platform.processor() or platform.machine()}, torch {torch.__version__}.\n")
-    return head + "\n".join(lines) + "\n" + check + note
+    return head + "\n".join(lines) + "\n" + check + note + "".join(confusions)
 
 
 def _csv_rows(path: Path) -> list[dict]:
@@ -201,10 +243,12 @@ def cv_table(runs: Path) -> str:
     return md.read_text().split("\n", 2)[2] + input_line(runs, 20) if md.is_file() else "Not run.\n"
 
 
-def model_card(runs: Path) -> dict:
-    """The bundle's model card (for ``smfd bundle --card``), its metrics read from the test evaluations."""
-    more, shipped = continued(runs), latest_run(runs, "deblur-gen")
-    gen = stage_summary(runs, "deblur-gen", more)
+def model_card(runs: Path, row: str = "deblur-gen") -> dict:
+    """The bundle's model card (for ``smfd bundle --card``), its metrics read from the test evaluations of the
+    shipped ``row``."""
+    stage, shipped = last_stage(runs), latest_run(runs, "deblur-gen")
+    gen = stage_summary(runs, row, stage)
+    option = " --deblur-option keep_mean=true" if row.endswith("keep-mean") else ""
     inp, mask = (_summary(runs / "eval" / k) for k in ("input", "mask"))
     epochs = _epochs(str(shipped))
     metrics = {}
@@ -222,12 +266,14 @@ def model_card(runs: Path) -> dict:
         "status": "Trained on a 2-core CPU at the reduced budget of configs/cpu.yaml (64 px crops; mask generator "
                   f"600 faces x 4 epochs, SMFD-UNet 1,200 faces x {epochs} epochs on masks from this generator), "
                   "not the thesis's full protocol; SMFD-UNet has a global residual (output = blurry input + network "
-                  "output), not in the thesis; results/ has every table and how it was made.",
+                  "output), not in the thesis" + ("; it runs with keep_mean on (the output keeps each channel's mean "
+                  "over the blurry input), not in the thesis" if option else "") + "; results/ has every table and "
+                  "how it was made.",
         "data": "SynthFace-4k (synthetic FFHQ-aligned faces, pseudo-label masks), seed-0 splits of the 3,000 (mask) "
                 "and 2,000 (deblur) subsets; never the test split.",
         "protocol": ("bash scripts/experiments.sh all (configs/cpu.yaml)"
-                     + ("; bash scripts/experiments.sh more (8 more epochs from those weights)" if more else "")
-                     + f"; then smfd bundle --mask runs/exp/mask --deblur {shipped} "
+                     + "".join(f"; bash scripts/experiments.sh {sub} ({day})" for sub, day, _ in STAGES[1: stage + 1])
+                     + f"; then smfd bundle --mask runs/exp/mask --deblur {shipped}{option} "
                        "--card results/card.json."),
         "metrics": metrics,
         "intended_use": "Deblurring aligned or detected faces under the blur this project simulates (motion and "
@@ -239,7 +285,7 @@ def model_card(runs: Path) -> dict:
 
 
 @torch.no_grad()
-def comparison_grid(runs: Path, data: str, out: Path, n: int = 6) -> None:
+def comparison_grid(runs: Path, data: str, out: Path, n: int = 6, shipped: str = "deblur-gen") -> None:
     """Blurry | NAFNet | no mask | generated mask | SMFD-UNet (generated) | SMFD-UNet (GT masks) | sharp, the nets
     of the latest stage."""
     split = json.loads((runs / "deblur-gt" / "split.json").read_text())
@@ -249,11 +295,12 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6) -> None:
     gen = mask_provider(f"generator:{runs / 'mask'}", torch.device("cpu"))(batch)
     gt = batch["mask_onehot"]
     lq = batch["lq"]
+    opt = {"keep_mean": True} if shipped.endswith("keep-mean") else None  # the SMFD-UNets as shipped
     outs = {
         "NAFNet": load_model(str(latest_run(runs, "nafnet"))).eval()(lq),
         "no mask": load_model(str(latest_run(runs, "deblur-nomask"))).eval()(lq),
-        "generated masks": load_model(str(latest_run(runs, "deblur-gen"))).eval()(lq, gen),
-        "ground-truth masks": load_model(str(latest_run(runs, "deblur-gt"))).eval()(lq, gt),
+        "generated masks": load_model(str(latest_run(runs, "deblur-gen")), opt).eval()(lq, gen),
+        "ground-truth masks": load_model(str(latest_run(runs, "deblur-gt")), opt).eval()(lq, gt),
     }
 
     def u8(t: torch.Tensor) -> np.ndarray:
@@ -267,33 +314,43 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6) -> None:
     write_image(out, make_grid(rows, titles, tile=192))
 
 
+def by_stage(runs: Path, folder: str, table, note: str) -> str:
+    """``table`` after the latest working day that evaluated ``folder``, then after each earlier day."""
+    last = last_stage(runs, folder)
+    if last == 0:
+        return table(runs, 0)
+    days = " ".join(f"{day.capitalize()} (`bash scripts/experiments.sh {sub or 'all'}`): {what}."
+                    for sub, day, what in STAGES[: last + 1])
+    text = f"After {STAGES[last][1]}. {days} {note}\n\n" + table(runs, last)
+    for i in reversed(range(last)):
+        text += f"\n## After {STAGES[i][1]}\n\n" + table(runs, i)
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default="runs/exp")
     ap.add_argument("--data", default="../shared/data/synthface")
     ap.add_argument("--out", default="results")
     ap.add_argument("--skip-figures", action="store_true")
+    ap.add_argument("--shipped", default="deblur-gen", choices=["deblur-gen", "deblur-gen-keep-mean"],
+                    help="the deblurring row the bundle ships (deblur-gen-keep-mean: bundled with keep_mean on)")
     args = ap.parse_args()
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    info = stage_summary(runs, "deblur-gen", continued(runs)) or {"info": {}}
+    info = stage_summary(runs, "deblur-gen", last_stage(runs)) or {"info": {}}
     where = (f"Data: {args.data} (SynthFace), the seed-0 test split, seeded degradations "
              f"(every row sees the same blurry faces). Machine: {info['info'].get('machine', platform.platform())}, "
              f"torch {torch.__version__}. Budget: configs/cpu.yaml; runs: scripts/experiments.sh.\n")
     parts = {
-        "deblurring.md": ("# Deblurring (thesis Table 4.2 analogue)\n\n" + where + "\n" + (
-            "After the second working day: every deblurring net continued for up to 8 more epochs from its day-one "
-            "weights (`bash scripts/experiments.sh more`, early stopping after 3 epochs without a better validation "
-            "SSIM); the epochs column counts both days. The shipped weights are this table's generated-mask row.\n\n"
-            + deblur_table(runs, True) + "\n## After day one (4 epochs each)\n\n" + deblur_table(runs, False)
-            if continued(runs) else deblur_table(runs, False))),
-        "masks.md": ("# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace("the seed-0 test split",
-                     "the seed-0 test split of the 3,000-face mask subset") + "\n" + (
-            "After the second working day: the mask generator and UNet continued for up to 4 more epochs from their "
-            "day-one weights (`bash scripts/experiments.sh more`); UNet++ was not continued. The shipped bundle keeps "
-            "the day-one generator, whose masks the shipped SMFD-UNet was trained on.\n\n" + mask_table(runs, True)
-            + "\n## After day one (4 epochs each)\n\n" + mask_table(runs, False)
-            if continued(runs, "mask") else mask_table(runs, False))),
+        "deblurring.md": "# Deblurring (thesis Table 4.2 analogue)\n\n" + where + "\n" + by_stage(
+            runs, "deblur-gen", functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
+            "epochs without a better validation SSIM; the epochs column counts every day. keep_mean: the same "
+            "weights with SMFD-UNet's parameter-free keep_mean option on (`smfd eval --model-option keep_mean=true`)."),
+        "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
+            "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
+            runs, "mask", mask_table, "The shipped bundle keeps the day-one generator, whose masks the shipped "
+            "SMFD-UNet was trained on."),
         "ablation.md": ("# Ablation (thesis Table 4.3 analogue), reduced scale\n\n" + where
                         + "Reduced scale: 480 training faces x 2 epochs per variant, ground-truth masks, 40 test "
                           "faces. Every variant has the global residual of configs/cpu.yaml (NAFNet-style: output "
@@ -303,17 +360,17 @@ def main() -> None:
                   + "Reduced scale: 480 training faces x 2 epochs per fold, ground-truth masks, 20 test faces.\n\n"
                   + cv_table(runs)),
     }
-    parts["card.json"] = json.dumps(model_card(runs), indent=1) + "\n"
+    parts["card.json"] = json.dumps(model_card(runs, args.shipped), indent=1) + "\n"
     for name, text in parts.items():
         atomic_write_bytes(out / name, text.encode())
         print(f"wrote {out / name}")
     if not args.skip_figures:
-        comparison_grid(runs, args.data, out / "comparison.png")
+        comparison_grid(runs, args.data, out / "comparison.jpg", shipped=args.shipped)
         for names, png in ((("mask", "mask-unet", "mask-unetpp"), "curves_masks.png"),
                            (("deblur-gen", "deblur-gt", "deblur-nomask", "nafnet"), "curves_deblur.png")):
             latest = [latest_run(runs, r) for r in names]
             plot_curves([r for r in latest if (r / "metrics.csv").is_file()], out / png)
-        print(f"wrote {out / 'comparison.png'}, curves_masks.png, curves_deblur.png")
+        print(f"wrote {out / 'comparison.jpg'}, curves_masks.png, curves_deblur.png")
 
 
 if __name__ == "__main__":
