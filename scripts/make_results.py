@@ -44,8 +44,7 @@ DEBLUR_ROWS = [  # (eval folder, label)
     ("deblur-gt-keep-mean", "SMFD-UNet, ground-truth masks, keep_mean"),
     ("deblur-nomask-keep-mean", "SMFD-UNet, no mask branch, keep_mean"),
 ]
-# left out of a day's table where not evaluated
-OPTIONAL_ROWS = {"deblur-gen-keep-mean", "deblur-gt-keep-mean", "deblur-nomask-keep-mean"}
+OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if f.endswith("-keep-mean")}  # left out of a day that did not score them
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
              ("mask-unetpp", "unet_plusplus", "UNet++")]
 
@@ -117,9 +116,9 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
     checks are about."""
     head = ("| row | params | epochs | PSNR (dB) | SSIM | MSE | colour shift | NIQE | identity cosine "
             "| identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    lines, s = [], {}
+    lines, s, latest = [], {}, stage == last_stage(runs)
     for folder, label in DEBLUR_ROWS:
-        if folder == shipped and stage == last_stage(runs):
+        if folder == shipped and latest:
             label += " (shipped)"
         s[folder] = stage_summary(runs, folder, stage)
         if s[folder] is None and folder in OPTIONAL_ROWS:

@@ -127,6 +127,10 @@ def test_onnx_export_parity(tmp_path):
         out_o, probs_o = onnx_pipe._run(lq)
         assert (out_t - out_o).abs().max().item() < 1e-4
         assert (probs_t - probs_o).abs().max().item() < 1e-5
+    manifest = tmp_path / "onnx" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"smfd-onnx-2"', '"smfd-onnx-1"'))
+    with pytest.raises(ValueError, match="older smfd .*export again"):  # its metadata would be read wrongly
+        smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
 
 
 def test_the_shipped_default_weights_load_and_pass_their_checksums():

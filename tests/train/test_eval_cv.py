@@ -33,7 +33,7 @@ def test_eval_a_run_and_the_input(tmp_path, run_cli):
     assert res.code == 0, res.err
     assert json.loads((tmp_path / "kept" / "summary.json").read_text())["info"]["model_options"] == {"keep_mean": True}
     bad = run_cli(["eval", "--model", str(run), "--data", str(data), "-o", str(tmp_path / "x"), "--model-option", "k"])
-    assert bad.code == 2 and "--model-option must be KEY=VALUE" in bad.err
+    assert bad.code == 2 and "--model-option expects key=value" in bad.err
     bad = run_cli(["eval", "--model", str(run), "--data", str(data), "-o", str(tmp_path / "x"),
                    "--model-option", "colour=blue"])
     assert bad.code == 1 and "bad options" in bad.err and not (tmp_path / "x").exists()

@@ -36,16 +36,13 @@ class CliError(Exception):
 
 
 def _model_options(values: list[str] | None, flag: str) -> dict:
-    """``KEY=VALUE`` strings (values parsed as YAML) -> a dict of model options."""
-    import yaml
+    """``KEY=VALUE`` strings (values parsed as YAML) -> a dict of model options; a malformed one is a usage error."""
+    from ..train.config import parse_assignments
 
-    options = {}
-    for v in values or []:
-        key, sep, value = v.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"{flag} must be KEY=VALUE (e.g. keep_mean=true), got {v!r}", code=2)
-        options[key.strip()] = yaml.safe_load(value)
-    return options
+    try:
+        return dict(parse_assignments(values or [], flag))
+    except ValueError as e:
+        raise CliError(f"{e} (e.g. keep_mean=true)", code=2) from None
 
 
 def _progress() -> Progress:

@@ -25,7 +25,7 @@ from ..models.io import sha256_file
 from ..models.smfd_unet import SMFDUNet, finish_output
 from .weights import load_bundle
 
-FORMAT = "smfd-onnx-1"
+FORMAT = "smfd-onnx-2"  # 2: SMFD-UNet's last steps (post-processing, residual, keep_mean) in the "finish" metadata
 OPSET = 17
 
 
@@ -121,6 +121,9 @@ def load_onnx(folder: str | os.PathLike) -> tuple[_Session, _Session, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (make one with: smfd export --format onnx -o {folder})")
     manifest = json.loads(path.read_text())
+    if str(manifest.get("format", "")).startswith("smfd-onnx-") and manifest["format"] != FORMAT:
+        raise ValueError(f"{path}: exported by an older smfd ({manifest['format']}, now {FORMAT}); export again with: "
+                         f"smfd export --format onnx -o {folder}")
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: not an smfd ONNX manifest")
     sessions = []

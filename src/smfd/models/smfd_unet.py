@@ -85,7 +85,7 @@ class SMFDUNet(nn.Module):
                 raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), "
                                  f"got {tuple(mask.shape)}")
         padded, size = pad_to_multiple(image, self.stride)
-        if mask is not None:
+        if self.mask_encoder is not None:
             mask, _ = pad_to_multiple(mask, self.stride)
         return self.finish(crop_to(self.network(padded, mask), size), image)
 

@@ -182,15 +182,23 @@ def load_config(
         raise ValueError(f"{path}: tasks may only hold {TASKS}, got {sorted(tasks)}")
     raw = _merge(raw, tasks.get(task, {}))
     raw["task"] = task
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        _set(raw, key.strip(), yaml.safe_load(value))
+    for key, value in parse_assignments(overrides):
+        _set(raw, key, value)
     for key, value in fixed.items():
         if value is not None:
             _set(raw, key, value)
     return _build(TrainConfig, raw, "")
+
+
+def parse_assignments(items: list[str] | tuple[str, ...], flag: str = "--set") -> list[tuple[str, Any]]:
+    """``key=value`` command-line strings -> ``(key, value)`` pairs, values parsed as YAML (``true``, ``2e-4``)."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} expects key=value, got {item!r}")
+        pairs.append((key.strip(), yaml.safe_load(value)))
+    return pairs
 
 
 def config_from_dict(d: dict) -> TrainConfig:
