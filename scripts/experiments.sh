@@ -8,7 +8,13 @@
 # Stage "day3" is the third working day: the same again from the day-two weights into OUT/day3, at the learning
 # rate the thesis's plateau schedule steps down to (1e-3 x 0.2 = 2e-4), which the short day-two runs rarely reached;
 # it also scores the SMFD-UNets with keep_mean on (the colour check; the shipped bundle has it on).
-# Usage: bash scripts/experiments.sh {a|b|all|more|day3} [DATA] [OUT]
+# Stage "day4" is the fourth working day, for the mask nets: the 64 px crops of a 256 px face they were trained on
+# are too small a view to tell background, skin and hair apart (day three's generator labelled 12% of the background
+# as background). Both nets continue from their day-three weights on whole faces at 128 px, and run at 128 px
+# (model option work_size: blurry face area-downscaled, logits resized back); then the day-three SMFD-UNets are
+# scored with the day-four generator's masks, and the keep_mean rows again (keep_mean now holds after clipping);
+# last, the generated-mask SMFD-UNet continues for one epoch on the day-four generator's masks.
+# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4} [DATA] [OUT]
 set -euo pipefail
 LANE=${1:-all}
 D=${2:-../shared/data/synthface}
@@ -16,6 +22,7 @@ R=${3:-runs/exp}
 S=".venv/bin/smfd"
 C=(-c configs/cpu.yaml --data "$D")
 reduced=(--set data.train_limit=480 --set epochs=2 --set data.val_limit=8)  # ablation and CV scale
+crops=(--set data.crop=64 --set 'model.kwargs={}')  # days one to three's mask nets: 64 px crops, run at 256 px
 mkdir -p "$R"
 
 train() {  # TASK RUN ARGS...: train, or resume an unfinished run; RUN/DONE marks a finished one
@@ -32,13 +39,13 @@ split=(--split-file "$R/deblur-gt/split.json")
 id=(--limit 100 --identity)
 
 lane_a() {
-    train mask "$R/mask" "${C[@]}"
+    train mask "$R/mask" "${C[@]}" "${crops[@]}"
     train deblur "$R/deblur-gen" "${C[@]}" --mask-source "generator:$R/mask"
     evaluate "$R/eval/mask" --model "$R/mask" --limit 100
     evaluate "$R/eval/deblur-gen" --model "$R/deblur-gen" --mask-source "generator:$R/mask" "${id[@]}"
     wait_for "$R/deblur-gt"
     evaluate "$R/eval/deblur-gt-genmask" --model "$R/deblur-gt" --mask-source "generator:$R/mask" "${id[@]}"
-    train mask "$R/mask-unet" "${C[@]}" --set model.name=unet
+    train mask "$R/mask-unet" "${C[@]}" "${crops[@]}" --set model.name=unet
     evaluate "$R/eval/mask-unet" --model "$R/mask-unet" --limit 100
     $S cv deblur "${C[@]}" -o "$R/cv" --folds 5 "${reduced[@]}" --test-limit 20
     # at the ablation's scale: the colour-drift check (post-processing around each channel's own mean) and
@@ -57,7 +64,7 @@ lane_b() {
     evaluate "$R/eval/deblur-gt" --model "$R/deblur-gt" "${id[@]}"
     evaluate "$R/eval/deblur-nomask" --model "$R/deblur-nomask" "${id[@]}"
     evaluate "$R/eval/nafnet" --model "$R/nafnet" "${id[@]}"
-    train mask "$R/mask-unetpp" "${C[@]}" --set model.name=unet_plusplus
+    train mask "$R/mask-unetpp" "${C[@]}" "${crops[@]}" --set model.name=unet_plusplus
     evaluate "$R/eval/mask-unetpp" --model "$R/mask-unetpp" --limit 100
     $S ablate "${C[@]}" -o "$R/ablate" "${reduced[@]}" --test-limit 40
 }
@@ -85,11 +92,11 @@ lane_d() {
 }
 
 lane_e() {
-    train mask "$M/mask" "${C[@]}" --set early_stop=3 --set "model.init=$R/mask/best.safetensors"
+    train mask "$M/mask" "${C[@]}" "${crops[@]}" --set early_stop=3 --set "model.init=$R/mask/best.safetensors"
     evaluate "$M/eval/mask" --model "$M/mask" --limit 100
 }
 lane_f() {
-    train mask "$M/mask-unet" "${C[@]}" --set early_stop=3 --set model.name=unet \
+    train mask "$M/mask-unet" "${C[@]}" "${crops[@]}" --set early_stop=3 --set model.name=unet \
         --set "model.init=$R/mask-unet/best.safetensors"
     evaluate "$M/eval/mask-unet" --model "$M/mask-unet" --limit 100
 }
@@ -106,7 +113,7 @@ lane_g() {
     train deblur "$T/nafnet" "${C[@]}" "${day3[@]}" --set epochs=8 --set model.name=nafnet --set 'model.kwargs={}' \
         --set "model.init=$M/nafnet/best.safetensors"
     evaluate "$T/eval/nafnet" --model "$T/nafnet" "${id[@]}"
-    train mask "$T/mask" "${C[@]}" "${day3[@]}" --set "model.init=$M/mask/best.safetensors"
+    train mask "$T/mask" "${C[@]}" "${crops[@]}" "${day3[@]}" --set "model.init=$M/mask/best.safetensors"
     evaluate "$T/eval/mask" --model "$T/mask" --limit 100
 }
 lane_h() {
@@ -118,9 +125,37 @@ lane_h() {
     evaluate "$T/eval/deblur-nomask" --model "$T/deblur-nomask" "${id[@]}"
     evaluate "$T/eval/deblur-nomask-keep-mean" --model "$T/deblur-nomask" "${id[@]}" --model-option keep_mean=true
     evaluate "$T/eval/deblur-gt-genmask" --model "$T/deblur-gt" --mask-source "generator:$R/mask" "${id[@]}"
-    train mask "$T/mask-unet" "${C[@]}" "${day3[@]}" --set model.name=unet \
+    train mask "$T/mask-unet" "${C[@]}" "${crops[@]}" "${day3[@]}" --set model.name=unet \
         --set "model.init=$M/mask-unet/best.safetensors"
     evaluate "$T/eval/mask-unet" --model "$T/mask-unet" --limit 100
+}
+
+# day four: the mask nets on whole faces at 128 px (8 epochs of 600 faces, lr 1e-3 again for the new task)
+whole=(--set data.crop=null --set model.kwargs.work_size=128 --set epochs=8 --set early_stop=3)
+F4="$R/day4"
+lane_i() {
+    train mask "$F4/mask" "${C[@]}" "${whole[@]}" --set "model.init=$T/mask/best.safetensors"
+    evaluate "$F4/eval/mask" --model "$F4/mask" --limit 100
+    evaluate "$F4/eval/deblur-gen-day3-keep-mean" --model "$T/deblur-gen" --mask-source "generator:$F4/mask" \
+        "${id[@]}" --model-option keep_mean=true
+    evaluate "$F4/eval/deblur-gt-genmask" --model "$T/deblur-gt" --mask-source "generator:$F4/mask" "${id[@]}"
+    # the day-three generated-mask net learnt to do without the day-one generator's poor masks and scores lower on
+    # the day-four generator's: one epoch on the new masks (the time day four had left; 2 threads: it ran alone)
+    train deblur "$F4/deblur-gen" "${C[@]}" "${day3[@]}" --set epochs=1 --set threads=2 \
+        --mask-source "generator:$F4/mask" --set "model.init=$T/deblur-gen/best.safetensors"
+    evaluate "$F4/eval/deblur-gen-keep-mean" --model "$F4/deblur-gen" --mask-source "generator:$F4/mask" "${id[@]}" \
+        --model-option keep_mean=true
+}
+lane_j() {
+    train mask "$F4/mask-unet" "${C[@]}" "${whole[@]}" --set model.name=unet \
+        --set "model.init=$T/mask-unet/best.safetensors"
+    evaluate "$F4/eval/mask-unet" --model "$F4/mask-unet" --limit 100
+    # keep_mean now holds for the output clipped to [0, 1]: the keep_mean rows again, and the shipped net on the
+    # day-one generator's masks, which tells the new masks' effect from keep_mean's
+    evaluate "$F4/eval/deblur-gt-keep-mean" --model "$T/deblur-gt" "${id[@]}" --model-option keep_mean=true
+    evaluate "$F4/eval/deblur-nomask-keep-mean" --model "$T/deblur-nomask" "${id[@]}" --model-option keep_mean=true
+    evaluate "$F4/eval/deblur-gen-keep-mean-day1-masks" --model "$T/deblur-gen" --mask-source "generator:$R/mask" \
+        "${id[@]}" --model-option keep_mean=true
 }
 
 case "$LANE" in
@@ -129,5 +164,6 @@ case "$LANE" in
     all) lane_a & lane_b & wait ;;
     more) (lane_c; lane_e) & (lane_d; lane_f) & wait ;;
     day3) lane_g & lane_h & wait ;;
-    *) echo "usage: $0 {a|b|all|more|day3} [DATA] [OUT]" >&2; exit 2 ;;
+    day4) lane_i & lane_j & wait ;;
+    *) echo "usage: $0 {a|b|all|more|day3|day4} [DATA] [OUT]" >&2; exit 2 ;;
 esac

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from smfd.data import FaceFolder
 from smfd.data.celebamask import CLASSES
@@ -43,8 +44,10 @@ DEBLUR_ROWS = [  # (eval folder, label)
     ("deblur-gen-keep-mean", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gt-keep-mean", "SMFD-UNet, ground-truth masks, keep_mean"),
     ("deblur-nomask-keep-mean", "SMFD-UNet, no mask branch, keep_mean"),
+    ("deblur-gen-keep-mean-day1-masks", "SMFD-UNet, generated masks, keep_mean"),
+    ("deblur-gen-day3-keep-mean", "SMFD-UNet, generated masks, keep_mean, tested on another generator's masks"),
 ]
-OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if f.endswith("-keep-mean")}  # left out of a day that did not score them
+OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f}  # left out of a day that did not score them
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
              ("mask-unetpp", "unet_plusplus", "UNet++")]
 
@@ -77,7 +80,25 @@ STAGES = [
                         "generator and UNet for up to 4 (UNet++ not continued)"),
     ("day3", "day three", "the same nets continued again from their day-two weights, as many epochs, at lr 2e-4 "
                           "(the first step down of the thesis's plateau schedule)"),
+    ("day4", "day four", "the mask generator and UNet continued from their day-three weights on whole faces at 128 px "
+                         "for up to 8 epochs at lr 1e-3, and run at 128 px (work_size=128); the day-three SMFD-UNets "
+                         "scored with the day-four generator's masks, and the generated-mask one continued for one "
+                         "epoch on them"),
 ]
+
+
+def day_of(run: str) -> str:
+    """Which working day trained a run folder (``runs/exp/day3/mask`` -> ``day three``)."""
+    parent = Path(run).parent.name
+    return next((day for sub, day, _ in STAGES if sub and sub == parent), "day one")
+
+
+def masks_of(info: dict) -> str:
+    """Where a deblurring evaluation's masks came from."""
+    source = info.get("mask_source", "-")
+    if source.startswith("generator:"):
+        return f"generator ({day_of(source.split(':', 1)[1])})"
+    return {"gt": "ground truth"}.get(source, "-")
 
 
 def last_stage(runs: Path, folder: str = "deblur-gen") -> int:
@@ -114,9 +135,9 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
     """The deblurring rows after one working day (0-based); the input row is shared. ``shipped``: the row of the
     bundled weights (``deblur-gen``, or ``deblur-gen-keep-mean`` when bundled with keep_mean), which the target
     checks are about."""
-    head = ("| row | params | epochs | PSNR (dB) | SSIM | MSE | colour shift | NIQE | identity cosine "
-            "| identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    lines, s, latest = [], {}, stage == last_stage(runs)
+    head = ("| row | params | epochs | masks | PSNR (dB) | SSIM | MSE | colour shift | NIQE | identity cosine "
+            "| identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines, s, latest = [], {}, stage == last_stage(runs, shipped)
     for folder, label in DEBLUR_ROWS:
         if folder == shipped and latest:
             label += " (shipped)"
@@ -124,19 +145,20 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         if s[folder] is None and folder in OPTIONAL_ROWS:
             continue
         if s[folder] is None:
-            lines.append(f"| {label} | not run | | | | | | | | | |")
+            lines.append(f"| {label} | not run | | | | | | | | | | |")
             continue
         m, info = s[folder]["metrics"], s[folder]["info"]
         name = info.get("model_name", "input")
+        masks = "-" if name == "input" or create_model(name).mask_channels == 0 else masks_of(info)
         params = "-" if name == "input" else f"{count_parameters(create_model(name))['total_keras_convention']:,}"
         epochs = "-" if name == "input" else _epochs(info["model"])
-        lines.append(f"| {label} | {params} | {epochs} | {_ms(m, 'psnr')} | {_ms(m, 'ssim', 4)} | {_ms(m, 'mse', 1)} | "
-                     f"{_ms(m, 'colour_shift')} | {_ms(m, 'niqe')} | {_ms(m, 'id_cosine', 4)} | "
+        lines.append(f"| {label} | {params} | {epochs} | {masks} | {_ms(m, 'psnr')} | {_ms(m, 'ssim', 4)} | "
+                     f"{_ms(m, 'mse', 1)} | {_ms(m, 'colour_shift')} | {_ms(m, 'niqe')} | {_ms(m, 'id_cosine', 4)} | "
                      f"{_ms(m, 'id_distance', 4)} | {info['n_images']} |")
     p = {k: _mean(v, "psnr") for k, v in s.items()}
     c = {k: _mean(v, "colour_shift") for k, v in s.items()}
     ship = shipped if s.get(shipped) else "deblur-gen"
-    kept = ship.endswith("keep-mean")  # then compare with the other SMFD-UNets with keep_mean on too
+    kept = "keep-mean" in ship  # then compare with the other SMFD-UNets with keep_mean on too
     gt = "deblur-gt-keep-mean" if kept and s.get("deblur-gt-keep-mean") else "deblur-gt"
     nomask = "deblur-nomask-keep-mean" if kept and s.get("deblur-nomask-keep-mean") else "deblur-nomask"
     gain, over_nomask, gap = p[ship] - p["input"], p[ship] - p[nomask], p[gt] - p[ship]
@@ -151,10 +173,17 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         f"blurry input {c['input']:.2f} (target: lower than the input's): {_verdict(c[ship] < c['input'])}.",
         f"- NAFNet at the same budget: {p['nafnet'] - p['input']:+.2f} dB over the input.",
     ]
-    if s.get("deblur-gen-keep-mean"):
-        k = "deblur-gen-keep-mean"
+    gen = s.get("deblur-gen")
+    k = next((r for r in ("deblur-gen-keep-mean", "deblur-gen-keep-mean-day1-masks")
+              if gen and s.get(r) and masks_of(s[r]["info"]) == masks_of(gen["info"])), None)
+    if k:
         checks.append(f"- keep_mean on the same generated-mask net: colour shift {c['deblur-gen']:.2f} -> {c[k]:.2f}, "
                       f"PSNR {p['deblur-gen']:.2f} -> {p[k]:.2f} dB.")
+    new = "deblur-gen-day3-keep-mean"
+    if k and s.get(new):
+        ssim, niqe = (f"{_mean(s[k], m):.{d}f} -> {_mean(s[new], m):.{d}f}" for m, d in (("ssim", 4), ("niqe", 2)))
+        checks.append(f"- The same net with keep_mean on masks from the {masks_of(s[new]['info'])} instead of the "
+                      f"{masks_of(s[k]['info'])}: PSNR {p[k]:.2f} -> {p[new]:.2f} dB, SSIM {ssim}, NIQE {niqe}.")
     return head + "\n".join(lines) + "\n\nTarget checks (computed from the rows above):\n\n" + "\n".join(checks) + "\n"
 
 
@@ -162,8 +191,8 @@ def mask_table(runs: Path, stage: int) -> str:
     """The mask rows after one working day (0-based); a net not continued keeps its earlier evaluation."""
     torch.set_num_threads(2)
     cls = " | ".join(f"Dice {c}" for c in CLASSES)
-    head = (f"| model | params | epochs | {cls} | mean Dice (classes present) | mean Jaccard | CPU latency (ms) | n |\n"
-            "|---|---|---|" + "---|" * len(CLASSES) + "---|---|---|---|\n")
+    head = (f"| model | params | epochs | runs at | {cls} | mean Dice (classes present) | mean Jaccard "
+            "| CPU latency (ms) | n |\n|---|---|---|---|" + "---|" * len(CLASSES) + "---|---|---|---|\n")
     lines, dice, params, confusions = [], {}, {}, []
     for folder, name, label in MASK_ROWS:
         s = stage_summary(runs, folder, stage)
@@ -171,21 +200,24 @@ def mask_table(runs: Path, stage: int) -> str:
             where = confusion_markdown(s["info"]["confusion"])
             confusions.append(f"\n{label}, {_epochs(s['info']['model'])} epochs:\n{where}")
         params[name] = count_parameters(create_model(name))["total_keras_convention"]
-        model = create_model(name).eval()
+        model = (load_model(s["info"]["model"]) if s else create_model(name)).float().eval()  # with its work_size
         lat = measure_latency(model, 256, runs=3) * 1000
+        at = f"{model.work_size} px" if getattr(model, "work_size", None) else "256 px"
         if s is None:
-            lines.append(f"| {label} | {params[name]:,} | | " + "| " * len(CLASSES) + f"not run | | {lat:.0f} | |")
+            empty = "| " * len(CLASSES)
+            lines.append(f"| {label} | {params[name]:,} | | {at} | {empty}not run | | {lat:.0f} | |")
             continue
         m = s["metrics"]
         dice[name] = m["dice"]["mean"]
         per = " | ".join(_ms(m, f"dice_{i}", 4) for i in range(len(CLASSES)))
-        lines.append(f"| {label} | {params[name]:,} | {_epochs(s['info']['model'])} | {per} | "
+        lines.append(f"| {label} | {params[name]:,} | {_epochs(s['info']['model'])} | {at} | {per} | "
                      f"{m['dice']['mean']:.4f} | {m['jaccard']['mean']:.4f} | {lat:.0f} | {s['info']['n_images']} |")
     ours, unet = dice.get("mask_generator", math.nan), dice.get("unet", math.nan)
     ratio = params["mask_generator"] / params["unet"]
     check = (f"\nTarget check: mean Dice {ours:.4f} (ours) vs {unet:.4f} (UNet) at {ratio:.2f}x UNet's parameters "
              f"(target: at least UNet's Dice at <= 0.2x): {_verdict(ours >= unet and ratio <= 0.2)}.\n")
-    note = (f"\nLatency: one 256x256 grey face, batch 1, 2 threads, median of 3 after a warm-up, "
+    note = (f"\nLatency: one 256x256 grey face (resized inside to the net's working size), batch 1, 2 threads, "
+            f"median of 3 after a warm-up, "
             f"{platform.processor() or platform.machine()}, torch {torch.__version__}.\n")
     return head + "\n".join(lines) + "\n" + check + note + "".join(confusions)
 
@@ -242,14 +274,25 @@ def cv_table(runs: Path) -> str:
     return md.read_text().split("\n", 2)[2] + input_line(runs, 20) if md.is_file() else "Not run.\n"
 
 
-def model_card(runs: Path, row: str = "deblur-gen") -> dict:
+def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> dict:
     """The bundle's model card (for ``smfd bundle --card``), its metrics read from the test evaluations of the
-    shipped ``row``."""
-    stage, shipped = last_stage(runs), latest_run(runs, "deblur-gen")
+    shipped ``row`` and mask generator (``mask_run``, a run folder under ``runs``)."""
+    stage = last_stage(runs, row)
     gen = stage_summary(runs, row, stage)
-    option = " --deblur-option keep_mean=true" if row.endswith("keep-mean") else ""
-    inp, mask = (_summary(runs / "eval" / k) for k in ("input", "mask"))
-    epochs = _epochs(str(shipped))
+    shipped = Path(gen["info"]["model"]) if gen else latest_run(runs, "deblur-gen")
+    option = " --deblur-option keep_mean=true" if "keep-mean" in row else ""
+    mask_dir = runs / mask_run
+    inp, mask = _summary(runs / "eval" / "input"), _summary(mask_dir.parent / "eval" / mask_dir.name)
+    epochs, mask_epochs = _epochs(str(shipped)), _epochs(str(mask_dir))
+    source = yaml.safe_load((shipped / "config.yaml").read_text()).get("mask_source") or ""
+    trained_on = " on masks from the day-one generator"
+    if source.startswith("generator:") and day_of(source.split(":", 1)[1]) != "day one":
+        n = len(_csv_rows(shipped / "metrics.csv"))
+        trained_on = (f", the last {n} on masks from the {day_of(source.split(':', 1)[1])} generator, the ones "
+                      "before on the day-one generator's")
+    generator, last = load_model(str(mask_dir)), len(_csv_rows(mask_dir / "metrics.csv"))
+    how = (f", the last {last} on whole faces at {generator.work_size} px (it runs at that size)"
+           if getattr(generator, "work_size", None) else " of 64 px crops")
     metrics = {}
     if mask:
         metrics[f"mask generator test Dice, mean over the classes present ({mask['info']['n_images']} faces)"] = (
@@ -262,8 +305,10 @@ def model_card(runs: Path, row: str = "deblur-gen") -> dict:
                 f"{_mean(gen, key):.{d}f} vs {_mean(inp, key):.{d}f}")
     return {
         "summary": "Mask generator (5,416,029 parameters) and SMFD-UNet (7,532,503 parameters), stored as float16.",
-        "status": "Trained on a 2-core CPU at the reduced budget of configs/cpu.yaml (64 px crops; mask generator "
-                  f"600 faces x 4 epochs, SMFD-UNet 1,200 faces x {epochs} epochs on masks from this generator), "
+        "status": "Trained on a 2-core CPU at the reduced budget of configs/cpu.yaml (mask generator 600 faces x "
+                  f"{mask_epochs} epochs{how}; SMFD-UNet 64 px crops, 1,200 faces x {epochs} epochs"
+                  + trained_on
+                  + "), "
                   "not the thesis's full protocol; SMFD-UNet has a global residual (output = blurry input + network "
                   "output), not in the thesis" + ("; it runs with keep_mean on (the output keeps each channel's mean "
                   "over the blurry input), not in the thesis" if option else "") + "; results/ has every table and "
@@ -272,7 +317,7 @@ def model_card(runs: Path, row: str = "deblur-gen") -> dict:
                 "and 2,000 (deblur) subsets; never the test split.",
         "protocol": ("bash scripts/experiments.sh all (configs/cpu.yaml)"
                      + "".join(f"; bash scripts/experiments.sh {sub} ({day})" for sub, day, _ in STAGES[1: stage + 1])
-                     + f"; then smfd bundle --mask runs/exp/mask --deblur {shipped}{option} "
+                     + f"; then smfd bundle --mask {mask_dir} --deblur {shipped}{option} "
                        "--card results/card.json."),
         "metrics": metrics,
         "intended_use": "Deblurring aligned or detected faces under the blur this project simulates (motion and "
@@ -284,21 +329,24 @@ def model_card(runs: Path, row: str = "deblur-gen") -> dict:
 
 
 @torch.no_grad()
-def comparison_grid(runs: Path, data: str, out: Path, n: int = 6, shipped: str = "deblur-gen") -> None:
+def comparison_grid(runs: Path, data: str, out: Path, n: int = 6, shipped: str = "deblur-gen",
+                    mask_run: str = "mask") -> None:
     """Blurry | NAFNet | no mask | generated mask | SMFD-UNet (generated) | SMFD-UNet (GT masks) | sharp, the nets
     of the latest stage."""
     split = json.loads((runs / "deblur-gt" / "split.json").read_text())
     ids = split["test"][:n]
     ds = FaceDeblurDataset(FaceFolder(data), ids, train=False, seed=0, size=256)
     batch = {k: v for k, v in torch.utils.data.default_collate([ds[i] for i in range(len(ids))]).items()}
-    gen = mask_provider(f"generator:{runs / 'mask'}", torch.device("cpu"))(batch)
+    gen = mask_provider(f"generator:{runs / mask_run}", torch.device("cpu"))(batch)
     gt = batch["mask_onehot"]
     lq = batch["lq"]
-    opt = {"keep_mean": True} if shipped.endswith("keep-mean") else None  # the SMFD-UNets as shipped
+    opt = {"keep_mean": True} if "keep-mean" in shipped else None  # the SMFD-UNets as shipped
+    info = stage_summary(runs, shipped, last_stage(runs, shipped))
+    net = info["info"]["model"] if info else str(latest_run(runs, "deblur-gen"))
     outs = {
         "NAFNet": load_model(str(latest_run(runs, "nafnet"))).eval()(lq),
         "no mask": load_model(str(latest_run(runs, "deblur-nomask"))).eval()(lq),
-        "generated masks": load_model(str(latest_run(runs, "deblur-gen")), opt).eval()(lq, gen),
+        "generated masks": load_model(net, opt).eval()(lq, gen),
         "ground-truth masks": load_model(str(latest_run(runs, "deblur-gt")), opt).eval()(lq, gt),
     }
 
@@ -332,24 +380,26 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/synthface")
     ap.add_argument("--out", default="results")
     ap.add_argument("--skip-figures", action="store_true")
-    ap.add_argument("--shipped", default="deblur-gen", choices=["deblur-gen", "deblur-gen-keep-mean"],
+    ap.add_argument("--shipped", default="deblur-gen",
+                    choices=["deblur-gen", "deblur-gen-keep-mean", "deblur-gen-keep-mean-day1-masks"],
                     help="the deblurring row the bundle ships (deblur-gen-keep-mean: bundled with keep_mean on)")
+    ap.add_argument("--mask", default="mask", help="the mask generator's run folder (under --runs) the bundle ships")
     args = ap.parse_args()
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    info = stage_summary(runs, "deblur-gen", last_stage(runs)) or {"info": {}}
+    info = stage_summary(runs, args.shipped, last_stage(runs, args.shipped)) or {"info": {}}
     where = (f"Data: {args.data} (SynthFace), the seed-0 test split, seeded degradations "
              f"(every row sees the same blurry faces). Machine: {info['info'].get('machine', platform.platform())}, "
              f"torch {torch.__version__}. Budget: configs/cpu.yaml; runs: scripts/experiments.sh.\n")
     parts = {
         "deblurring.md": "# Deblurring (thesis Table 4.2 analogue)\n\n" + where + "\n" + by_stage(
-            runs, "deblur-gen", functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
+            runs, args.shipped, functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
             "epochs without a better validation SSIM; the epochs column counts every day. keep_mean: the same "
             "weights with SMFD-UNet's parameter-free keep_mean option on (`smfd eval --model-option keep_mean=true`)."),
         "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
             "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
-            runs, "mask", mask_table, "The shipped bundle keeps the day-one generator, whose masks the shipped "
-            "SMFD-UNet was trained on."),
+            runs, "mask", mask_table, f"The shipped bundle has the {day_of(str(runs / args.mask))} generator; the "
+            "shipped SMFD-UNet was trained on the day-one generator's masks."),
         "ablation.md": ("# Ablation (thesis Table 4.3 analogue), reduced scale\n\n" + where
                         + "Reduced scale: 480 training faces x 2 epochs per variant, ground-truth masks, 40 test "
                           "faces. Every variant has the global residual of configs/cpu.yaml (NAFNet-style: output "
@@ -359,12 +409,12 @@ def main() -> None:
                   + "Reduced scale: 480 training faces x 2 epochs per fold, ground-truth masks, 20 test faces.\n\n"
                   + cv_table(runs)),
     }
-    parts["card.json"] = json.dumps(model_card(runs, args.shipped), indent=1) + "\n"
+    parts["card.json"] = json.dumps(model_card(runs, args.shipped, args.mask), indent=1) + "\n"
     for name, text in parts.items():
         atomic_write_bytes(out / name, text.encode())
         print(f"wrote {out / name}")
     if not args.skip_figures:
-        comparison_grid(runs, args.data, out / "comparison.jpg", shipped=args.shipped)
+        comparison_grid(runs, args.data, out / "comparison.jpg", shipped=args.shipped, mask_run=args.mask)
         for names, png in ((("mask", "mask-unet", "mask-unetpp"), "curves_masks.png"),
                            (("deblur-gen", "deblur-gt", "deblur-nomask", "nafnet"), "curves_deblur.png")):
             latest = [latest_run(runs, r) for r in names]

@@ -39,14 +39,15 @@ TINY_KWARGS = {"encoder_channels": (8, 16, 16, 16), "decoder_channels": (16, 16,
 def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = None, as_shipped: bool = False) -> Path:
     """A weights bundle with tiny randomly initialised networks (fast; exercises every code path).
     ``favour_class``: bias the mask generator's last conv so it labels (almost) every pixel with that class;
-    ``as_shipped``: the deblurring net has the shipped one's options (residual, keep_mean)."""
+    ``as_shipped``: the networks have the shipped ones' options (mask: a working size, 32 px for the tiny test
+    faces; deblurring: residual, keep_mean)."""
     import torch
 
     from smfd.infer.weights import make_bundle
     from smfd.models import create_model
 
     torch.manual_seed(seed)
-    mask = create_model("mask_generator", **TINY_KWARGS)
+    mask = create_model("mask_generator", **TINY_KWARGS, **({"work_size": 32} if as_shipped else {}))
     if favour_class is not None:
         last = [m for m in mask.modules() if isinstance(m, torch.nn.Conv2d)][-1]
         with torch.no_grad():

@@ -1,5 +1,6 @@
 import json
 
+import cv2
 import torch
 from torch.utils.data import DataLoader
 
@@ -30,6 +31,18 @@ def test_eval_items_are_fixed_per_index(face_folder):
 def test_grayscale_and_resize(face_folder):
     item = FaceDeblurDataset(face_folder, grayscale=True, size=32)[0]
     assert item["lq"].shape == (1, 32, 32) and item["gt"].shape == (3, 32, 32) and item["mask"].shape == (32, 32)
+
+
+def test_work_size_gives_whole_training_faces_degraded_at_full_size(face_folder):
+    ds = FaceDeblurDataset(face_folder, train=True, work_size=24, augment=None)
+    item = ds[0]
+    assert item["lq"].shape == (3, 24, 24) and item["gt"].shape == (3, 24, 24) and item["mask"].shape == (24, 24)
+    assert FaceDeblurDataset(face_folder, work_size=24)[0]["lq"].shape == (3, 48, 48)  # validation: full size
+    sharp, mask = ds.folder.read(ds.ids[0])  # the whole face, area-downscaled (the mask: nearest)
+    expected = cv2.resize(sharp, (24, 24), interpolation=cv2.INTER_AREA).transpose(2, 0, 1) / 255.0
+    torch.testing.assert_close(item["gt"], torch.from_numpy(expected).float())
+    small_mask = cv2.resize(mask, (24, 24), interpolation=cv2.INTER_NEAREST)
+    assert torch.equal(item["mask"], torch.from_numpy(small_mask).long())
 
 
 def test_workers_do_not_repeat_draws(face_folder):

@@ -112,9 +112,10 @@ def test_checksum_architecture_and_nan_errors(bundle, tmp_path):
 
 def test_onnx_export_parity(tmp_path):
     pytest.importorskip("onnxruntime")
-    from smfd.infer.export import export_onnx
+    from smfd.infer.export import FORMAT, export_onnx
 
-    bundle = make_tiny_bundle(tmp_path / "bundle", as_shipped=True)  # residual and keep_mean: run after the graph
+    # as shipped: the mask net's working size and softmax, SMFD-UNet's residual and keep_mean run around the graphs
+    bundle = make_tiny_bundle(tmp_path / "bundle", as_shipped=True)
 
     export_onnx(str(bundle), tmp_path / "onnx")
     torch_pipe = smfd.load_pipeline(str(bundle))
@@ -128,7 +129,7 @@ def test_onnx_export_parity(tmp_path):
         assert (out_t - out_o).abs().max().item() < 1e-4
         assert (probs_t - probs_o).abs().max().item() < 1e-5
     manifest = tmp_path / "onnx" / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"smfd-onnx-2"', '"smfd-onnx-1"'))
+    manifest.write_text(manifest.read_text().replace(f'"{FORMAT}"', '"smfd-onnx-2"'))
     with pytest.raises(ValueError, match="older smfd .*export again"):  # its metadata would be read wrongly
         smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
 

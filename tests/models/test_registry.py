@@ -79,6 +79,25 @@ def test_mask_generator_probabilities():
     assert torch.allclose(probs.sum(1), torch.ones(1, 24, 40), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", list_models("mask"))
+def test_mask_nets_at_a_working_size_see_the_face_downscaled(name):
+    torch.manual_seed(0)
+    small = {"channels": (4, 8, 8)}
+    if name == "mask_generator":
+        small = {"encoder_channels": (4, 8), "decoder_channels": (8,), "head_channels": 4, "num_layers": 1, "growth": 2}
+    free = create_model(name, **small).eval()
+    fixed = create_model(name, **small, work_size=16).eval()
+    fixed.load_state_dict(free.state_dict())  # no parameters of its own: trained weights take the option
+    x = torch.rand(2, 1, 64, 48)
+    with torch.no_grad():
+        out = fixed(x)
+        small_out = free(torch.nn.functional.interpolate(x, size=(16, 12), mode="area"))
+        assert out.shape == (2, 5, 64, 48)
+        # the net ran on the 16 x 12 (longer side 16) area-downscaled face; its logits were resized back
+        torch.testing.assert_close(out, torch.nn.functional.interpolate(small_out, size=(64, 48), mode="bilinear"))
+        torch.testing.assert_close(fixed(x[..., :16, :12]), free(x[..., :16, :12]))  # at the working size: as is
+
+
 def test_smfd_unet_uses_the_mask():
     torch.manual_seed(0)
     model = create_model("smfd_unet").eval()
@@ -119,9 +138,11 @@ def test_keep_mean_gives_the_output_the_inputs_channel_means():
     with torch.no_grad():
         a, b = free(image, mask), kept(image, mask)
     means = image.mean(dim=(2, 3))
-    assert (a.mean(dim=(2, 3)) - means).abs().max() > 1e-2  # the random net drifts...
-    torch.testing.assert_close(b.mean(dim=(2, 3)), means)  # ...the switch removes it
-    torch.testing.assert_close(b - b.mean(dim=(2, 3), keepdim=True), a - a.mean(dim=(2, 3), keepdim=True))
+    assert (a.clamp(0, 1).mean(dim=(2, 3)) - means).abs().max() > 1e-2  # the random net drifts...
+    assert ((a < 0) | (a > 1)).float().mean() > 0.01  # ...with pixels outside [0, 1]...
+    torch.testing.assert_close(b.clamp(0, 1).mean(dim=(2, 3)), means)  # ...the switch removes it, once clipped
+    shift = (b - a).flatten(2)
+    torch.testing.assert_close(shift, shift[..., :1].expand_as(shift))  # one shift per channel: nothing else changes
 
 
 def test_unknown_model_and_bad_options():

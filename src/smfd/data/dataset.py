@@ -37,6 +37,9 @@ class FaceDeblurDataset(Dataset):
         size: resize faces to ``size x size`` first (area for images, nearest for masks).
         crop: in training, cut a random ``crop x crop`` window (same place in blurry, sharp and mask) after
             degrading the whole face, so blur and borders are those of the full image.
+        work_size: in training, after degrading, augmenting and cropping, area-resize the sample so its longer
+            side is ``work_size`` (nearest for the mask): whole faces for a mask net that runs at that size
+            (its ``work_size`` option), blurred at full size as at test time.
         grayscale: give ``lq`` as one grey channel (the mask generator's input).
         num_classes: number of mask classes, for the one-hot mask.
 
@@ -59,6 +62,7 @@ class FaceDeblurDataset(Dataset):
         seed: int = 0,
         size: int | None = None,
         crop: int | None = None,
+        work_size: int | None = None,
         grayscale: bool = False,
         num_classes: int = 5,
     ) -> None:
@@ -75,6 +79,7 @@ class FaceDeblurDataset(Dataset):
         self.seed = seed
         self.size = size
         self.crop = crop
+        self.work_size = work_size
         self.grayscale = grayscale
         self.num_classes = num_classes
         self._rng: np.random.Generator | None = None
@@ -108,6 +113,13 @@ class FaceDeblurDataset(Dataset):
             y, x = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
             window = (slice(y, y + self.crop), slice(x, x + self.crop))
             gt, lq, mask = gt[window], lq[window], mask[window]
+        if self.train and self.work_size is not None:
+            h, w = gt.shape[:2]
+            s = self.work_size / max(h, w)
+            shape = (max(1, round(w * s)), max(1, round(h * s)))
+            if shape != (w, h):
+                gt, lq = (cv2.resize(a, shape, interpolation=cv2.INTER_AREA) for a in (gt, lq))
+                mask = cv2.resize(mask, shape, interpolation=cv2.INTER_NEAREST)
         if self.grayscale:
             lq = cv2.cvtColor(lq, cv2.COLOR_RGB2GRAY)[..., None]
         mask_t = torch.from_numpy(mask.astype(np.int64))

@@ -3,7 +3,8 @@
 Both networks are exported with dynamic batch, height and width. The exported graphs expect sides that are
 multiples of the network stride; :func:`run_onnx` pads (reflect) and crops around them, and applies
 SMFD-UNet's last steps (post-processing, residual, keep_mean) after the crop, exactly as the PyTorch models do, so
-any size works.
+any size works. A mask net with a working size is exported without its resizing and its softmax, which
+:func:`run_onnx` applies around the graph in the PyTorch model's order (resize in, graph, resize logits back, softmax).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.io import atomic_write_bytes
+from ..models._utils import resize, work_shape
 from ..models.blocks import PostProcess
 from ..models.io import sha256_file
 from ..models.smfd_unet import SMFDUNet, finish_output
 from .weights import load_bundle
 
-FORMAT = "smfd-onnx-2"  # 2: SMFD-UNet's last steps (post-processing, residual, keep_mean) in the "finish" metadata
+# 2: SMFD-UNet's last steps (post-processing, residual, keep_mean) in the "finish" metadata;
+# 3: the mask graph gives logits; its working size and softmax are in the "work_size" and "softmax" metadata
+FORMAT = "smfd-onnx-3"
 OPSET = 17
 
 
@@ -40,13 +44,15 @@ class _Network(nn.Module):
         return self.model.network(image, mask)
 
 
-class _MaskProbabilities(nn.Module):
+class _MaskLogits(nn.Module):
+    """A mask net's logits at the input's size (its working-size resizing and the softmax: :func:`run_onnx`)."""
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, grey: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(grey), dim=1)
+        return self.model.network(grey)
 
 
 def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta: dict) -> None:
@@ -82,8 +88,9 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
     files = {}
     with torch.no_grad():
         path = out_dir / f"{mask_model.model_name}.onnx"
-        _export(_MaskProbabilities(mask_model.float().eval()), (grey,), ["grey"], path,
-                {"stride": mask_model.stride, "role": "mask"})
+        _export(_MaskLogits(mask_model.float().eval()), (grey,), ["grey"], path,
+                {"stride": mask_model.stride, "role": "mask", "work_size": getattr(mask_model, "work_size", None),
+                 "softmax": True})
         files["mask"] = path
         path = out_dir / f"{deblur_model.model_name}.onnx"
         if getattr(deblur_model, "mask_channels", 0):
@@ -111,6 +118,8 @@ class _Session:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.stride = json.loads(meta.get("stride", "1"))
         self.finish = json.loads(meta.get("finish", "null"))
+        self.work_size = json.loads(meta.get("work_size", "null"))
+        self.softmax = json.loads(meta.get("softmax", "false"))
         self.input_names = [i.name for i in self.session.get_inputs()]
 
 
@@ -140,6 +149,9 @@ def load_onnx(folder: str | os.PathLike) -> tuple[_Session, _Session, dict]:
 
 def run_onnx(sess: _Session, *inputs: torch.Tensor) -> torch.Tensor:
     """Run a session on (B, C, H, W) tensors of any size; returns a torch tensor of the input size."""
+    first, size = inputs[0], tuple(inputs[0].shape[-2:])
+    if sess.work_size:
+        inputs = tuple(resize(x, work_shape(size, sess.work_size)) for x in inputs)
     h, w = inputs[0].shape[-2:]
     ph, pw = (-h) % sess.stride, (-w) % sess.stride
     feeds = {}
@@ -148,8 +160,12 @@ def run_onnx(sess: _Session, *inputs: torch.Tensor) -> torch.Tensor:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
         feeds[name] = np.ascontiguousarray(x.float().numpy())
     out = torch.from_numpy(sess.session.run(None, feeds)[0])[..., :h, :w]
+    if sess.work_size:
+        out = resize(out, size)
+    if sess.softmax:
+        out = torch.softmax(out, dim=1)
     if sess.finish:
         f = sess.finish
-        out = finish_output(out, inputs[0], PostProcess(**f["post"]) if f["post"] else None,
+        out = finish_output(out, first, PostProcess(**f["post"]) if f["post"] else None,
                             residual=f["residual"], keep_mean=f["keep_mean"])
     return out

@@ -1,6 +1,9 @@
-"""Padding to a multiple of the network stride and cropping back, so any input size works."""
+"""Padding to a multiple of the network stride and cropping back, so any input size works; running a mask net
+at a fixed working size."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,3 +25,31 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x[..., : size[0], : size[1]]
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-average down (as OpenCV's INTER_AREA, which the datasets use), bilinear up; same size: unchanged."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    down = size[0] <= x.shape[-2] and size[1] <= x.shape[-1]
+    return F.interpolate(x, size=size, mode="area") if down else F.interpolate(x, size=size, mode="bilinear")
+
+
+def work_shape(size: tuple[int, int], work_size: int) -> tuple[int, int]:
+    """``size`` scaled so its longer side is ``work_size`` (aspect kept)."""
+    h, w = size
+    s = work_size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def at_work_size(network: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, work_size: int | None
+                 ) -> torch.Tensor:
+    """Run ``network`` on ``x`` scaled to ``work_size`` (longer side) and resize its output back to ``x``'s size.
+
+    A mask net run this way sees the whole face in its receptive field at the scale it was trained on, at
+    ``(work_size / size)^2`` of the cost; ``None`` runs it at the input's own size.
+    """
+    if work_size is None:
+        return network(x)
+    size = tuple(x.shape[-2:])
+    return resize(network(resize(x, work_shape(size, work_size))), size)

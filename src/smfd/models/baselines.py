@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
+from ._utils import at_work_size, crop_to, pad_to_multiple
 
 
 def _encoder(in_channels: int, channels: tuple[int, ...]) -> nn.ModuleList:
@@ -35,15 +35,23 @@ class UNet(nn.Module):
     variant whose size is the thesis's 31,401,605 (Keras convention; a 2x2 transposed conv up gives
     31,054,405): the same node as UNet++'s first nested column.
 
+    ``work_size``: as :class:`~smfd.models.mask_generator.MaskGenerator`'s.
+
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)``
     """
 
     def __init__(
-        self, in_channels: int = 1, num_classes: int = 5, *, channels: tuple[int, ...] = (64, 128, 256, 512, 1024)
+        self,
+        in_channels: int = 1,
+        num_classes: int = 5,
+        *,
+        channels: tuple[int, ...] = (64, 128, 256, 512, 1024),
+        work_size: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
+        self.work_size = work_size
         self.stride = 2 ** (len(channels) - 1)
         self.encoder = _encoder(in_channels, channels)
         pairs = list(zip(channels[:-1], channels[1:], strict=True))[::-1]
@@ -51,6 +59,9 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(channels[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return at_work_size(self.network, x, self.work_size)
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.stride)
         skips = []
         for i, block in enumerate(self.encoder):
@@ -67,15 +78,23 @@ class UNetPlusPlus(nn.Module):
     """UNet++ (Zhou et al., 2018): nested dense skip pathways; node X(i, j) is a double conv on
     ``[X(i, 0..j-1), up(X(i+1, j-1))]``; bilinear upsampling; the classifier reads X(0, depth-1). Returns logits.
 
+    ``work_size``: as :class:`~smfd.models.mask_generator.MaskGenerator`'s.
+
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)``
     """
 
     def __init__(
-        self, in_channels: int = 1, num_classes: int = 5, *, channels: tuple[int, ...] = (64, 128, 256, 512, 1024)
+        self,
+        in_channels: int = 1,
+        num_classes: int = 5,
+        *,
+        channels: tuple[int, ...] = (64, 128, 256, 512, 1024),
+        work_size: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
+        self.work_size = work_size
         depth = len(channels)
         self.depth, self.stride = depth, 2 ** (depth - 1)
         self.encoder = _encoder(in_channels, channels)
@@ -87,6 +106,9 @@ class UNetPlusPlus(nn.Module):
         self.head = nn.Conv2d(channels[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return at_work_size(self.network, x, self.work_size)
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.stride)
         grid: dict[tuple[int, int], torch.Tensor] = {}
         for i, block in enumerate(self.encoder):

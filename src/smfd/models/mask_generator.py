@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
+from ._utils import at_work_size, crop_to, pad_to_multiple
 from .blocks import decode, encode, rdc_decoder, rdc_encoder, rdc_head
 
 _GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY
@@ -26,6 +26,9 @@ class MaskGenerator(nn.Module):
     ``head_channels`` (32), 1x1 conv, ReLU, 1x1 conv to ``num_classes``. Returns logits; use
     :meth:`predict_proba` (softmax) or ``argmax(1)`` for a label map.
 
+    ``work_size`` (not in the thesis): run at that size (longer side; area-downscaled input, bilinear logits
+    back to the input size), as trained on whole faces at that size. ``None``: at the input's size.
+
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)`` for any H, W.
     """
@@ -41,9 +44,10 @@ class MaskGenerator(nn.Module):
         num_layers: int = 4,
         growth: int = 22,
         reduction: int = 4,
+        work_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels, self.num_classes = in_channels, num_classes
+        self.in_channels, self.num_classes, self.work_size = in_channels, num_classes, work_size
         self.mask_channels = 0
         self.stride = 2 ** (len(encoder_channels) - 1)
         rdc = {"num_layers": num_layers, "growth": growth}
@@ -53,6 +57,10 @@ class MaskGenerator(nn.Module):
         self.head = rdc_head(x_ch, head_channels, num_classes, rdc, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return at_work_size(self.network, x, self.work_size)
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits at ``x``'s own size (``forward`` without the working-size resizing)."""
         x, size = pad_to_multiple(x, self.stride)
         x = decode(self.up, self.decoder, encode(self.encoder, self.pool, x))
         return crop_to(self.head(x), size)

@@ -36,7 +36,8 @@ class SMFDUNet(nn.Module):
         keep_mean: give the output each channel's mean over the blurry input (subtract the output's own). Blur,
             rescaling and zero-mean noise keep those means, so the sharp face has them too: this removes any
             colour drift the network adds, and has no parameters, so it can be switched on for trained weights
-            (``smfd eval --model-option keep_mean=true``). Not in the thesis.
+            (``smfd eval --model-option keep_mean=true``). The means hold for the output clipped to [0, 1], as
+            every user of it sees it. Not in the thesis.
 
     Shape:
         ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, out_channels, H, W)`` for any H, W; the output
@@ -104,6 +105,9 @@ class SMFDUNet(nn.Module):
                              residual=self.residual, keep_mean=self.keep_mean)
 
 
+KEEP_MEAN_STEPS = 6
+
+
 def finish_output(out: torch.Tensor, blurry: torch.Tensor, post: PostProcess | None, *, residual: bool,
                   keep_mean: bool) -> torch.Tensor:
     """SMFD-UNet's last steps, shared with the ONNX Runtime backend (which runs :meth:`SMFDUNet.network` only)."""
@@ -112,5 +116,10 @@ def finish_output(out: torch.Tensor, blurry: torch.Tensor, post: PostProcess | N
     if residual:
         out = blurry + out
     if keep_mean:
-        out = out - out.mean(dim=(2, 3), keepdim=True) + blurry.mean(dim=(2, 3), keepdim=True)
+        target = blurry.mean(dim=(2, 3), keepdim=True)
+        out = out - out.mean(dim=(2, 3), keepdim=True) + target
+        # clipping to [0, 1] moves a mean again; shifting by what is left converges geometrically (the rate is the
+        # clipped fraction of the pixels), so a few steps bring the clipped image's means to the target
+        for _ in range(KEEP_MEAN_STEPS):
+            out = out + (target - out.clamp(0, 1).mean(dim=(2, 3), keepdim=True))
     return out

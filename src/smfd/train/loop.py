@@ -202,8 +202,10 @@ def _datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Fac
     train_ids, val_ids = limit_ids(*splits.fold(cfg.data.fold), cfg)
     grey = cfg.task == "mask"
     common = {"size": cfg.data.size, "grayscale": grey}
+    # a mask net with a working size learns on whole faces resized to it (validation: full size, the net resizes)
+    work_size = cfg.model.kwargs.get("work_size") if grey else None
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
-                              crop=cfg.data.crop, **common)
+                              crop=cfg.data.crop, work_size=work_size, **common)
     val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, **common)
     return train, val
 
