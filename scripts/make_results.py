@@ -93,11 +93,16 @@ def day_of(run: str) -> str:
     return next((day for sub, day, _ in STAGES if sub and sub == parent), "day one")
 
 
+def generator_day(source: str) -> str | None:
+    """The working day that trained a ``generator:RUN`` mask source; ``None`` for any other source."""
+    return day_of(source.split(":", 1)[1]) if source.startswith("generator:") else None
+
+
 def masks_of(info: dict) -> str:
     """Where a deblurring evaluation's masks came from."""
     source = info.get("mask_source", "-")
-    if source.startswith("generator:"):
-        return f"generator ({day_of(source.split(':', 1)[1])})"
+    if (day := generator_day(source)) is not None:
+        return f"generator ({day})"
     return {"gt": "ground truth"}.get(source, "-")
 
 
@@ -284,12 +289,11 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
     mask_dir = runs / mask_run
     inp, mask = _summary(runs / "eval" / "input"), _summary(mask_dir.parent / "eval" / mask_dir.name)
     epochs, mask_epochs = _epochs(str(shipped)), _epochs(str(mask_dir))
-    source = yaml.safe_load((shipped / "config.yaml").read_text()).get("mask_source") or ""
+    day = generator_day(yaml.safe_load((shipped / "config.yaml").read_text()).get("mask_source") or "")
     trained_on = " on masks from the day-one generator"
-    if source.startswith("generator:") and day_of(source.split(":", 1)[1]) != "day one":
+    if day not in (None, "day one"):
         n = len(_csv_rows(shipped / "metrics.csv"))
-        trained_on = (f", the last {n} on masks from the {day_of(source.split(':', 1)[1])} generator, the ones "
-                      "before on the day-one generator's")
+        trained_on = f", the last {n} on masks from the {day} generator, the ones before on the day-one generator's"
     generator, last = load_model(str(mask_dir)), len(_csv_rows(mask_dir / "metrics.csv"))
     how = (f", the last {last} on whole faces at {generator.work_size} px (it runs at that size)"
            if getattr(generator, "work_size", None) else " of 64 px crops")

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..degrade import DegradationPipeline
+from ..models._utils import work_shape
 from .augment import JointAugment
 from .folder import FaceFolder
 
@@ -114,12 +115,10 @@ class FaceDeblurDataset(Dataset):
             window = (slice(y, y + self.crop), slice(x, x + self.crop))
             gt, lq, mask = gt[window], lq[window], mask[window]
         if self.train and self.work_size is not None:
-            h, w = gt.shape[:2]
-            s = self.work_size / max(h, w)
-            shape = (max(1, round(w * s)), max(1, round(h * s)))
-            if shape != (w, h):
-                gt, lq = (cv2.resize(a, shape, interpolation=cv2.INTER_AREA) for a in (gt, lq))
-                mask = cv2.resize(mask, shape, interpolation=cv2.INTER_NEAREST)
+            h, w = work_shape(gt.shape[:2], self.work_size)  # the shape the net's work_size resizes to
+            if (h, w) != gt.shape[:2]:
+                gt, lq = (cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA) for a in (gt, lq))
+                mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         if self.grayscale:
             lq = cv2.cvtColor(lq, cv2.COLOR_RGB2GRAY)[..., None]
         mask_t = torch.from_numpy(mask.astype(np.int64))
