@@ -14,7 +14,10 @@
 # (model option work_size: blurry face area-downscaled, logits resized back); then the day-three SMFD-UNets are
 # scored with the day-four generator's masks, and the keep_mean rows again (keep_mean now holds after clipping);
 # last, the generated-mask SMFD-UNet continues for one epoch on the day-four generator's masks.
-# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4} [DATA] [OUT]
+# Stage "day5" is the fifth working day, at lr 2e-4: the generated-mask SMFD-UNet continues on the day-four
+# generator's masks for 6 more epochs, and the no-mask SMFD-UNet for the 7 epochs it now lags (one of day four, six of
+# day five) so their comparison stays at equal budgets; both mask nets continue for 4 more epochs on whole faces.
+# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4|day5} [DATA] [OUT]
 set -euo pipefail
 LANE=${1:-all}
 D=${2:-../shared/data/synthface}
@@ -158,6 +161,26 @@ lane_j() {
         "${id[@]}" --model-option keep_mean=true
 }
 
+# day five: lr 2e-4 for every net, from its day-four weights (the no-mask net from its day-three weights)
+F5="$R/day5"
+lane_k() {
+    train deblur "$F5/deblur-gen" "${C[@]}" "${day3[@]}" --set epochs=6 --mask-source "generator:$F4/mask" \
+        --set "model.init=$F4/deblur-gen/best.safetensors"
+    evaluate "$F5/eval/deblur-gen-keep-mean" --model "$F5/deblur-gen" --mask-source "generator:$F4/mask" "${id[@]}" \
+        --model-option keep_mean=true
+    train deblur "$F5/deblur-nomask" "${C[@]}" "${day3[@]}" --set epochs=7 --set model.name=smfd_unet_no_mask \
+        --set "model.init=$T/deblur-nomask/best.safetensors"
+    evaluate "$F5/eval/deblur-nomask-keep-mean" --model "$F5/deblur-nomask" "${id[@]}" --model-option keep_mean=true
+}
+whole5=(--set data.crop=null --set model.kwargs.work_size=128 --set epochs=4 "${day3[@]}")
+lane_l() {
+    train mask "$F5/mask" "${C[@]}" "${whole5[@]}" --set "model.init=$F4/mask/best.safetensors"
+    evaluate "$F5/eval/mask" --model "$F5/mask" --limit 100
+    train mask "$F5/mask-unet" "${C[@]}" "${whole5[@]}" --set model.name=unet \
+        --set "model.init=$F4/mask-unet/best.safetensors"
+    evaluate "$F5/eval/mask-unet" --model "$F5/mask-unet" --limit 100
+}
+
 case "$LANE" in
     a) lane_a ;;
     b) lane_b ;;
@@ -165,5 +188,6 @@ case "$LANE" in
     more) (lane_c; lane_e) & (lane_d; lane_f) & wait ;;
     day3) lane_g & lane_h & wait ;;
     day4) lane_i & lane_j & wait ;;
-    *) echo "usage: $0 {a|b|all|more|day3|day4} [DATA] [OUT]" >&2; exit 2 ;;
+    day5) lane_k & lane_l & wait ;;
+    *) echo "usage: $0 {a|b|all|more|day3|day4|day5} [DATA] [OUT]" >&2; exit 2 ;;
 esac

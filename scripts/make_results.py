@@ -28,7 +28,7 @@ from smfd.data.io import atomic_write_bytes, write_image
 from smfd.models.profile import measure_latency
 from smfd.models.registry import count_parameters, create_model
 from smfd.report import colorize_mask
-from smfd.report.figures import plot_curves, run_history
+from smfd.report.figures import plot_curves, run_chain, run_history
 from smfd.report.grid import make_grid
 from smfd.train.checkpoint import load_model
 from smfd.train.evaluation import confusion_markdown
@@ -84,6 +84,9 @@ STAGES = [
                          "for up to 8 epochs at lr 1e-3, and run at 128 px (work_size=128); the day-three SMFD-UNets "
                          "scored with the day-four generator's masks, and the generated-mask one continued for one "
                          "epoch on them"),
+    ("day5", "day five", "at lr 2e-4: the generated-mask SMFD-UNet continued for up to 6 more epochs on the day-four "
+                         "generator's masks, the no-mask SMFD-UNet for up to 7 (the epochs it lagged), the mask "
+                         "generator and UNet for up to 4 more on whole faces at 128 px"),
 ]
 
 
@@ -104,6 +107,35 @@ def masks_of(info: dict) -> str:
     if (day := generator_day(source)) is not None:
         return f"generator ({day})"
     return {"gt": "ground truth"}.get(source, "-")
+
+
+def _config(run: Path) -> dict:
+    return yaml.safe_load((run / "config.yaml").read_text()) or {}
+
+
+def _spans(run: Path, what) -> str:
+    """A run's epochs, its continuations included, grouped by ``what(config)``: ``4 epochs on A, then 7 on B``."""
+    spans: list[list] = []
+    for r in run_chain(run):
+        n, kind = len(_csv_rows(r / "metrics.csv")), what(_config(r))
+        if spans and spans[-1][1] == kind:
+            spans[-1][0] += n
+        else:
+            spans.append([n, kind])
+    return ", then ".join(f"{n}{' epochs' if i == 0 else ''} on {kind}" for i, (n, kind) in enumerate(spans))
+
+
+def deblur_masks(cfg: dict) -> str:
+    """The masks a deblurring run's config trained on."""
+    source = cfg.get("mask_source") or "gt"
+    day = generator_day(source)
+    return f"the {day.replace(' ', '-')} generator's masks" if day else {"gt": "ground-truth masks"}.get(source, source)
+
+
+def mask_view(cfg: dict) -> str:
+    """What a mask run's config trained on: crops of the face, or whole faces at the net's working size."""
+    size = ((cfg.get("model") or {}).get("kwargs") or {}).get("work_size")
+    return f"whole faces at {size} px" if size else f"{(cfg.get('data') or {}).get('crop')} px crops"
 
 
 def last_stage(runs: Path, folder: str = "deblur-gen") -> int:
@@ -127,6 +159,12 @@ def latest_run(runs: Path, name: str) -> Path:
         if (runs / sub / name / "metrics.csv").is_file():
             return runs / sub / name
     return runs / name
+
+
+def shipped_run(runs: Path, row: str) -> Path:
+    """The run folder of the deblurring net behind ``row``'s latest evaluation."""
+    info = stage_summary(runs, row, last_stage(runs, row))
+    return Path(info["info"]["model"]) if info else latest_run(runs, "deblur-gen")
 
 
 def _epochs(run: str) -> str:
@@ -283,20 +321,11 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
     """The bundle's model card (for ``smfd bundle --card``), its metrics read from the test evaluations of the
     shipped ``row`` and mask generator (``mask_run``, a run folder under ``runs``)."""
     stage = last_stage(runs, row)
-    gen = stage_summary(runs, row, stage)
-    shipped = Path(gen["info"]["model"]) if gen else latest_run(runs, "deblur-gen")
+    gen, shipped = stage_summary(runs, row, stage), shipped_run(runs, row)
     option = " --deblur-option keep_mean=true" if "keep-mean" in row else ""
     mask_dir = runs / mask_run
     inp, mask = _summary(runs / "eval" / "input"), _summary(mask_dir.parent / "eval" / mask_dir.name)
-    epochs, mask_epochs = _epochs(str(shipped)), _epochs(str(mask_dir))
-    day = generator_day(yaml.safe_load((shipped / "config.yaml").read_text()).get("mask_source") or "")
-    trained_on = " on masks from the day-one generator"
-    if day not in (None, "day one"):
-        n = len(_csv_rows(shipped / "metrics.csv"))
-        trained_on = f", the last {n} on masks from the {day} generator, the ones before on the day-one generator's"
-    generator, last = load_model(str(mask_dir)), len(_csv_rows(mask_dir / "metrics.csv"))
-    how = (f", the last {last} on whole faces at {generator.work_size} px (it runs at that size)"
-           if getattr(generator, "work_size", None) else " of 64 px crops")
+    size = ((_config(mask_dir).get("model") or {}).get("kwargs") or {}).get("work_size")
     metrics = {}
     if mask:
         metrics[f"mask generator test Dice, mean over the classes present ({mask['info']['n_images']} faces)"] = (
@@ -309,10 +338,10 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
                 f"{_mean(gen, key):.{d}f} vs {_mean(inp, key):.{d}f}")
     return {
         "summary": "Mask generator (5,416,029 parameters) and SMFD-UNet (7,532,503 parameters), stored as float16.",
-        "status": "Trained on a 2-core CPU at the reduced budget of configs/cpu.yaml (mask generator 600 faces x "
-                  f"{mask_epochs} epochs{how}; SMFD-UNet 64 px crops, 1,200 faces x {epochs} epochs"
-                  + trained_on
-                  + "), "
+        "status": "Trained on a 2-core CPU at the reduced budget of configs/cpu.yaml (mask generator, 600 faces: "
+                  f"{_spans(mask_dir, mask_view)}{f', and it runs at {size} px' if size else ''}; SMFD-UNet, 64 px "
+                  "crops of "
+                  f"1,200 faces: {_spans(shipped, deblur_masks)}), "
                   "not the thesis's full protocol; SMFD-UNet has a global residual (output = blurry input + network "
                   "output), not in the thesis" + ("; it runs with keep_mean on (the output keeps each channel's mean "
                   "over the blurry input), not in the thesis" if option else "") + "; results/ has every table and "
@@ -345,12 +374,10 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6, shipped: str =
     gt = batch["mask_onehot"]
     lq = batch["lq"]
     opt = {"keep_mean": True} if "keep-mean" in shipped else None  # the SMFD-UNets as shipped
-    info = stage_summary(runs, shipped, last_stage(runs, shipped))
-    net = info["info"]["model"] if info else str(latest_run(runs, "deblur-gen"))
     outs = {
         "NAFNet": load_model(str(latest_run(runs, "nafnet"))).eval()(lq),
-        "no mask": load_model(str(latest_run(runs, "deblur-nomask"))).eval()(lq),
-        "generated masks": load_model(net, opt).eval()(lq, gen),
+        "no mask": load_model(str(latest_run(runs, "deblur-nomask")), opt).eval()(lq),
+        "generated masks": load_model(str(shipped_run(runs, shipped)), opt).eval()(lq, gen),
         "ground-truth masks": load_model(str(latest_run(runs, "deblur-gt")), opt).eval()(lq, gt),
     }
 
@@ -403,7 +430,7 @@ def main() -> None:
         "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
             "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
             runs, "mask", mask_table, f"The shipped bundle has the {day_of(str(runs / args.mask))} generator; the "
-            "shipped SMFD-UNet was trained on the day-one generator's masks."),
+            f"shipped SMFD-UNet was trained {_spans(shipped_run(runs, args.shipped), deblur_masks)}."),
         "ablation.md": ("# Ablation (thesis Table 4.3 analogue), reduced scale\n\n" + where
                         + "Reduced scale: 480 training faces x 2 epochs per variant, ground-truth masks, 40 test "
                           "faces. Every variant has the global residual of configs/cpu.yaml (NAFNet-style: output "

@@ -2,9 +2,11 @@
 
 import csv
 import json
+import math
 
 import cv2
 import numpy as np
+import pytest
 
 from helpers import TINY_MODEL, make_face_folder, tiny_args
 from smfd.data import read_image
@@ -39,6 +41,7 @@ def test_eval_a_run_and_the_input(tmp_path, run_cli):
     assert bad.code == 1 and "bad options" in bad.err and not (tmp_path / "x").exists()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # an infinite PSNR must not reach numpy's SD
 def test_eval_pred_vs_gt_folders(tmp_path, run_cli):
     rng = np.random.default_rng(0)
     (tmp_path / "pred").mkdir()
@@ -52,6 +55,8 @@ def test_eval_pred_vs_gt_folders(tmp_path, run_cli):
     assert res.code == 1 and "stray.png" in res.err  # scored the rest, reported the unpaired file
     rows = {r["id"]: r for r in csv.DictReader((tmp_path / "o" / "per_image.csv").read_text().splitlines())}
     assert set(rows) == {"0", "1", "2"} and rows["1"]["psnr"] == "inf" and float(rows["0"]["psnr"]) < 10
+    psnr = json.loads((tmp_path / "o" / "summary.json").read_text())["metrics"]["psnr"]
+    assert math.isinf(psnr["mean"]) and math.isnan(psnr["sd"]) and psnr["n"] == 3
 
 
 def test_mask_eval_dice(tmp_path, run_cli):
@@ -101,7 +106,7 @@ def test_figures(tmp_path, run_cli):
 
 
 def test_curves_join_a_run_to_the_run_it_continues(tmp_path):
-    from smfd.report.figures import plot_curves, run_history
+    from smfd.report.figures import plot_curves, run_chain, run_history
 
     def fake_run(name, epochs, init=""):
         run = tmp_path / name
@@ -113,6 +118,7 @@ def test_curves_join_a_run_to_the_run_it_continues(tmp_path):
 
     first = fake_run("first", [1, 2, 3])
     second = fake_run("second", [1, 2], init=str(first / "best.safetensors"))
+    assert run_chain(second) == [first, second]
     rows, starts = run_history(second)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5] and starts == [3]
     assert [r["val_psnr"] for r in rows] == [21, 22, 23, 21, 22]

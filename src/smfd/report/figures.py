@@ -55,16 +55,21 @@ def _init_run(run_dir: Path) -> Path | None:
     return parent if parent is not None and (parent / "metrics.csv").is_file() else None
 
 
-def run_history(run_dir: str | os.PathLike) -> tuple[list[dict], list[int]]:
-    """A run's metrics preceded by those of the runs it continues (``model.init`` from another run's weights),
-    epochs numbered on across them; also the last epoch of each earlier run (where a continuation starts)."""
+def run_chain(run_dir: str | os.PathLike) -> list[Path]:
+    """A run and the runs it continues (``model.init`` from another run's weights), the first run first."""
     chain, seen, run = [], set(), Path(run_dir)
     while run is not None and run.resolve() not in seen:
         seen.add(run.resolve())
         chain.insert(0, run)
         run = _init_run(run)
+    return chain
+
+
+def run_history(run_dir: str | os.PathLike) -> tuple[list[dict], list[int]]:
+    """A run's metrics preceded by those of the runs it continues (``model.init`` from another run's weights),
+    epochs numbered on across them; also the last epoch of each earlier run (where a continuation starts)."""
     rows, starts = [], []
-    for i, r in enumerate(chain):
+    for i, r in enumerate(run_chain(run_dir)):
         offset = rows[-1]["epoch"] if rows else 0
         if i:
             starts.append(int(offset))

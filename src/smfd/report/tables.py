@@ -23,7 +23,7 @@ def mean_sd_row(rows: list[dict], keys: list[str], label: str, label_key: str) -
     for k in keys:
         vals = np.array([r[k] for r in rows if isinstance(r.get(k), (int, float))], dtype=float)
         vals = vals[~np.isnan(vals)]
-        out[k] = (f"{vals.mean():.4f} ± {vals.std(ddof=1):.4f}" if len(vals) > 1 else
+        out[k] = (f"{vals.mean():.4f} ± {vals.std(ddof=1):.4f}" if len(vals) > 1 and np.isfinite(vals).all() else
                   fmt(float(vals.mean())) if len(vals) else "n/a")
     return out
 

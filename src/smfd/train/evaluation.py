@@ -183,14 +183,15 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
-    """Mean, SD and count of every numeric column (NaNs left out)."""
+    """Mean, SD and count of every numeric column (NaNs left out; no SD where a value is infinite, such as the PSNR
+    of an output identical to its target)."""
     keys = [k for k in rows[0] if k not in ("id", "path")]
     out = {}
     for k in keys:
         vals = np.array([r[k] for r in rows if r.get(k) is not None], dtype=float)
         vals = vals[~np.isnan(vals)]
-        out[k] = {"mean": float(vals.mean()) if len(vals) else math.nan,
-                  "sd": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan, "n": int(len(vals))}
+        sd = float(vals.std(ddof=1)) if len(vals) > 1 and np.isfinite(vals).all() else math.nan
+        out[k] = {"mean": float(vals.mean()) if len(vals) else math.nan, "sd": sd, "n": int(len(vals))}
     if any(k.startswith("dice_") for k in keys):
         for metric in ("dice", "jaccard"):
             per_class = [out[k]["mean"] for k in keys if k.startswith(metric + "_") and out[k]["n"]]
