@@ -179,6 +179,10 @@ lane_l() {
     train mask "$F5/mask-unet" "${C[@]}" "${whole5[@]}" --set model.name=unet \
         --set "model.init=$F4/mask-unet/best.safetensors"
     evaluate "$F5/eval/mask-unet" --model "$F5/mask-unet" --limit 100
+    # the continued SMFD-UNet on the day-five generator's masks too (fine-tuned at lr 2e-4 from the one it trained on)
+    wait_for "$F5/deblur-gen"
+    evaluate "$F5/eval/deblur-gen-keep-mean-day5-masks" --model "$F5/deblur-gen" --mask-source "generator:$F5/mask" \
+        "${id[@]}" --model-option keep_mean=true
 }
 
 case "$LANE" in

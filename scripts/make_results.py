@@ -46,6 +46,7 @@ DEBLUR_ROWS = [  # (eval folder, label)
     ("deblur-nomask-keep-mean", "SMFD-UNet, no mask branch, keep_mean"),
     ("deblur-gen-keep-mean-day1-masks", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gen-day3-keep-mean", "SMFD-UNet, generated masks, keep_mean, tested on another generator's masks"),
+    ("deblur-gen-keep-mean-day5-masks", "SMFD-UNet, generated masks, keep_mean"),
 ]
 OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f}  # left out of a day that did not score them
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
@@ -412,7 +413,7 @@ def main() -> None:
     ap.add_argument("--out", default="results")
     ap.add_argument("--skip-figures", action="store_true")
     ap.add_argument("--shipped", default="deblur-gen",
-                    choices=["deblur-gen", "deblur-gen-keep-mean", "deblur-gen-keep-mean-day1-masks"],
+                    choices=[f for f, _ in DEBLUR_ROWS if f.startswith("deblur-gen")],
                     help="the deblurring row the bundle ships (deblur-gen-keep-mean: bundled with keep_mean on)")
     ap.add_argument("--mask", default="mask", help="the mask generator's run folder (under --runs) the bundle ships")
     args = ap.parse_args()
