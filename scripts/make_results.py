@@ -133,9 +133,13 @@ def deblur_masks(cfg: dict) -> str:
     return f"the {day.replace(' ', '-')} generator's masks" if day else {"gt": "ground-truth masks"}.get(source, source)
 
 
+def _work_size(cfg: dict) -> int | None:
+    return ((cfg.get("model") or {}).get("kwargs") or {}).get("work_size")
+
+
 def mask_view(cfg: dict) -> str:
     """What a mask run's config trained on: crops of the face, or whole faces at the net's working size."""
-    size = ((cfg.get("model") or {}).get("kwargs") or {}).get("work_size")
+    size = _work_size(cfg)
     return f"whole faces at {size} px" if size else f"{(cfg.get('data') or {}).get('crop')} px crops"
 
 
@@ -326,7 +330,7 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
     option = " --deblur-option keep_mean=true" if "keep-mean" in row else ""
     mask_dir = runs / mask_run
     inp, mask = _summary(runs / "eval" / "input"), _summary(mask_dir.parent / "eval" / mask_dir.name)
-    size = ((_config(mask_dir).get("model") or {}).get("kwargs") or {}).get("work_size")
+    size = _work_size(_config(mask_dir))
     metrics = {}
     if mask:
         metrics[f"mask generator test Dice, mean over the classes present ({mask['info']['n_images']} faces)"] = (

@@ -18,13 +18,21 @@ def fmt(v, digits: int = 4) -> str:
     return str(v)
 
 
+def mean_sd(values) -> tuple[float, float, int]:
+    """Mean, SD (n - 1) and count of the values that are not NaN; the SD is NaN for fewer than two values or where
+    one is infinite (the PSNR of an output identical to its target)."""
+    vals = np.asarray(values, dtype=float)
+    vals = vals[~np.isnan(vals)]
+    mean = float(vals.mean()) if len(vals) else math.nan
+    sd = float(vals.std(ddof=1)) if len(vals) > 1 and np.isfinite(vals).all() else math.nan
+    return mean, sd, len(vals)
+
+
 def mean_sd_row(rows: list[dict], keys: list[str], label: str, label_key: str) -> dict:
     out = {label_key: label}
     for k in keys:
-        vals = np.array([r[k] for r in rows if isinstance(r.get(k), (int, float))], dtype=float)
-        vals = vals[~np.isnan(vals)]
-        out[k] = (f"{vals.mean():.4f} ± {vals.std(ddof=1):.4f}" if len(vals) > 1 and np.isfinite(vals).all() else
-                  fmt(float(vals.mean())) if len(vals) else "n/a")
+        mean, sd, n = mean_sd([r[k] for r in rows if isinstance(r.get(k), (int, float))])
+        out[k] = f"{mean:.4f} ± {sd:.4f}" if not math.isnan(sd) else fmt(mean) if n else "n/a"
     return out
 
 

@@ -29,6 +29,7 @@ from ..metrics.perceptual import perceptual_status
 from ..models import model_task
 from ..report.grid import make_grid
 from ..report.palette import colorize_mask
+from ..report.tables import mean_sd
 from .checkpoint import load_model
 from .loop import mask_provider, metric_rows, resolve_device
 
@@ -183,15 +184,12 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
-    """Mean, SD and count of every numeric column (NaNs left out; no SD where a value is infinite, such as the PSNR
-    of an output identical to its target)."""
+    """Mean, SD and count of every numeric column (:func:`~smfd.report.tables.mean_sd`)."""
     keys = [k for k in rows[0] if k not in ("id", "path")]
     out = {}
     for k in keys:
-        vals = np.array([r[k] for r in rows if r.get(k) is not None], dtype=float)
-        vals = vals[~np.isnan(vals)]
-        sd = float(vals.std(ddof=1)) if len(vals) > 1 and np.isfinite(vals).all() else math.nan
-        out[k] = {"mean": float(vals.mean()) if len(vals) else math.nan, "sd": sd, "n": int(len(vals))}
+        mean, sd, n = mean_sd([r[k] for r in rows if r.get(k) is not None])
+        out[k] = {"mean": mean, "sd": sd, "n": n}
     if any(k.startswith("dice_") for k in keys):
         for metric in ("dice", "jaccard"):
             per_class = [out[k]["mean"] for k in keys if k.startswith(metric + "_") and out[k]["n"]]
