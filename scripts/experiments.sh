@@ -17,7 +17,9 @@
 # Stage "day5" is the fifth working day, at lr 2e-4: the generated-mask SMFD-UNet continues on the day-four
 # generator's masks for 6 more epochs, and the no-mask SMFD-UNet for the 7 epochs it now lags (one of day four, six of
 # day five) so their comparison stays at equal budgets; both mask nets continue for 4 more epochs on whole faces.
-# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4|day5} [DATA] [OUT]
+# Stage "day6" is the sixth: the ground-truth-mask SMFD-UNet and NAFNet catch up to 27 epochs, every deblurring net
+# is scored with test-time local statistics (see lane_m), and the shipped SMFD-UNet is fine-tuned on 128 px crops.
+# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4|day5|day6} [DATA] [OUT]
 set -euo pipefail
 LANE=${1:-all}
 D=${2:-../shared/data/synthface}
@@ -185,6 +187,35 @@ lane_l() {
         "${id[@]}" --model-option keep_mean=true
 }
 
+# day six: the ground-truth-mask SMFD-UNet and NAFNet continued for the 7 epochs they lagged (lr 2e-4, from their
+# day-three weights), so every deblurring net of the comparison has had 27 epochs; and every deblurring net scored
+# with test-time local statistics (pool_window=64, the training crop's side: channel attention and post-processing
+# pool over 64 px windows instead of the whole 256 px face, as in training), the shipped one's day-five scoring
+# without them being the comparison
+F6="$R/day6"
+local=(--model-option pool_window=64)
+lane_m() {
+    train deblur "$F6/deblur-gt" "${C[@]}" "${day3[@]}" --set epochs=7 --set "model.init=$T/deblur-gt/best.safetensors"
+    train deblur "$F6/nafnet" "${C[@]}" "${day3[@]}" --set epochs=7 --set model.name=nafnet --set 'model.kwargs={}' \
+        --set "model.init=$T/nafnet/best.safetensors"
+    evaluate "$F6/eval/deblur-gt-keep-mean" --model "$F6/deblur-gt" "${id[@]}" --model-option keep_mean=true "${local[@]}"
+    evaluate "$F6/eval/nafnet" --model "$F6/nafnet" "${id[@]}" "${local[@]}"
+}
+lane_n() {
+    evaluate "$F6/eval/deblur-gen-keep-mean-day5-masks" --model "$F5/deblur-gen" --mask-source "generator:$F5/mask" \
+        "${id[@]}" --model-option keep_mean=true "${local[@]}"
+    evaluate "$F6/eval/deblur-nomask-keep-mean" --model "$F5/deblur-nomask" "${id[@]}" --model-option keep_mean=true \
+        "${local[@]}"
+}
+# 128 px crops: the shipped SMFD-UNet (day five) fine-tuned on crops twice the side (4x the context its attention pools
+# over; 600 faces x 2 epochs, about the time of 1,200 x 4 at 64 px), then scored with 128 px windows
+lane_o() {
+    train deblur "$F6/deblur-gen-crop128" "${C[@]}" "${day3[@]}" --set epochs=2 --set data.crop=128 \
+        --set data.train_limit=600 --mask-source "generator:$F5/mask" --set "model.init=$F5/deblur-gen/best.safetensors"
+    evaluate "$F6/eval/deblur-gen-keep-mean-crop128" --model "$F6/deblur-gen-crop128" \
+        --mask-source "generator:$F5/mask" "${id[@]}" --model-option keep_mean=true --model-option pool_window=128
+}
+
 case "$LANE" in
     a) lane_a ;;
     b) lane_b ;;
@@ -193,5 +224,9 @@ case "$LANE" in
     day3) lane_g & lane_h & wait ;;
     day4) lane_i & lane_j & wait ;;
     day5) lane_k & lane_l & wait ;;
-    *) echo "usage: $0 {a|b|all|more|day3|day4|day5} [DATA] [OUT]" >&2; exit 2 ;;
+    day6) lane_m & (lane_n; lane_o) & wait ;;
+    m) lane_m ;;
+    n) lane_n ;;
+    o) lane_o ;;
+    *) echo "usage: $0 {a|b|all|more|day3|day4|day5|day6} [DATA] [OUT]" >&2; exit 2 ;;
 esac

@@ -47,6 +47,7 @@ DEBLUR_ROWS = [  # (eval folder, label)
     ("deblur-gen-keep-mean-day1-masks", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gen-day3-keep-mean", "SMFD-UNet, generated masks, keep_mean, tested on another generator's masks"),
     ("deblur-gen-keep-mean-day5-masks", "SMFD-UNet, generated masks, keep_mean"),
+    ("deblur-gen-keep-mean-crop128", "SMFD-UNet, generated masks, keep_mean, then 2 epochs of 128 px crops"),
 ]
 OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f}  # left out of a day that did not score them
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
@@ -88,6 +89,10 @@ STAGES = [
     ("day5", "day five", "at lr 2e-4: the generated-mask SMFD-UNet continued for up to 6 more epochs on the day-four "
                          "generator's masks, the no-mask SMFD-UNet for up to 7 (the epochs it lagged), the mask "
                          "generator and UNet for up to 4 more on whole faces at 128 px"),
+    ("day6", "day six", "at lr 2e-4: the ground-truth-mask SMFD-UNet and NAFNet continued for up to 7 more epochs (the "
+                        "epochs they lagged); every deblurring net scored with test-time local statistics (option "
+                        "pool_window=64: channel attention and post-processing pool over 64 px windows, the training "
+                        "crop's side, instead of the whole 256 px face)"),
 ]
 
 
@@ -166,6 +171,17 @@ def latest_run(runs: Path, name: str) -> Path:
     return runs / name
 
 
+def row_options(runs: Path, row: str) -> dict:
+    """The model options (``smfd eval --model-option``) of ``row``'s latest evaluation."""
+    info = stage_summary(runs, row, last_stage(runs, row))
+    return dict(info["info"].get("model_options") or {}) if info else {}
+
+
+def options_text(options: dict, sep: str = ", ") -> str:
+    """``{"keep_mean": True, "pool_window": 64}`` -> ``keep_mean=true, pool_window=64``."""
+    return sep.join(f"{k}={json.dumps(v)}" for k, v in options.items())
+
+
 def shipped_run(runs: Path, row: str) -> Path:
     """The run folder of the deblurring net behind ``row``'s latest evaluation."""
     info = stage_summary(runs, row, last_stage(runs, row))
@@ -183,8 +199,8 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
     """The deblurring rows after one working day (0-based); the input row is shared. ``shipped``: the row of the
     bundled weights (``deblur-gen``, or ``deblur-gen-keep-mean`` when bundled with keep_mean), which the target
     checks are about."""
-    head = ("| row | params | epochs | masks | PSNR (dB) | SSIM | MSE | colour shift | NIQE | identity cosine "
-            "| identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| row | params | epochs | masks | options | PSNR (dB) | SSIM | MSE | colour shift | NIQE "
+            "| identity cosine | identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines, s, latest = [], {}, stage == last_stage(runs, shipped)
     for folder, label in DEBLUR_ROWS:
         if folder == shipped and latest:
@@ -193,14 +209,15 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         if s[folder] is None and folder in OPTIONAL_ROWS:
             continue
         if s[folder] is None:
-            lines.append(f"| {label} | not run | | | | | | | | | | |")
+            lines.append(f"| {label} | not run | | | | | | | | | | | |")
             continue
         m, info = s[folder]["metrics"], s[folder]["info"]
         name = info.get("model_name", "input")
         masks = "-" if name == "input" or create_model(name).mask_channels == 0 else masks_of(info)
         params = "-" if name == "input" else f"{count_parameters(create_model(name))['total_keras_convention']:,}"
         epochs = "-" if name == "input" else _epochs(info["model"])
-        lines.append(f"| {label} | {params} | {epochs} | {masks} | {_ms(m, 'psnr')} | {_ms(m, 'ssim', 4)} | "
+        opts = options_text(info.get("model_options") or {}) or "-"
+        lines.append(f"| {label} | {params} | {epochs} | {masks} | {opts} | {_ms(m, 'psnr')} | {_ms(m, 'ssim', 4)} | "
                      f"{_ms(m, 'mse', 1)} | {_ms(m, 'colour_shift')} | {_ms(m, 'niqe')} | {_ms(m, 'id_cosine', 4)} | "
                      f"{_ms(m, 'id_distance', 4)} | {info['n_images']} |")
     p = {k: _mean(v, "psnr") for k, v in s.items()}
@@ -232,6 +249,14 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         ssim, niqe = (f"{_mean(s[k], m):.{d}f} -> {_mean(s[new], m):.{d}f}" for m, d in (("ssim", 4), ("niqe", 2)))
         checks.append(f"- The same net with keep_mean on masks from the {masks_of(s[new]['info'])} instead of the "
                       f"{masks_of(s[k]['info'])}: PSNR {p[k]:.2f} -> {p[new]:.2f} dB, SSIM {ssim}, NIQE {niqe}.")
+    before = stage_summary(runs, ship, stage - 1) if stage else None
+    window = s[ship]["info"].get("model_options", {}).get("pool_window")
+    if window and before and before["info"]["model"] == s[ship]["info"]["model"] \
+            and "pool_window" not in before["info"].get("model_options", {}):
+        ssim, colour = (f"{_mean(before, m):.{d}f} -> {_mean(s[ship], m):.{d}f}" for m, d in (("ssim", 4),
+                                                                                             ("colour_shift", 2)))
+        checks.append(f"- Test-time local statistics (pool_window={window}) on the same {what} net: PSNR "
+                      f"{_mean(before, 'psnr'):.2f} -> {p[ship]:.2f} dB, SSIM {ssim}, colour shift {colour}.")
     return head + "\n".join(lines) + "\n\nTarget checks (computed from the rows above):\n\n" + "\n".join(checks) + "\n"
 
 
@@ -327,7 +352,8 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
     shipped ``row`` and mask generator (``mask_run``, a run folder under ``runs``)."""
     stage = last_stage(runs, row)
     gen, shipped = stage_summary(runs, row, stage), shipped_run(runs, row)
-    option = " --deblur-option keep_mean=true" if "keep-mean" in row else ""
+    options = row_options(runs, row)
+    option = "".join(f" --deblur-option {o}" for o in options_text(options, ",").split(",") if o)
     mask_dir = runs / mask_run
     inp, mask = _summary(runs / "eval" / "input"), _summary(mask_dir.parent / "eval" / mask_dir.name)
     size = _work_size(_config(mask_dir))
@@ -349,7 +375,10 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
                   f"1,200 faces: {_spans(shipped, deblur_masks)}), "
                   "not the thesis's full protocol; SMFD-UNet has a global residual (output = blurry input + network "
                   "output), not in the thesis" + ("; it runs with keep_mean on (the output keeps each channel's mean "
-                  "over the blurry input), not in the thesis" if option else "") + "; results/ has every table and "
+                  "over the blurry input)" if options.get("keep_mean") else "") + (
+                  f"; its attention and post-processing pool over {options['pool_window']} px windows (the training "
+                  "crop's side) instead of the whole face" if options.get("pool_window") else "") + (
+                  ", neither in the thesis" if options else "") + "; results/ has every table and "
                   "how it was made.",
         "data": "SynthFace-4k (synthetic FFHQ-aligned faces, pseudo-label masks), seed-0 splits of the 3,000 (mask) "
                 "and 2,000 (deblur) subsets; never the test split.",
@@ -378,9 +407,9 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6, shipped: str =
     gen = mask_provider(f"generator:{runs / mask_run}", torch.device("cpu"))(batch)
     gt = batch["mask_onehot"]
     lq = batch["lq"]
-    opt = {"keep_mean": True} if "keep-mean" in shipped else None  # the SMFD-UNets as shipped
+    opt = row_options(runs, shipped)  # the SMFD-UNets as shipped
     outs = {
-        "NAFNet": load_model(str(latest_run(runs, "nafnet"))).eval()(lq),
+        "NAFNet": load_model(str(latest_run(runs, "nafnet")), row_options(runs, "nafnet")).eval()(lq),
         "no mask": load_model(str(latest_run(runs, "deblur-nomask")), opt).eval()(lq),
         "generated masks": load_model(str(shipped_run(runs, shipped)), opt).eval()(lq, gen),
         "ground-truth masks": load_model(str(latest_run(runs, "deblur-gt")), opt).eval()(lq, gt),
@@ -431,7 +460,8 @@ def main() -> None:
         "deblurring.md": "# Deblurring (thesis Table 4.2 analogue)\n\n" + where + "\n" + by_stage(
             runs, args.shipped, functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
             "epochs without a better validation SSIM; the epochs column counts every day. keep_mean: the same "
-            "weights with SMFD-UNet's parameter-free keep_mean option on (`smfd eval --model-option keep_mean=true`)."),
+            "weights with SMFD-UNet's parameter-free keep_mean option on (`smfd eval --model-option keep_mean=true`); "
+            "options: the model options each row was scored with (pool_window: test-time local statistics)."),
         "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
             "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
             runs, "mask", mask_table, f"The shipped bundle has the {day_of(str(runs / args.mask))} generator; the "

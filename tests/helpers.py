@@ -40,7 +40,7 @@ def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = Non
     """A weights bundle with tiny randomly initialised networks (fast; exercises every code path).
     ``favour_class``: bias the mask generator's last conv so it labels (almost) every pixel with that class;
     ``as_shipped``: the networks have the shipped ones' options (mask: a working size, 32 px for the tiny test
-    faces; deblurring: residual, keep_mean)."""
+    faces; deblurring: residual, keep_mean, local statistics over 32 px windows)."""
     import torch
 
     from smfd.infer.weights import make_bundle
@@ -52,7 +52,8 @@ def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = Non
         last = [m for m in mask.modules() if isinstance(m, torch.nn.Conv2d)][-1]
         with torch.no_grad():
             last.bias[favour_class] += 100.0
-    deblur = create_model("smfd_unet", **TINY_KWARGS, **({"residual": True, "keep_mean": True} if as_shipped else {}))
+    shipped = {"residual": True, "keep_mean": True, "pool_window": 32}
+    deblur = create_model("smfd_unet", **TINY_KWARGS, **(shipped if as_shipped else {}))
     make_bundle(mask, deblur, folder, card={"status": "test bundle"})
     return folder
 

@@ -121,7 +121,8 @@ def test_onnx_export_parity(tmp_path):
     torch_pipe = smfd.load_pipeline(str(bundle))
     onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
     rng = np.random.default_rng(1)
-    for shape in ((64, 64, 3), (50, 70, 3)):  # a multiple of the stride, and one that needs padding
+    # a multiple of the stride, one that needs padding, one smaller than the local-statistics window
+    for shape in ((64, 64, 3), (50, 70, 3), (20, 28, 3)):
         faces = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3)]
         lq = torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255
         out_t, probs_t = torch_pipe._run(lq)

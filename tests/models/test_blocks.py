@@ -67,3 +67,28 @@ def test_post_process_per_channel_keeps_colour_balance():
     assert torch.allclose(y.mean(dim=(2, 3)), x.mean(dim=(2, 3)) + 0.1, atol=1e-6)
     const = torch.full((1, 3, 4, 4), 0.3)
     assert torch.allclose(PostProcess()(const), const + 0.1)
+
+
+def _two_regions(window: int) -> torch.Tensor:
+    """(1, 8, window, 4 * window): one random feature vector on the left window, another on the rest."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 8, 1, 1).expand(1, 8, window, 4 * window).clone()
+    x[..., window:] = torch.rand(1, 8, 1, 1) * 3
+    return x
+
+
+@pytest.mark.parametrize("module", [lambda w: CBAM(8, reduction=2, window=w).channel,
+                                    lambda w: PostProcess(window=w)])
+def test_local_statistics_see_the_training_crop_around_each_pixel(module):
+    window = 16
+    local, glob = module(window).eval(), module(None).eval()
+    glob.load_state_dict(local.state_dict())
+    x = _two_regions(window)
+    with torch.no_grad():
+        y = local(x)
+        # far from the other region, a pixel is treated as in a crop of the training size holding only its region
+        assert torch.allclose(y[..., :4], glob(x[..., :window])[..., :4], atol=1e-5)
+        assert torch.allclose(y[..., -4:], glob(x[..., -window:])[..., -4:], atol=1e-5)
+        assert not torch.allclose(y, glob(x), atol=1e-3)  # global statistics mix the two regions
+        small = torch.rand(1, 8, window, window)  # at the training size, local is global
+        assert torch.allclose(local(small), glob(small), atol=1e-6)

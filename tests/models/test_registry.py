@@ -152,3 +152,28 @@ def test_unknown_model_and_bad_options():
         create_model("smfd_unet", colour="blue")
     m = create_model("smfd_unet", head_channels=32)
     assert m.model_name == "smfd_unet" and m.model_kwargs == {"head_channels": 32}
+
+
+@pytest.mark.parametrize("name", ["smfd_unet", "nafnet"])
+def test_pool_window_is_a_parameterless_option_global_up_to_the_window(name):
+    torch.manual_seed(0)
+    plain = create_model(name).eval()
+    for n, p in plain.named_parameters():  # NAFNet's blocks start as identities (zero scales): make them act
+        if n.endswith(("beta", "gamma")):
+            torch.nn.init.constant_(p, 0.5)
+    local = create_model(name, pool_window=32).eval()
+    local.load_state_dict(plain.state_dict())  # no parameters of its own
+    x, m = torch.rand(1, 3, 32, 32), torch.softmax(torch.randn(1, 5, 32, 32), 1)
+    args = (m,) if name == "smfd_unet" else ()
+    with torch.no_grad():
+        assert torch.allclose(local(x, *args), plain(x, *args), atol=1e-6)  # the window's size: global
+        small = local(x[..., :20, :24], *(a[..., :20, :24] for a in args))  # padded up to the window
+        assert small.shape == (1, 3, 20, 24) and torch.isfinite(small).all()
+        big = torch.rand(1, 3, 96, 96) * 0.2
+        big[..., 48:] += 0.8  # two regions: a larger image's local statistics differ from its global ones
+        big_args = tuple(torch.softmax(torch.randn(1, 5, 96, 96), 1) for _ in args)
+        assert (local(big, *big_args) - plain(big, *big_args)).abs().max() > 2e-5  # (untrained gates are near 0.5)
+    windows = sorted({m.window for m in local.modules() if hasattr(m, "window")})
+    assert windows == ([8, 16, 32] if name == "smfd_unet" else [2, 4, 8, 16, 32])  # per level, halving
+    with pytest.raises(ValueError, match="pool_window must be a multiple"):
+        create_model(name, pool_window=20)

@@ -153,7 +153,8 @@ def bundle(
     card: Annotated[Path | None, typer.Option(help="JSON file of model-card fields (data, metrics...).")] = None,
     fp32: Annotated[bool, typer.Option(help="Store float32 instead of float16.")] = False,
     deblur_option: Annotated[list[str] | None, typer.Option(
-        help="KEY=VALUE: switch a deblurring-model option without parameters, e.g. keep_mean=true.")] = None,
+        help="KEY=VALUE: switch a deblurring-model option without parameters, e.g. keep_mean=true or "
+             "pool_window=64 (repeatable).")] = None,
 ) -> None:
     """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
     from ..infer.weights import make_bundle

@@ -192,7 +192,8 @@ def eval_(
     limit: Annotated[int | None, typer.Option(help="Score only the first N faces.")] = None,
     identity: Annotated[bool, typer.Option(help="Also score identity with dlib (extra 'identity').")] = False,
     model_option: Annotated[list[str] | None, typer.Option(
-        help="KEY=VALUE: switch a model option without parameters, e.g. keep_mean=true (repeatable).")] = None,
+        help="KEY=VALUE: switch a model option without parameters, e.g. keep_mean=true or pool_window=64 "
+             "(repeatable).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data.io import atomic_write_bytes
-from ..models._utils import resize, work_shape
+from ..models._utils import pad_to_multiple, resize, work_shape
 from ..models.blocks import PostProcess
 from ..models.io import sha256_file
 from ..models.smfd_unet import SMFDUNet, finish_output
@@ -62,6 +61,7 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta
     with warnings.catch_warnings():
         # shape checks and padding branches are traced as constants on purpose: run_onnx pads to the stride
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding")  # slices of the local-statistics grids
         torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["output"], dynamic_axes=dyn,
                           opset_version=OPSET, dynamo=False)
     model = onnx.load(str(path))
@@ -76,15 +76,17 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     core = copy.deepcopy(deblur_model).float().eval()
-    finish = None
+    finish, min_size = None, 0
     if isinstance(core, SMFDUNet):  # run_onnx does its last steps after cropping, so padding cannot shift a mean
         post = core.post if isinstance(core.post, PostProcess) else None
-        finish = {"post": {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel}
-                  if post else None, "residual": core.residual, "keep_mean": core.keep_mean}
+        finish = {"post": {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel,
+                           "window": post.window} if post else None,
+                  "residual": core.residual, "keep_mean": core.keep_mean}
+        min_size = core.pool_window or 0  # run_onnx pads to it; traced where every local-statistics window fits
         core = _Network(core)
-    size = 64
-    grey = torch.rand(1, 1, size, size)
+    size = max(64, 2 * min_size)
     image, mask = torch.rand(1, 3, size, size), torch.softmax(torch.randn(1, 5, size, size), 1)
+    grey = torch.rand(1, 1, 64, 64)
     files = {}
     with torch.no_grad():
         path = out_dir / f"{mask_model.model_name}.onnx"
@@ -95,7 +97,7 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
         path = out_dir / f"{deblur_model.model_name}.onnx"
         if getattr(deblur_model, "mask_channels", 0):
             _export(core, (image, mask), ["image", "mask"], path,
-                    {"stride": core.stride, "role": "deblur", "finish": finish})
+                    {"stride": core.stride, "role": "deblur", "finish": finish, "min_size": min_size})
         else:
             _export(core, (image,), ["image"], path,
                     {"stride": core.stride, "role": "deblur", "finish": finish})
@@ -118,6 +120,7 @@ class _Session:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.stride = json.loads(meta.get("stride", "1"))
         self.finish = json.loads(meta.get("finish", "null"))
+        self.min_size = json.loads(meta.get("min_size", "0"))
         self.work_size = json.loads(meta.get("work_size", "null"))
         self.softmax = json.loads(meta.get("softmax", "false"))
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -153,11 +156,9 @@ def run_onnx(sess: _Session, *inputs: torch.Tensor) -> torch.Tensor:
     if sess.work_size:
         inputs = tuple(resize(x, work_shape(size, sess.work_size)) for x in inputs)
     h, w = inputs[0].shape[-2:]
-    ph, pw = (-h) % sess.stride, (-w) % sess.stride
     feeds = {}
     for name, x in zip(sess.input_names, inputs, strict=True):
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        x, _ = pad_to_multiple(x, sess.stride, sess.min_size)
         feeds[name] = np.ascontiguousarray(x.float().numpy())
     out = torch.from_numpy(sess.session.run(None, feeds)[0])[..., :h, :w]
     if sess.work_size:

@@ -12,7 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import at_work_size, crop_to, pad_to_multiple
+from ._utils import (
+    at_work_size,
+    check_pool_window,
+    crop_to,
+    level_window,
+    local_stats,
+    pad_to_multiple,
+    spread_stats,
+)
 
 
 def _encoder(in_channels: int, channels: tuple[int, ...]) -> nn.ModuleList:
@@ -139,10 +147,12 @@ class SimpleGate(nn.Module):
 class NAFBlock(nn.Module):
     """NAFNet block (Chen et al., 2022): LayerNorm, 1x1 expand, 3x3 depth-wise conv, SimpleGate, simplified
     channel attention, 1x1 project; then a LayerNorm + gated 1x1 feed-forward; both residual with learned
-    per-channel scales initialised at zero."""
+    per-channel scales initialised at zero. ``window``: the channel attention pools over windows of that side around
+    each pixel on maps at least that large (test-time local statistics, as NAFNet's own TLC)."""
 
-    def __init__(self, channels: int, *, expand: int = 2) -> None:
+    def __init__(self, channels: int, *, expand: int = 2, window: int | None = None) -> None:
         super().__init__()
+        self.window = window
         hidden = channels * expand
         self.norm1 = LayerNorm2d(channels)
         self.conv1 = nn.Conv2d(channels, hidden, 1)
@@ -158,7 +168,11 @@ class NAFBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.gate(self.dwconv(self.conv1(self.norm1(x))))
-        y = self.conv2(y * self.sca(y))
+        if self.window and min(y.shape[-2:]) >= self.window:
+            att = self.sca[1](local_stats(y, self.window, "mean"))  # the 1x1 conv per window, then spread
+            y = self.conv2(y * spread_stats(att, self.window, y.shape[-2:]))
+        else:
+            y = self.conv2(y * self.sca(y))
         x = x + self.beta * y
         y = self.ffn2(self.gate(self.ffn1(self.norm2(x))))
         return x + self.gamma * y
@@ -166,7 +180,8 @@ class NAFBlock(nn.Module):
 
 class NAFNet(nn.Module):
     """NAFNet-style deblurring UNet: stride-2 conv down, 1x1 conv + PixelShuffle up, additive skips, a global
-    residual (the network predicts a correction to the blurry input). Takes no mask.
+    residual (the network predicts a correction to the blurry input). Takes no mask. ``pool_window``: as SMFD-UNet's
+    (test-time local statistics in every block's channel attention, for a net trained on crops of that side).
 
     Shape:
         ``(B, in_channels, H, W) -> (B, in_channels, H, W)``
@@ -180,26 +195,31 @@ class NAFNet(nn.Module):
         encoder_blocks: tuple[int, ...] = (2, 2, 4, 8),
         middle_blocks: int = 12,
         decoder_blocks: tuple[int, ...] = (2, 2, 2, 2),
+        pool_window: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.mask_channels = in_channels, 0
         self.stride = 2 ** len(encoder_blocks)
+        self.pool_window = check_pool_window(pool_window, self.stride)
         self.intro = nn.Conv2d(in_channels, width, 3, padding=1)
         self.encoder, self.down, self.up, self.decoder = (nn.ModuleList() for _ in range(4))
         c = width
-        for n in encoder_blocks:
-            self.encoder.append(nn.Sequential(*(NAFBlock(c) for _ in range(n))))
+        for level, n in enumerate(encoder_blocks):
+            window = level_window(pool_window, level)
+            self.encoder.append(nn.Sequential(*(NAFBlock(c, window=window) for _ in range(n))))
             self.down.append(nn.Conv2d(c, 2 * c, 2, stride=2))
             c *= 2
-        self.middle = nn.Sequential(*(NAFBlock(c) for _ in range(middle_blocks)))
-        for n in decoder_blocks:
+        deepest = level_window(pool_window, len(encoder_blocks))
+        self.middle = nn.Sequential(*(NAFBlock(c, window=deepest) for _ in range(middle_blocks)))
+        for i, n in enumerate(decoder_blocks):
             self.up.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))  # (B, C/2, 2H, 2W)
             c //= 2
-            self.decoder.append(nn.Sequential(*(NAFBlock(c) for _ in range(n))))
+            window = level_window(pool_window, len(decoder_blocks) - 1 - i)
+            self.decoder.append(nn.Sequential(*(NAFBlock(c, window=window) for _ in range(n))))
         self.ending = nn.Conv2d(width, in_channels, 3, padding=1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x, size = pad_to_multiple(image, self.stride)
+        x, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
         inp = x
         x = self.intro(x)
         skips = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
+from ._utils import check_pool_window, crop_to, pad_to_multiple
 from .blocks import PostProcess, decode, encode, rdc_decoder, rdc_encoder, rdc_head
 
 
@@ -38,6 +38,11 @@ class SMFDUNet(nn.Module):
             colour drift the network adds, and has no parameters, so it can be switched on for trained weights
             (``smfd eval --model-option keep_mean=true``). The means hold for the output clipped to [0, 1], as
             every user of it sees it. Not in the thesis.
+        pool_window: for a net trained on crops of this side and run on larger images: the CBAMs' channel
+            attention and the post-processing take their means and maxima over crop-sized windows around each
+            pixel instead of the whole image, the statistics the net was trained with (test-time local
+            statistics; images smaller than the window are padded to it). A multiple of ``stride``; no parameters,
+            so it can be switched on for trained weights (``--model-option pool_window=64``). Not in the thesis.
 
     Shape:
         ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, out_channels, H, W)`` for any H, W; the output
@@ -62,19 +67,21 @@ class SMFDUNet(nn.Module):
         per_channel_post: bool = False,
         residual: bool = False,
         keep_mean: bool = False,
+        pool_window: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.mask_channels, self.out_channels = in_channels, mask_channels, out_channels
         self.stride = 2 ** (len(encoder_channels) - 1)
+        self.pool_window = check_pool_window(pool_window, self.stride)
         rdc = {"num_layers": num_layers, "growth": growth}
         self.image_encoder = rdc_encoder(in_channels, encoder_channels, rdc)
         self.mask_encoder = rdc_encoder(mask_channels, encoder_channels, rdc) if mask_channels else None
         self.pool = nn.MaxPool2d(2)
         fused = tuple((2 if mask_channels else 1) * c for c in encoder_channels)  # both branches concatenated
         self.up, self.decoder, x_ch = rdc_decoder(fused, decoder_channels, rdc, mode=upsample, attention=attention,
-                                                  reduction=reduction)
-        self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction)
-        self.post = PostProcess(per_channel=per_channel_post) if post_process else nn.Identity()
+                                                  reduction=reduction, window=pool_window)
+        self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction, window=pool_window)
+        self.post = PostProcess(per_channel=per_channel_post, window=pool_window) if post_process else nn.Identity()
         self.residual = residual
         self.keep_mean = keep_mean
 
@@ -85,9 +92,9 @@ class SMFDUNet(nn.Module):
             if mask.shape[1] != self.mask_channels or mask.shape[-2:] != image.shape[-2:]:
                 raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), "
                                  f"got {tuple(mask.shape)}")
-        padded, size = pad_to_multiple(image, self.stride)
+        padded, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
         if self.mask_encoder is not None:
-            mask, _ = pad_to_multiple(mask, self.stride)
+            mask, _ = pad_to_multiple(mask, self.stride, self.pool_window or 0)
         return self.finish(crop_to(self.network(padded, mask), size), image)
 
     def network(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
