@@ -200,20 +200,27 @@ lane_m() {
         --set "model.init=$T/nafnet/best.safetensors"
     evaluate "$F6/eval/deblur-gt-keep-mean" --model "$F6/deblur-gt" "${id[@]}" --model-option keep_mean=true "${local[@]}"
     evaluate "$F6/eval/nafnet" --model "$F6/nafnet" "${id[@]}" "${local[@]}"
+    evaluate "$F6/eval/deblur-gt-keep-mean-global-pool" --model "$F6/deblur-gt" "${id[@]}" --model-option keep_mean=true
 }
 lane_n() {
     evaluate "$F6/eval/deblur-gen-keep-mean-day5-masks" --model "$F5/deblur-gen" --mask-source "generator:$F5/mask" \
         "${id[@]}" --model-option keep_mean=true "${local[@]}"
     evaluate "$F6/eval/deblur-nomask-keep-mean" --model "$F5/deblur-nomask" "${id[@]}" --model-option keep_mean=true \
         "${local[@]}"
+    wait_for "$F6/nafnet"  # the day-six NAFNet without local statistics too (the SMFD-UNets': lane_m, day five)
+    evaluate "$F6/eval/nafnet-global-pool" --model "$F6/nafnet" "${id[@]}"
 }
 # 128 px crops: the shipped SMFD-UNet (day five) fine-tuned on crops twice the side (4x the context its attention pools
-# over; 600 faces x 2 epochs, about the time of 1,200 x 4 at 64 px), then scored with 128 px windows
+# over; 600 faces x 2 epochs, about the time of 1,200 x 4 at 64 px), then scored with 128 px windows; and the
+# ground-truth-mask net of lane m on the day-five generator's masks
 lane_o() {
     train deblur "$F6/deblur-gen-crop128" "${C[@]}" "${day3[@]}" --set epochs=2 --set data.crop=128 \
         --set data.train_limit=600 --mask-source "generator:$F5/mask" --set "model.init=$F5/deblur-gen/best.safetensors"
     evaluate "$F6/eval/deblur-gen-keep-mean-crop128" --model "$F6/deblur-gen-crop128" \
         --mask-source "generator:$F5/mask" "${id[@]}" --model-option keep_mean=true --model-option pool_window=128
+    wait_for "$F6/deblur-gt"
+    evaluate "$F6/eval/deblur-gt-genmask" --model "$F6/deblur-gt" --mask-source "generator:$F5/mask" "${id[@]}" \
+        --model-option keep_mean=true "${local[@]}"
 }
 
 case "$LANE" in

@@ -37,19 +37,22 @@ from smfd.train.loop import mask_provider
 DEBLUR_ROWS = [  # (eval folder, label)
     ("input", "blurry input"),
     ("nafnet", "NAFNet (width 16)"),
+    ("nafnet-global-pool", "NAFNet (width 16), global pooling"),
     ("deblur-nomask", "SMFD-UNet, no mask branch"),
     ("deblur-gen", "SMFD-UNet, generated masks"),
     ("deblur-gt", "SMFD-UNet, ground-truth masks"),
     ("deblur-gt-genmask", "SMFD-UNet trained on ground-truth masks, tested on generated"),
     ("deblur-gen-keep-mean", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gt-keep-mean", "SMFD-UNet, ground-truth masks, keep_mean"),
+    ("deblur-gt-keep-mean-global-pool", "SMFD-UNet, ground-truth masks, keep_mean, global pooling"),
     ("deblur-nomask-keep-mean", "SMFD-UNet, no mask branch, keep_mean"),
     ("deblur-gen-keep-mean-day1-masks", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gen-day3-keep-mean", "SMFD-UNet, generated masks, keep_mean, tested on another generator's masks"),
     ("deblur-gen-keep-mean-day5-masks", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gen-keep-mean-crop128", "SMFD-UNet, generated masks, keep_mean, then 2 epochs of 128 px crops"),
 ]
-OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f}  # left out of a day that did not score them
+# left out of a day that did not score them
+OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f or "-global-pool" in f}
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
              ("mask-unetpp", "unet_plusplus", "UNet++")]
 

@@ -45,8 +45,8 @@ def local_stats(x: torch.Tensor, window: int, reduce: str) -> torch.Tensor:
     statistics of one crop-sized region instead of the whole image. Returns the grid of window statistics, for
     :func:`spread_stats`.
     """
-    k = 2 * (window // 2)
-    return (F.avg_pool2d if reduce == "mean" else F.max_pool2d)(x, k, k // 2)
+    pool, s = (F.avg_pool2d if reduce == "mean" else F.max_pool2d), window // 2
+    return pool(pool(x, s, s), 2, 1)  # s-px blocks, then pairs of them: each pixel read once
 
 
 def spread_stats(grid: torch.Tensor, window: int, size: tuple[int, int]) -> torch.Tensor:
@@ -54,10 +54,9 @@ def spread_stats(grid: torch.Tensor, window: int, size: tuple[int, int]) -> torc
     between the window centres, constant beyond the outer ones. Fixed scale, offsets and padding, so an ONNX
     export keeps dynamic sizes."""
     s = window // 2
+    grid = F.pad(grid, (1, 2, 1, 2), mode="replicate")  # constant beyond the outer windows, room for the offset
     up = F.interpolate(grid, scale_factor=s, mode="bilinear", align_corners=False)  # cell j centred at j*s + s/2
-    off = s // 2  # window j is centred at j*s + s: shift by s/2, replicate the borders
-    up = F.pad(up, (off, 2 * window, off, 2 * window), mode="replicate")
-    return up[..., : size[0], : size[1]]
+    return up[..., s // 2 : s // 2 + size[0], s // 2 : s // 2 + size[1]]  # window j is centred at (j + 1) * s
 
 
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
