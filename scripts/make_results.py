@@ -180,9 +180,9 @@ def row_options(runs: Path, row: str) -> dict:
     return dict(info["info"].get("model_options") or {}) if info else {}
 
 
-def options_text(options: dict, sep: str = ", ") -> str:
-    """``{"keep_mean": True, "pool_window": 64}`` -> ``keep_mean=true, pool_window=64``."""
-    return sep.join(f"{k}={json.dumps(v)}" for k, v in options.items())
+def option_items(options: dict) -> list[str]:
+    """``{"keep_mean": True, "pool_window": 64}`` -> ``["keep_mean=true", "pool_window=64"]``, as the CLI takes them."""
+    return [f"{k}={json.dumps(v)}" for k, v in options.items()]
 
 
 def shipped_run(runs: Path, row: str) -> Path:
@@ -219,7 +219,7 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         masks = "-" if name == "input" or create_model(name).mask_channels == 0 else masks_of(info)
         params = "-" if name == "input" else f"{count_parameters(create_model(name))['total_keras_convention']:,}"
         epochs = "-" if name == "input" else _epochs(info["model"])
-        opts = options_text(info.get("model_options") or {}) or "-"
+        opts = ", ".join(option_items(info.get("model_options") or {})) or "-"
         lines.append(f"| {label} | {params} | {epochs} | {masks} | {opts} | {_ms(m, 'psnr')} | {_ms(m, 'ssim', 4)} | "
                      f"{_ms(m, 'mse', 1)} | {_ms(m, 'colour_shift')} | {_ms(m, 'niqe')} | {_ms(m, 'id_cosine', 4)} | "
                      f"{_ms(m, 'id_distance', 4)} | {info['n_images']} |")
@@ -356,7 +356,7 @@ def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> d
     stage = last_stage(runs, row)
     gen, shipped = stage_summary(runs, row, stage), shipped_run(runs, row)
     options = row_options(runs, row)
-    option = "".join(f" --deblur-option {o}" for o in options_text(options, ",").split(",") if o)
+    option = "".join(f" --deblur-option {o}" for o in option_items(options))
     mask_dir = runs / mask_run
     inp, mask = _summary(runs / "eval" / "input"), _summary(mask_dir.parent / "eval" / mask_dir.name)
     size = _work_size(_config(mask_dir))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import smfd
-from helpers import make_tiny_bundle
+from helpers import TINY_KWARGS, make_tiny_bundle
 from smfd.infer.pipeline import NoFaceError, parse_keep
 from smfd.infer.weights import load_bundle
 from smfd.samples import samples_dir
@@ -133,6 +133,23 @@ def test_onnx_export_parity(tmp_path):
     manifest.write_text(manifest.read_text().replace(f'"{FORMAT}"', '"smfd-onnx-2"'))
     with pytest.raises(ValueError, match="older smfd .*export again"):  # its metadata would be read wrongly
         smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
+
+
+def test_onnx_export_pads_a_no_mask_net_up_to_its_pool_window(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from smfd.infer.export import export_onnx, load_onnx, run_onnx
+    from smfd.infer.weights import make_bundle
+    from smfd.models import create_model
+
+    torch.manual_seed(0)
+    deblur = create_model("smfd_unet_no_mask", **TINY_KWARGS, residual=True, pool_window=32)
+    make_bundle(create_model("mask_generator", **TINY_KWARGS), deblur, tmp_path / "b", card={"status": "test"})
+    export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
+    _, sess, _ = load_onnx(tmp_path / "onnx")
+    _, model, _ = load_bundle(tmp_path / "b")
+    x = torch.rand(2, 3, 20, 28)  # smaller than the window
+    with torch.no_grad():
+        assert (model.float()(x) - run_onnx(sess, x)).abs().max().item() < 1e-4
 
 
 def test_the_shipped_default_weights_load_and_pass_their_checksums():

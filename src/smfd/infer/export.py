@@ -95,12 +95,9 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
                  "softmax": True})
         files["mask"] = path
         path = out_dir / f"{deblur_model.model_name}.onnx"
-        if getattr(deblur_model, "mask_channels", 0):
-            _export(core, (image, mask), ["image", "mask"], path,
-                    {"stride": core.stride, "role": "deblur", "finish": finish, "min_size": min_size})
-        else:
-            _export(core, (image,), ["image"], path,
-                    {"stride": core.stride, "role": "deblur", "finish": finish})
+        masked = bool(getattr(deblur_model, "mask_channels", 0))
+        _export(core, (image, mask) if masked else (image,), ["image", "mask"] if masked else ["image"], path,
+                {"stride": core.stride, "role": "deblur", "finish": finish, "min_size": min_size})
         files["deblur"] = path
     out = {"format": FORMAT, "source": str(weights), "opset": OPSET, "card": manifest.get("card", {}),
            "files": {r: {"file": p.name, "sha256": sha256_file(p)} for r, p in files.items()}}

@@ -68,9 +68,8 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.window and min(x.shape[-2:]) >= self.window:
-            k = self.window
-            att = self.mlp(local_stats(x, k, "mean")) + self.mlp(local_stats(x, k, "max"))
-            return x * spread_stats(torch.sigmoid(att), k, x.shape[-2:])
+            att = self.mlp(local_stats(x, self.window, "mean")) + self.mlp(local_stats(x, self.window, "max"))
+            return x * spread_stats(torch.sigmoid(att), self.window, x.shape[-2:])
         avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))
         mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))
         return x * torch.sigmoid(avg + mx)
