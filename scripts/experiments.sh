@@ -19,7 +19,11 @@
 # day five) so their comparison stays at equal budgets; both mask nets continue for 4 more epochs on whole faces.
 # Stage "day6" is the sixth: the ground-truth-mask SMFD-UNet and NAFNet catch up to 27 epochs, every deblurring net
 # is scored with test-time local statistics (see lane_m), and the shipped SMFD-UNet is fine-tuned on 128 px crops.
-# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4|day5|day6} [DATA] [OUT]
+# Stage "day7" is the seventh: UNet++ (3 epochs of 64 px crops on day one) continues on whole faces at 128 px like the
+# other two mask nets did on day four, and the ablation variants and cross-validation folds are scored again with
+# test-time local statistics (pool_window=64, as the shipped net runs); then the ablation is run again from scratch with
+# the current code.
+# Usage: bash scripts/experiments.sh {a|b|all|more|day3|day4|day5|day6|day7} [DATA] [OUT]
 set -euo pipefail
 LANE=${1:-all}
 D=${2:-../shared/data/synthface}
@@ -223,6 +227,36 @@ lane_o() {
         --model-option keep_mean=true "${local[@]}"
 }
 
+# day seven: UNet++ on whole faces at 128 px from its day-one weights, at lr 1e-3 as the other mask nets on day four
+# (4 epochs: ~30 min each, 2.5x UNet's compute); the ablation and the CV folds rescored with pool_window=64
+F7="$R/day7"
+lane_p() {
+    train mask "$F7/mask-unetpp" "${C[@]}" "${whole[@]}" --set epochs=4 --set model.name=unet_plusplus \
+        --set "model.init=$R/mask-unetpp/best.safetensors"
+    evaluate "$F7/eval/mask-unetpp" --model "$F7/mask-unetpp" --limit 100
+}
+lane_q() {
+    for v in smfd_unet_no_mask smfd_unet_plain_up smfd_unet_transpose_up smfd_unet_no_post smfd_unet; do
+        evaluate "$F7/eval/ablate/$v" --model "$R/ablate/$v" --limit 40 "${local[@]}"
+    done
+    for v in ablate-per-channel-post ablate-no-residual; do
+        evaluate "$F7/eval/$v" --model "$R/$v" --limit 40 "${local[@]}"
+    done
+    for k in 0 1 2 3 4; do
+        evaluate "$F7/eval/cv/fold$k" --model "$R/cv/fold$k" --limit 20 "${local[@]}"
+    done
+}
+# the ablation again from scratch with the current code (ICNR-initialised PixelShuffle upsamplers, which the day-one
+# ablation predates; pool_window=64 from configs/cpu.yaml, so validated and scored with local statistics), same scale
+A7="$F7/ablate-current"
+lane_r() {
+    $S ablate "${C[@]}" -o "$A7" "${reduced[@]}" --test-limit 40
+    train deblur "$A7/per-channel-post" "${C[@]}" "${reduced[@]}" --set model.kwargs.per_channel_post=true
+    evaluate "$A7/eval/per-channel-post" --model "$A7/per-channel-post" --limit 40
+    train deblur "$A7/no-residual" "${C[@]}" "${reduced[@]}" --set model.kwargs.residual=false
+    evaluate "$A7/eval/no-residual" --model "$A7/no-residual" --limit 40
+}
+
 case "$LANE" in
     a) lane_a ;;
     b) lane_b ;;
@@ -232,8 +266,12 @@ case "$LANE" in
     day4) lane_i & lane_j & wait ;;
     day5) lane_k & lane_l & wait ;;
     day6) lane_m & (lane_n; lane_o) & wait ;;
+    day7) lane_p & (lane_q; lane_r) & wait ;;
     m) lane_m ;;
     n) lane_n ;;
     o) lane_o ;;
-    *) echo "usage: $0 {a|b|all|more|day3|day4|day5|day6} [DATA] [OUT]" >&2; exit 2 ;;
+    p) lane_p ;;
+    q) lane_q ;;
+    r) lane_r ;;
+    *) echo "usage: $0 {a|b|all|more|day3|day4|day5|day6|day7} [DATA] [OUT]" >&2; exit 2 ;;
 esac

@@ -30,6 +30,7 @@ from smfd.models.registry import count_parameters, create_model
 from smfd.report import colorize_mask
 from smfd.report.figures import plot_curves, run_chain, run_history
 from smfd.report.grid import make_grid
+from smfd.report.tables import markdown_table, mean_sd, mean_sd_row
 from smfd.train.checkpoint import load_model
 from smfd.train.evaluation import confusion_markdown
 from smfd.train.loop import mask_provider
@@ -51,6 +52,11 @@ DEBLUR_ROWS = [  # (eval folder, label)
     ("deblur-gen-keep-mean-day5-masks", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gen-keep-mean-crop128", "SMFD-UNet, generated masks, keep_mean, then 2 epochs of 128 px crops"),
 ]
+ABLATION_EXTRA = [  # (name, label): rows of the ablation table trained outside smfd ablate
+    ("per-channel-post", "full + post-processing around each channel's mean (per_channel_post=true)"),
+    ("no-residual", "full without the global residual (thesis-exact, residual=false)"),
+]
+SCORES = ("psnr", "ssim", "mse", "colour_shift", "niqe")
 # left out of a day that did not score them
 OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f or "-global-pool" in f}
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
@@ -96,7 +102,12 @@ STAGES = [
                         "epochs they lagged); every deblurring net scored with test-time local statistics (option "
                         "pool_window=64: channel attention and post-processing pool over 64 px windows, the training "
                         "crop's side, instead of the whole 256 px face)"),
+    ("day7", "day seven", "UNet++ continued from its day-one weights on whole faces at 128 px for up to 4 epochs at "
+                          "lr 1e-3 (as the mask generator and UNet on day four), and run at 128 px; the ablation "
+                          "variants and the cross-validation folds scored again with test-time local statistics "
+                          "(pool_window=64)"),
 ]
+LOCAL = "day7"  # the day that scored the ablation and the CV folds again with pool_window=64
 
 
 def day_of(run: str) -> str:
@@ -151,9 +162,10 @@ def mask_view(cfg: dict) -> str:
     return f"whole faces at {size} px" if size else f"{(cfg.get('data') or {}).get('crop')} px crops"
 
 
-def last_stage(runs: Path, folder: str = "deblur-gen") -> int:
-    """The latest working day that has evaluated ``folder``'s net (0: day one)."""
-    done = [i for i, (sub, _, _) in enumerate(STAGES) if (runs / sub / "eval" / folder / "summary.json").is_file()]
+def last_stage(runs: Path, *folders: str) -> int:
+    """The latest working day that has evaluated any of ``folders`` (default ``deblur-gen``) (0: day one)."""
+    done = [i for i, (sub, _, _) in enumerate(STAGES) for folder in folders or ("deblur-gen",)
+            if (runs / sub / "eval" / folder / "summary.json").is_file()]
     return max(done, default=0)
 
 
@@ -310,7 +322,7 @@ def input_on_first(runs: Path, n: int) -> dict[str, float]:
     rows = _csv_rows(runs / "eval" / "input" / "per_image.csv")[:n]
     if len(rows) < n:
         return {}
-    return {k: float(np.mean([float(r[k]) for r in rows])) for k in ("psnr", "ssim", "mse", "colour_shift", "niqe")}
+    return {k: float(np.mean([float(r[k]) for r in rows])) for k in SCORES}
 
 
 def input_line(runs: Path, n: int) -> str:
@@ -321,10 +333,9 @@ def input_line(runs: Path, n: int) -> str:
             f"MSE {m['mse']:.1f}, colour shift {m['colour_shift']:.2f}, NIQE {m['niqe']:.2f}.\n")
 
 
-def ablation_table(runs: Path) -> str:
-    rows = _csv_rows(runs / "ablate" / "ablation.csv")
-    if not rows:
-        return "Not run.\n"
+def _ablation_rows(table: Path, extras: list[tuple[Path, str]]) -> str:
+    """An ablation table: ``smfd ablate``'s ablation.csv, then the extra rows' evaluations (``(folder, label)``)."""
+    rows = _csv_rows(table)
     cols = ["variant", "params", "test_psnr", "test_ssim", "test_mse", "test_colour_shift", "test_niqe"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     def fmt(c: str, v: str) -> str:
@@ -333,21 +344,60 @@ def ablation_table(runs: Path) -> str:
         return v if c == "variant" else f"{float(v):.4f}"
 
     lines += ["| " + " | ".join(fmt(c, r.get(c, "")) for c in cols) + " |" for r in rows]
-    extra = [("ablate-per-channel-post", "full + post-processing around each channel's mean (per_channel_post=true)"),
-             ("ablate-no-residual", "full without the global residual (thesis-exact, residual=false)")]
-    for folder, label in extra:
-        s = _summary(runs / "eval" / folder)
-        if s:
-            m = s["metrics"]
-            lines.append(f"| {label} | {count_parameters(create_model('smfd_unet'))['total_keras_convention']:,} | "
-                         + " | ".join(f"{m[k]['mean']:.4f}" for k in ("psnr", "ssim", "mse", "colour_shift", "niqe"))
-                         + " |")
-    return "\n".join(lines) + "\n" + input_line(runs, 40)
+    full = f"{count_parameters(create_model('smfd_unet'))['total_keras_convention']:,}"
+    for folder, label in extras:
+        if s := _summary(folder):
+            lines.append(f"| {label} | {full} | " + " | ".join(f"{_mean(s, k):.4f}" for k in SCORES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_table(runs: Path) -> str:
+    rows = _csv_rows(runs / "ablate" / "ablation.csv")
+    if not rows:
+        return "Not run.\n"
+    extras = [(runs / "eval" / f"ablate-{k}", label) for k, label in ABLATION_EXTRA]
+    text = _ablation_rows(runs / "ablate" / "ablation.csv", extras) + input_line(runs, 40)
+    # the same weights with test-time local statistics (day seven)
+    local = [(runs / LOCAL / "eval" / "ablate" / r["model"], r["variant"], float(r["test_psnr"])) for r in rows]
+    local += [(runs / LOCAL / "eval" / f"ablate-{k}", label, _mean(_summary(runs / "eval" / f"ablate-{k}"), "psnr"))
+              for k, label in ABLATION_EXTRA]
+    found = [(label, s, psnr) for path, label, psnr in local if (s := _summary(path))]
+    if found:
+        window = found[0][1]["info"].get("model_options", {}).get("pool_window")
+        text += (f"\n## The same weights with test-time local statistics (pool_window={window}, {STAGES[-1][1]})\n\n"
+                 f"Attention and post-processing pool over {window} px windows (the training crop's side) instead of "
+                 "the whole face, as the shipped net runs; same 40 test faces.\n\n"
+                 "| variant | test_psnr | test_ssim | test_mse | test_colour_shift | test_niqe "
+                 "| PSNR vs global pooling |\n|---|---|---|---|---|---|---|\n")
+        text += "".join(f"| {label} | " + " | ".join(f"{_mean(s, k):.4f}" for k in SCORES)
+                        + f" | {_mean(s, 'psnr') - psnr:+.2f} dB |\n" for label, s, psnr in found)
+    current = runs / LOCAL / "ablate-current"
+    if (current / "ablation.csv").is_file():
+        text += (f"\n## Trained again from scratch with the current code ({STAGES[-1][1]})\n\n"
+                 "The same scale, config and seeds, with what changed since day one: the PixelShuffle upsamplers "
+                 "start from ICNR (no checkerboard at initialisation), and configs/cpu.yaml's pool_window=64, so "
+                 "validation (which picks the checkpoint) and the test see test-time local statistics.\n\n"
+                 + _ablation_rows(current / "ablation.csv",
+                                  [(current / "eval" / k, label) for k, label in ABLATION_EXTRA]))
+    return text
 
 
 def cv_table(runs: Path) -> str:
     md = runs / "cv" / "cv.md"
-    return md.read_text().split("\n", 2)[2] + input_line(runs, 20) if md.is_file() else "Not run.\n"
+    if not md.is_file():
+        return "Not run.\n"
+    text = md.read_text().split("\n", 2)[2] + input_line(runs, 20)
+    before = {int(r["fold"]): float(r["test_psnr"]) for r in _csv_rows(runs / "cv" / "cv.csv") if r["fold"].isdigit()}
+    folds = {k + 1: s for k in range(len(before)) if (s := _summary(runs / LOCAL / "eval" / "cv" / f"fold{k}"))}
+    if folds:
+        window = next(iter(folds.values()))["info"].get("model_options", {}).get("pool_window")
+        cols = [f"test_{k}" for k in SCORES]
+        rows = [{"fold": k, **{f"test_{m}": _mean(s, m) for m in SCORES}} for k, s in folds.items()]
+        change = mean_sd([r["test_psnr"] - before[r["fold"]] for r in rows])
+        text += (f"\n## The same folds with test-time local statistics (pool_window={window}, {STAGES[-1][1]})\n\n"
+                 + markdown_table(rows + [mean_sd_row(rows, cols, "mean ± SD", "fold")], ["fold", *cols])
+                 + f"\nPSNR vs global pooling, per fold: {change[0]:+.2f} ± {change[1]:.2f} dB.\n")
+    return text
 
 
 def model_card(runs: Path, row: str = "deblur-gen", mask_run: str = "mask") -> dict:
@@ -429,9 +479,9 @@ def comparison_grid(runs: Path, data: str, out: Path, n: int = 6, shipped: str =
     write_image(out, make_grid(rows, titles, tile=192))
 
 
-def by_stage(runs: Path, folder: str, table, note: str) -> str:
-    """``table`` after the latest working day that evaluated ``folder``, then after each earlier day."""
-    last = last_stage(runs, folder)
+def by_stage(runs: Path, folders: tuple[str, ...], table, note: str) -> str:
+    """``table`` after the latest working day that evaluated any of ``folders``, then after each earlier day."""
+    last = last_stage(runs, *folders)
     if last == 0:
         return table(runs, 0)
     days = " ".join(f"{day.capitalize()} (`bash scripts/experiments.sh {sub or 'all'}`): {what}."
@@ -459,16 +509,17 @@ def main() -> None:
     where = (f"Data: {args.data} (SynthFace), the seed-0 test split, seeded degradations "
              f"(every row sees the same blurry faces). Machine: {info['info'].get('machine', platform.platform())}, "
              f"torch {torch.__version__}. Budget: configs/cpu.yaml; runs: scripts/experiments.sh.\n")
+    mask_note = (f"The shipped bundle has the {day_of(str(runs / args.mask))} generator; the shipped SMFD-UNet was "
+                 f"trained {_spans(shipped_run(runs, args.shipped), deblur_masks)}.")
     parts = {
         "deblurring.md": "# Deblurring (thesis Table 4.2 analogue)\n\n" + where + "\n" + by_stage(
-            runs, args.shipped, functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
+            runs, (args.shipped,), functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
             "epochs without a better validation SSIM; the epochs column counts every day. keep_mean: the same "
             "weights with SMFD-UNet's parameter-free keep_mean option on (`smfd eval --model-option keep_mean=true`); "
             "options: the model options each row was scored with (pool_window: test-time local statistics)."),
         "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
             "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
-            runs, "mask", mask_table, f"The shipped bundle has the {day_of(str(runs / args.mask))} generator; the "
-            f"shipped SMFD-UNet was trained {_spans(shipped_run(runs, args.shipped), deblur_masks)}."),
+            runs, tuple(f for f, _, _ in MASK_ROWS), mask_table, mask_note),
         "ablation.md": ("# Ablation (thesis Table 4.3 analogue), reduced scale\n\n" + where
                         + "Reduced scale: 480 training faces x 2 epochs per variant, ground-truth masks, 40 test "
                           "faces. Every variant has the global residual of configs/cpu.yaml (NAFNet-style: output "

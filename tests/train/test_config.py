@@ -21,6 +21,8 @@ def test_cpu_config_loads_for_both_tasks():
         assert c.data.train_limit == (600 if task == "mask" else 1200)  # the per-task section wins
         # mask nets on whole faces at their working size; SMFD-UNet on 64 px crops
         assert (c.data.crop, c.model.kwargs.get("work_size")) == ((None, 128) if task == "mask" else (64, None))
+        if task == "deblur":  # validated and tested with the training crop's statistics (test-time local statistics)
+            assert c.model.kwargs["pool_window"] == c.data.crop
 
 
 def test_overrides_and_round_trip():

@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from helpers import TINY_MODEL, make_face_folder, tiny_args
 from smfd.data import read_image
@@ -103,6 +104,24 @@ def test_figures(tmp_path, run_cli):
                    "-o", str(tmp_path / "f.png")])
     assert res.code == 0, res.err
     assert read_image(tmp_path / "f.png").shape[1] > 500
+    res = run_cli(["report", "features", "--model", str(run), "--image", str(data / "images" / "00000.png"),
+                   "--model-option", "work_size=16", "-o", str(tmp_path / "f16.png")])
+    assert res.code == 0, res.err
+    assert not (read_image(tmp_path / "f16.png") == read_image(tmp_path / "f.png")).all()  # the net ran at 16 px
+    res = run_cli(["report", "features", "--model", str(run), "--image", str(data / "images" / "00000.png"),
+                   "--model-option", "bogus", "-o", str(tmp_path / "g.png")])
+    assert res.code != 0 and "--model-option" in res.err and not (tmp_path / "g.png").exists()
+
+
+def test_feature_maps_show_the_channel_that_varies_most():
+    from smfd.report.figures import _feature_to_image, strongest_channel
+
+    t = torch.zeros(8, 4, 4)
+    t[5] = torch.arange(16.0).reshape(4, 4)  # the only channel with structure; channel 0 is a dead ReLU map
+    t[2] = 7.0  # constant: large but flat
+    assert strongest_channel(t) == 5
+    img = _feature_to_image(t)
+    assert img.shape == (4, 4, 3) and img[0, 0, 0] == 0 and img[3, 3, 0] == 255
 
 
 def test_curves_join_a_run_to_the_run_it_continues(tmp_path):

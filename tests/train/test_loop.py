@@ -126,3 +126,14 @@ def test_init_starts_from_a_weights_file_and_refuses_another_model(tiny_data, tm
                       **{"data.root": str(tiny_data)})
     with pytest.raises(ValueError, match="holds mask_generator"):
         loop_mod.fit(cfg, tmp_path / "third", progress=False)
+
+
+@pytest.mark.parametrize("crop, warns", [(16, False), (8, True)])
+def test_pool_window_larger_than_the_crop_is_flagged(tiny_data, tmp_path, caplog, crop, warns):
+    cfg = load_config(None, "deblur", ["epochs=1", "batch_size=4", "data.size=32", "data.num_workers=0", TINY_MODEL,
+                                       "model.kwargs.pool_window=16", f"data.crop={crop}"],
+                      **{"data.root": str(tiny_data)})
+    with caplog.at_level("WARNING", logger="smfd"):
+        res = loop_mod.fit(cfg, tmp_path / "run", progress=False)
+    assert res.epochs_run == 1 and 0 < res.best_metric < 1  # validated on whole 32 px faces, 16 px windows
+    assert ("pool_window=16 is larger than data.crop=8" in caplog.text) == warns

@@ -285,6 +285,8 @@ def report_features(
     mask_source: Annotated[str, typer.Option(help="deblur models: generator:RUN, or gt with --mask.")] = "gt",
     mask: Annotated[Path | None, typer.Option(help="Ground-truth mask PNG for --mask-source gt.")] = None,
     seed: Annotated[int, typer.Option(help="Degradation seed.")] = 0,
+    model_option: Annotated[list[str] | None, typer.Option(
+        help="KEY=VALUE: a model option without parameters, as in smfd eval (repeatable).")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("features.png"),
 ) -> None:
     """Layer-wise feature maps of one face (3 channels as RGB, 5 as class colours, else the first channel)."""
@@ -296,7 +298,7 @@ def report_features(
     from ..train import load_model
     from ..train.loop import mask_provider, rgb_to_grey
 
-    net = load_model(model).eval()
+    net = load_model(model, _model_options(model_option, "--model-option")).eval()
     lq, _ = DegradationPipeline()(read_image(image), np.random.default_rng(seed))
     x = torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255
     if getattr(net, "mask_channels", 0):

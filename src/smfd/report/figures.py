@@ -116,19 +116,27 @@ def plot_curves(run_dirs: list[str | os.PathLike], out: str | os.PathLike) -> Pa
     return path
 
 
+def strongest_channel(t: torch.Tensor) -> int:
+    """The channel of a (C, H, W) feature map that varies most over the image (a ReLU map's first channel is often
+    all zero, which shows nothing)."""
+    return int(t.flatten(1).float().std(1).nan_to_num(0).argmax())
+
+
 def _feature_to_image(t: torch.Tensor) -> np.ndarray:
-    """(C, H, W) -> RGB uint8: 3 channels as RGB, 5 as argmax class colours, otherwise the first channel."""
+    """(C, H, W) -> RGB uint8: 3 channels as RGB, 5 as argmax class colours, otherwise the channel that varies
+    most (:func:`strongest_channel`)."""
     c = t.shape[0]
     if c == 5:
         return colorize_mask(t.argmax(0).numpy())
-    x = t[:3] if c == 3 else t[:1]
+    x = t[:3] if c == 3 else t[strongest_channel(t)][None]
     lo, hi = x.amin(), x.amax()
     x = ((x - lo) / (hi - lo + 1e-8) * 255).round().byte().permute(1, 2, 0).numpy()
     return x if c == 3 else np.repeat(x, 3, axis=2)
 
 
 def feature_maps(model: nn.Module, inputs: tuple[torch.Tensor, ...], out: str | os.PathLike, *, cols: int = 6) -> Path:
-    """Run one input through ``model`` and draw the output of each encoder, upsampling, decoder and head block."""
+    """Run one input through ``model`` and draw the output of each encoder, upsampling, decoder and head block (for
+    more than 3 channels, the one that varies most; 5 channels as a mask)."""
     plt = _pyplot()
     captured: list[tuple[str, torch.Tensor]] = []
     hooks = []
@@ -151,7 +159,8 @@ def feature_maps(model: nn.Module, inputs: tuple[torch.Tensor, ...], out: str | 
     items = [(f"input {i}", x[0]) for i, x in enumerate(inputs)] + captured
     for ax, (name, t) in zip(axes, items, strict=False):
         ax.imshow(_feature_to_image(t))
-        ax.set_title(f"{name}\n{t.shape[0]}x{t.shape[1]}x{t.shape[2]}", fontsize=7)
+        channel = "" if t.shape[0] in (3, 5) else f", channel {strongest_channel(t)}"
+        ax.set_title(f"{name}\n{t.shape[0]}x{t.shape[1]}x{t.shape[2]}{channel}", fontsize=7)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()

@@ -273,6 +273,10 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers)
 
     torch.manual_seed(cfg.seed)
+    window = cfg.model.kwargs.get("pool_window")
+    if window and cfg.data.crop and cfg.data.crop < window:
+        log.warning("model.kwargs.pool_window=%d is larger than data.crop=%d: every crop is padded up to it; "
+                    "set pool_window to the crop's side", window, cfg.data.crop)
     model = create_model(cfg.model.name, **cfg.model.kwargs)
     if cfg.model.init and ckpt is None:
         _init_from(model, cfg.model.init)
