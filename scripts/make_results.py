@@ -51,6 +51,9 @@ DEBLUR_ROWS = [  # (eval folder, label)
     ("deblur-gen-day3-keep-mean", "SMFD-UNet, generated masks, keep_mean, tested on another generator's masks"),
     ("deblur-gen-keep-mean-day5-masks", "SMFD-UNet, generated masks, keep_mean"),
     ("deblur-gen-keep-mean-crop128", "SMFD-UNet, generated masks, keep_mean, then 2 epochs of 128 px crops"),
+    ("deblur-gt-no-residual", "SMFD-UNet, ground-truth masks, thesis-exact (no global residual), from scratch"),
+    ("deblur-gt-no-residual-keep-mean", "SMFD-UNet, ground-truth masks, thesis-exact (no global residual), from "
+                                        "scratch, keep_mean"),
 ]
 ABLATION_EXTRA = [  # (name, label): rows of the ablation table trained outside smfd ablate
     ("per-channel-post", "full + post-processing around each channel's mean (per_channel_post=true)"),
@@ -58,7 +61,7 @@ ABLATION_EXTRA = [  # (name, label): rows of the ablation table trained outside 
 ]
 SCORES = ("psnr", "ssim", "mse", "colour_shift", "niqe")
 # left out of a day that did not score them
-OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f or "-global-pool" in f}
+OPTIONAL_ROWS = {f for f, _ in DEBLUR_ROWS if "-keep-mean" in f or "-global-pool" in f or "-no-residual" in f}
 MASK_ROWS = [("mask", "mask_generator", "ours (mask generator)"), ("mask-unet", "unet", "UNet"),
              ("mask-unetpp", "unet_plusplus", "UNet++")]
 
@@ -216,7 +219,7 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
     checks are about."""
     head = ("| row | params | epochs | masks | options | PSNR (dB) | SSIM | MSE | colour shift | NIQE "
             "| identity cosine | identity distance | n |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-    lines, s, latest = [], {}, stage == last_stage(runs, shipped)
+    lines, s, latest = [], {}, stage >= last_stage(runs, shipped)
     for folder, label in DEBLUR_ROWS:
         if folder == shipped and latest:
             label += " (shipped)"
@@ -264,7 +267,8 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         ssim, niqe = (f"{_mean(s[k], m):.{d}f} -> {_mean(s[new], m):.{d}f}" for m, d in (("ssim", 4), ("niqe", 2)))
         checks.append(f"- The same net with keep_mean on masks from the {masks_of(s[new]['info'])} instead of the "
                       f"{masks_of(s[k]['info'])}: PSNR {p[k]:.2f} -> {p[new]:.2f} dB, SSIM {ssim}, NIQE {niqe}.")
-    before = stage_summary(runs, ship, stage - 1) if stage else None
+    scored = last_stage(runs, ship) if stage >= last_stage(runs, ship) else stage  # the day that scored s[ship]
+    before = stage_summary(runs, ship, scored - 1) if scored else None
     window = s[ship]["info"].get("model_options", {}).get("pool_window")
     if window and before and before["info"]["model"] == s[ship]["info"]["model"] \
             and "pool_window" not in before["info"].get("model_options", {}):
@@ -378,7 +382,9 @@ def ablation_table(runs: Path) -> str:
                  "start from ICNR (no checkerboard at initialisation), and configs/cpu.yaml's pool_window=64, so "
                  "validation (which picks the checkpoint) and the test see test-time local statistics.\n\n"
                  + _ablation_rows(current / "ablation.csv",
-                                  [(current / "eval" / k, label) for k, label in ABLATION_EXTRA]))
+                                  [(current / "eval" / k, label) for k, label in ABLATION_EXTRA]
+                                  + [(current / "eval" / "no-residual-keep-mean",
+                                      "full without the global residual, keep_mean=true")]))
     return text
 
 
@@ -513,10 +519,11 @@ def main() -> None:
                  f"trained {_spans(shipped_run(runs, args.shipped), deblur_masks)}.")
     parts = {
         "deblurring.md": "# Deblurring (thesis Table 4.2 analogue)\n\n" + where + "\n" + by_stage(
-            runs, (args.shipped,), functools.partial(deblur_table, shipped=args.shipped), "Early stopping after 3 "
-            "epochs without a better validation SSIM; the epochs column counts every day. keep_mean: the same "
-            "weights with SMFD-UNet's parameter-free keep_mean option on (`smfd eval --model-option keep_mean=true`); "
-            "options: the model options each row was scored with (pool_window: test-time local statistics)."),
+            runs, (args.shipped, "deblur-gt-no-residual"), functools.partial(deblur_table, shipped=args.shipped),
+            "Early stopping after 3 epochs without a better validation SSIM; the epochs column counts every day. "
+            "keep_mean: the same weights with SMFD-UNet's parameter-free keep_mean option on "
+            "(`smfd eval --model-option keep_mean=true`); options: the model options each row was scored with "
+            "(pool_window: test-time local statistics)."),
         "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
             "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
             runs, tuple(f for f, _, _ in MASK_ROWS), mask_table, mask_note),
