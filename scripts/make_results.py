@@ -195,6 +195,13 @@ def row_options(runs: Path, row: str) -> dict:
     return dict(info["info"].get("model_options") or {}) if info else {}
 
 
+def built_options(run: str) -> dict:
+    """The parameter-free options a run was trained with (``pool_window`` in its config's model kwargs)."""
+    cfg = Path(run) / "config.yaml"
+    kwargs = ((_config(Path(run)).get("model") or {}).get("kwargs") or {}) if cfg.is_file() else {}
+    return {k: kwargs[k] for k in ("pool_window",) if kwargs.get(k)}
+
+
 def option_items(options: dict) -> list[str]:
     """``{"keep_mean": True, "pool_window": 64}`` -> ``["keep_mean=true", "pool_window=64"]``, as the CLI takes them."""
     return [f"{k}={json.dumps(v)}" for k, v in options.items()]
@@ -234,7 +241,7 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         masks = "-" if name == "input" or create_model(name).mask_channels == 0 else masks_of(info)
         params = "-" if name == "input" else f"{count_parameters(create_model(name))['total_keras_convention']:,}"
         epochs = "-" if name == "input" else _epochs(info["model"])
-        opts = ", ".join(option_items(info.get("model_options") or {})) or "-"
+        opts = ", ".join(option_items({**built_options(info["model"]), **(info.get("model_options") or {})})) or "-"
         lines.append(f"| {label} | {params} | {epochs} | {masks} | {opts} | {_ms(m, 'psnr')} | {_ms(m, 'ssim', 4)} | "
                      f"{_ms(m, 'mse', 1)} | {_ms(m, 'colour_shift')} | {_ms(m, 'niqe')} | {_ms(m, 'id_cosine', 4)} | "
                      f"{_ms(m, 'id_distance', 4)} | {info['n_images']} |")
@@ -522,8 +529,8 @@ def main() -> None:
             runs, (args.shipped, "deblur-gt-no-residual"), functools.partial(deblur_table, shipped=args.shipped),
             "Early stopping after 3 epochs without a better validation SSIM; the epochs column counts every day. "
             "keep_mean: the same weights with SMFD-UNet's parameter-free keep_mean option on "
-            "(`smfd eval --model-option keep_mean=true`); options: the model options each row was scored with "
-            "(pool_window: test-time local statistics)."),
+            "(`smfd eval --model-option keep_mean=true`); options: the model options each row was scored with, its "
+            "own or set at test time (pool_window: test-time local statistics)."),
         "masks.md": "# Mask generation (thesis Table 4.1 analogue)\n\n" + where.replace(
             "the seed-0 test split", "the seed-0 test split of the 3,000-face mask subset") + "\n" + by_stage(
             runs, tuple(f for f, _, _ in MASK_ROWS), mask_table, mask_note),
