@@ -108,7 +108,9 @@ STAGES = [
     ("day7", "day seven", "UNet++ continued from its day-one weights on whole faces at 128 px for up to 4 epochs at "
                           "lr 1e-3 (as the mask generator and UNet on day four), and run at 128 px; the ablation "
                           "variants and the cross-validation folds scored again with test-time local statistics "
-                          "(pool_window=64)"),
+                          "(pool_window=64); the ablation trained again with the current code; the thesis-exact "
+                          "SMFD-UNet (no global residual) trained from scratch on ground-truth masks for 4 epochs at "
+                          "lr 1e-3"),
 ]
 LOCAL = "day7"  # the day that scored the ablation and the CV folds again with pool_window=64
 
@@ -166,8 +168,8 @@ def mask_view(cfg: dict) -> str:
 
 
 def last_stage(runs: Path, *folders: str) -> int:
-    """The latest working day that has evaluated any of ``folders`` (default ``deblur-gen``) (0: day one)."""
-    done = [i for i, (sub, _, _) in enumerate(STAGES) for folder in folders or ("deblur-gen",)
+    """The latest working day that has evaluated any of ``folders`` (0: day one)."""
+    done = [i for i, (sub, _, _) in enumerate(STAGES) for folder in folders
             if (runs / sub / "eval" / folder / "summary.json").is_file()]
     return max(done, default=0)
 
@@ -196,10 +198,11 @@ def row_options(runs: Path, row: str) -> dict:
 
 
 def built_options(run: str) -> dict:
-    """The parameter-free options a run was trained with (``pool_window`` in its config's model kwargs)."""
-    cfg = Path(run) / "config.yaml"
-    kwargs = ((_config(Path(run)).get("model") or {}).get("kwargs") or {}) if cfg.is_file() else {}
-    return {k: kwargs[k] for k in ("pool_window",) if kwargs.get(k)}
+    """The parameter-free options a run was trained with (in its config's model kwargs); none for a run folder
+    without a config (the blurry input, a weights file)."""
+    run = Path(run)
+    kwargs = ((_config(run).get("model") or {}).get("kwargs") or {}) if (run / "config.yaml").is_file() else {}
+    return {k: kwargs[k] for k in ("keep_mean", "pool_window") if kwargs.get(k)}
 
 
 def option_items(options: dict) -> list[str]:
@@ -274,7 +277,7 @@ def deblur_table(runs: Path, stage: int, shipped: str = "deblur-gen") -> str:
         ssim, niqe = (f"{_mean(s[k], m):.{d}f} -> {_mean(s[new], m):.{d}f}" for m, d in (("ssim", 4), ("niqe", 2)))
         checks.append(f"- The same net with keep_mean on masks from the {masks_of(s[new]['info'])} instead of the "
                       f"{masks_of(s[k]['info'])}: PSNR {p[k]:.2f} -> {p[new]:.2f} dB, SSIM {ssim}, NIQE {niqe}.")
-    scored = last_stage(runs, ship) if stage >= last_stage(runs, ship) else stage  # the day that scored s[ship]
+    scored = min(stage, last_stage(runs, ship))  # the day that scored s[ship]
     before = stage_summary(runs, ship, scored - 1) if scored else None
     window = s[ship]["info"].get("model_options", {}).get("pool_window")
     if window and before and before["info"]["model"] == s[ship]["info"]["model"] \
@@ -344,9 +347,9 @@ def input_line(runs: Path, n: int) -> str:
             f"MSE {m['mse']:.1f}, colour shift {m['colour_shift']:.2f}, NIQE {m['niqe']:.2f}.\n")
 
 
-def _ablation_rows(table: Path, extras: list[tuple[Path, str]]) -> str:
-    """An ablation table: ``smfd ablate``'s ablation.csv, then the extra rows' evaluations (``(folder, label)``)."""
-    rows = _csv_rows(table)
+def _ablation_rows(rows: list[dict], extras: list[tuple[Path, str]]) -> str:
+    """An ablation table: the rows of ``smfd ablate``'s ablation.csv, then the extra rows' evaluations
+    (``(folder, label)``)."""
     cols = ["variant", "params", "test_psnr", "test_ssim", "test_mse", "test_colour_shift", "test_niqe"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     def fmt(c: str, v: str) -> str:
@@ -367,7 +370,7 @@ def ablation_table(runs: Path) -> str:
     if not rows:
         return "Not run.\n"
     extras = [(runs / "eval" / f"ablate-{k}", label) for k, label in ABLATION_EXTRA]
-    text = _ablation_rows(runs / "ablate" / "ablation.csv", extras) + input_line(runs, 40)
+    text = _ablation_rows(rows, extras) + input_line(runs, 40)
     # the same weights with test-time local statistics (day seven)
     local = [(runs / LOCAL / "eval" / "ablate" / r["model"], r["variant"], float(r["test_psnr"])) for r in rows]
     local += [(runs / LOCAL / "eval" / f"ablate-{k}", label, _mean(_summary(runs / "eval" / f"ablate-{k}"), "psnr"))
@@ -388,7 +391,7 @@ def ablation_table(runs: Path) -> str:
                  "The same scale, config and seeds, with what changed since day one: the PixelShuffle upsamplers "
                  "start from ICNR (no checkerboard at initialisation), and configs/cpu.yaml's pool_window=64, so "
                  "validation (which picks the checkpoint) and the test see test-time local statistics.\n\n"
-                 + _ablation_rows(current / "ablation.csv",
+                 + _ablation_rows(_csv_rows(current / "ablation.csv"),
                                   [(current / "eval" / k, label) for k, label in ABLATION_EXTRA]
                                   + [(current / "eval" / "no-residual-keep-mean",
                                       "full without the global residual, keep_mean=true")]))

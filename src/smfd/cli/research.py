@@ -289,7 +289,7 @@ def report_features(
         help="KEY=VALUE: a model option without parameters, as in smfd eval (repeatable).")] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="PNG to write.")] = Path("features.png"),
 ) -> None:
-    """Layer-wise feature maps of one face (3 channels as RGB, 5 as class colours, else the first channel)."""
+    """Layer-wise feature maps of one face (3 channels as RGB, 5 as class colours, else the most varying channel)."""
     import torch
 
     from ..data.io import read_image, read_mask
