@@ -14,7 +14,7 @@ $(PY):
 
 $(VENV)/.installed-base: pyproject.toml | $(PY)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[faces,web]'
+	$(PIP) install -e '.[faces,onnx,web]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)

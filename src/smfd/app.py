@@ -83,7 +83,7 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
     """Start the app; with ``block=False`` returns the running app (tests)."""
     app = build_app(pipe, max_upload_mb=max_upload_mb)
     app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb:g}mb", prevent_thread_lock=not block,
-               show_error=True, quiet=not block)
+               show_error=True, share=False, quiet=True)  # quiet: no "set share=True" hint; the CLI prints the URL
     return app
 
 

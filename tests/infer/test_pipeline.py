@@ -158,3 +158,28 @@ def test_the_shipped_default_weights_load_and_pass_their_checksums():
     assert pipe.manifest["dtype"] == "float16" and pipe.manifest["card"]["status"]
     out = pipe.deblur(np.zeros((64, 64, 3), np.uint8), aligned=True)
     assert out.image.shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("name", ["nafnet", "nafnet_mask"])
+def test_nafnet_bundles_run_and_export_with_parity(tmp_path, name):
+    """Both NAFNet kinds (without and with the mask branch) run in the pipeline and export whole to ONNX."""
+    pytest.importorskip("onnxruntime")
+    from smfd.infer.export import export_onnx
+    from smfd.infer.weights import make_bundle
+    from smfd.models import create_model
+
+    torch.manual_seed(0)
+    deblur = create_model(name, width=4, middle_blocks=1, **({"mask_width": 4} if name == "nafnet_mask" else {}))
+    for p in deblur.parameters():  # NAFNet starts as the identity; make it do something
+        torch.nn.init.normal_(p, std=0.1)
+    make_bundle(create_model("mask_generator", **TINY_KWARGS), deblur, tmp_path / "b", card={"status": "test"})
+    export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
+    torch_pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
+    onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
+    rng = np.random.default_rng(2)
+    for shape in ((64, 64, 3), (50, 70, 3)):
+        lq = torch.from_numpy(np.stack([rng.integers(0, 256, shape, dtype=np.uint8)])).permute(0, 3, 1, 2) / 255
+        out_t, _ = torch_pipe._run(lq.float())
+        out_o, _ = onnx_pipe._run(lq.float())
+        assert (out_t - lq).abs().max() > 0.01  # the net changes the image
+        assert (out_t - out_o).abs().max().item() < 1e-4

@@ -45,6 +45,20 @@ def _model_options(values: list[str] | None, flag: str) -> dict:
         raise CliError(f"{e} (e.g. keep_mean=true)", code=2) from None
 
 
+PRECISION_HELP = ("auto (bf16 where the CPU/GPU does bf16 natively, else fp32), bf16 or fp32; bf16 on hardware "
+                  "without it falls back to fp32 with a warning.")
+
+
+def _precision(value: str) -> str:
+    """A ``--precision`` value checked against the allowed ones (a usage error names them)."""
+    from ..precision import check_precision
+
+    try:
+        return check_precision(value)
+    except ValueError as e:
+        raise CliError(f"--precision: {e}", code=2) from None
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -55,14 +69,27 @@ def _progress() -> Progress:
 def _report_failures(failures: list[tuple[str, str]], total: int) -> None:
     if failures:
         console.print(f"[red]{len(failures)} of {total} inputs failed:[/red]")
-        for name, msg in failures:
-            console.print(f"  {name}: {msg}", markup=False, highlight=False)
+        for name, msg in failures:  # library errors already start with the file's name
+            line = msg if msg.startswith(name) else f"{name}: {msg}"
+            console.print(f"  {line}", markup=False, highlight=False)
         raise CliError(f"{len(failures)} of {total} inputs failed", code=1)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"smfd {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
-    _state["debug"] = debug
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors (also after the command).")] = False,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Print the version and exit.")] = None,
+) -> None:
+    _state["debug"] = _state["debug"] or debug
 
 
 def _setup_logging() -> None:
@@ -77,7 +104,11 @@ def _setup_logging() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: Typer handles usage errors; library errors become one line."""
+    """Console-script entry point: Typer handles usage errors; library errors become one line. ``--debug`` may
+    stand anywhere on the line."""
+    if "--debug" in sys.argv[1:]:
+        _state["debug"] = True
+        sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--debug")]
     try:
         app()
     except CliError as e:

@@ -9,38 +9,70 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from . import CliError, _model_options, _progress, _report_failures, app, console
+from ..data.celebamask import CLASSES
+from . import PRECISION_HELP, CliError, _model_options, _precision, _progress, _report_failures, app, console
+
+
+FORMATS = ("keep", "png", "jpg")
+
+
+def _writable_folder(out: Path) -> None:
+    """Fail early if ``out`` could not be created or written, without creating it (it appears with the first
+    output, so a failed run leaves nothing behind)."""
+    import os
+
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise CliError(f"{out}: output folder is not writable ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise CliError(f"{out}: output folder is not writable (permission denied)")
 
 
 @app.command()
 def deblur(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if missing).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created with the first output).")],
     aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces.")] = False,
     save_mask: Annotated[bool, typer.Option(help="Also write the coloured 5-class mask (NAME_mask.png).")] = False,
-    keep: Annotated[str, typer.Option(help="Regions taken from the input, e.g. hair,wearables,background.")] = "",
+    keep: Annotated[str, typer.Option(
+        help=f"Regions taken unchanged from the input, comma-separated, from: {', '.join(CLASSES)} "
+             "(e.g. hair,background).")] = "",
     side_by_side: Annotated[bool, typer.Option(help="Also write input | mask | output (NAME_side_by_side.png).")] = (
         False
     ),
-    weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle/ONNX export folder.")] = "default",
-    backend: Annotated[str, typer.Option(help="torch or onnxruntime (needs an 'smfd export' folder).")] = "torch",
+    weights: Annotated[str, typer.Option(
+        help="'default' (bundled), a bundle folder ('smfd bundle') or an ONNX export folder ('smfd export').",
+    )] = "default",
+    backend: Annotated[str, typer.Option(
+        help="torch or onnxruntime; an export folder given to --weights picks onnxruntime by itself.")] = "torch",
     batch_size: Annotated[int | None, typer.Option(
         help="Faces per forward pass (default: 1 for PyTorch on a CPU, where it measured fastest; else 8).",
     )] = None,
     min_face: Annotated[int, typer.Option(help="Skip faces smaller than this many pixels.")] = 48,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    format: Annotated[str, typer.Option(
+        "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else "
+                         "becomes PNG), png or jpg.")] = "keep",
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back) or aligned crops (--aligned)."""
-    import os
-    import tempfile
-
+    precision = _precision(precision)
     from ..data.io import expand_inputs, write_image
     from ..infer.photo_io import read_photo
     from ..infer.pipeline import load_pipeline, parse_keep
     from ..report import colorize_mask
     from ..report.grid import side_by_side as sbs
 
-    keep_ids = parse_keep(keep)
+    if format not in FORMATS:
+        raise CliError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}", code=2)
+    try:
+        keep_ids = parse_keep(keep)
+    except ValueError as e:
+        raise CliError(f"--keep: {e}", code=2) from None
     files = expand_inputs(inputs)
     if not files:
         raise CliError("no input images found")
@@ -48,22 +80,21 @@ def deblur(
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
         raise CliError(f"two inputs are both named {dup[0]}.*; outputs would collide, rename one")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise CliError(f"{out}: output folder is not writable ({e.strerror or e})") from None
-    suffixes = ["", *(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
-    targets = {f: [out / f"{f.stem}{sfx}.png" for sfx in suffixes] for f in files}
+    _writable_folder(out)
+
+    def restored_name(f: Path) -> str:
+        jpeg = f.suffix.lower() in (".jpg", ".jpeg")
+        return f"{f.stem}{f.suffix if jpeg else '.png'}" if format == "keep" else f"{f.stem}.{format}"
+
+    extra = [*(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
+    targets = {f: [out / restored_name(f), *(out / f"{f.stem}{sfx}.png" for sfx in extra)] for f in files}
     existing = [t for ts in targets.values() for t in ts if t.exists()]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise CliError(f"{existing[0]}: already exists{more}; use --overwrite to replace")
     if batch_size is not None and batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {batch_size}")
-    pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face)
+    pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face, precision=precision)
     batch_size = pipe.batch_size
     failures, notes = [], []
     restored = 0
@@ -106,8 +137,9 @@ def deblur(
                 except (OSError, ValueError, RuntimeError) as e:
                     failures.append((str(f), str(e)))
                 bar.advance(task)
+    where = str(out) if out.exists() else f"{out} (nothing written)"
     console.print(f"restored {restored} face(s) from {len(files) - len(failures)} of {len(files)} image(s) into "
-                  f"{out}", markup=False, highlight=False)
+                  f"{where}", markup=False, highlight=False)
     for n in notes:
         console.print(f"skipped {n}", markup=False, highlight=False)
     _report_failures(failures, len(files))
@@ -143,6 +175,7 @@ def demo(
     page = demo_page(out, folder.ids, blurry, restored, sharp, masks, pipe.manifest)
     typer.echo(f"wrote {picture}")
     typer.echo(f"wrote {page}")
+    typer.echo(f"open {picture} to see blurry | mask | restored | sharp, or {page} in a browser")
 
 
 @app.command()
@@ -189,8 +222,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted upload.")] = 20.0,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
 ) -> None:
     """Start the web app (Gradio) on this machine: upload a photo, see input | mask | output, download."""
+    precision = _precision(precision)
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -199,4 +234,4 @@ def serve(
     from ..infer.pipeline import load_pipeline
 
     typer.echo(f"smfd web app on http://{host}:{port} (Ctrl-C stops it)")
-    serve_app(load_pipeline(weights), host=host, port=port, max_upload_mb=max_upload_mb)
+    serve_app(load_pipeline(weights, precision=precision), host=host, port=port, max_upload_mb=max_upload_mb)

@@ -10,9 +10,12 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from ..degrade import DEGRADATIONS
 from . import (
+    PRECISION_HELP,
     CliError,
     _model_options,
+    _precision,
     _progress,
     _report_failures,
     _setup_logging,
@@ -28,15 +31,20 @@ def degrade(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created if missing).")],
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives byte-identical outputs.")] = 0,
+    degradation: Annotated[str, typer.Option(
+        help="thesis (the thesis's pipeline), realistic (camera shake, defocus, mild blur, sensor noise, JPEG, "
+             "some clean faces) or mixed (half each).")] = "thesis",
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ) -> None:
-    """Degrade sharp images with the thesis pipeline; writes PNGs and the drawn parameters (params.jsonl).
+    """Degrade sharp images (the thesis pipeline by default); writes PNGs and the drawn parameters (params.jsonl).
 
     Image k of the input list uses the generator ``numpy.random.default_rng([seed, k])``.
     """
     from ..data.io import atomic_write_bytes, expand_inputs, read_image, write_image
-    from ..degrade import DegradationPipeline
+    from ..degrade import make_degradation
 
+    if degradation not in DEGRADATIONS:
+        raise CliError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}", code=2)
     files = expand_inputs(inputs)
     if not files:
         raise CliError("no input images found")
@@ -49,7 +57,7 @@ def degrade(
     existing = [t for t in targets if t.exists()]
     if existing and not overwrite:
         raise CliError(f"{existing[0]}: already exists (use --overwrite to replace)")
-    pipe = DegradationPipeline()
+    pipe = make_degradation(degradation)
     records, failures = [], []
     with _progress() as bar:
         task = bar.add_task("degrading", total=len(files))
@@ -151,7 +159,8 @@ def _run_dir(out: Path | None, task: str, model: str) -> Path:
 def train(
     task: Annotated[str, typer.Argument(help="mask (the mask generator) or deblur (SMFD-UNet).")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/thesis.yaml).")] = None,
-    data: Annotated[Path | None, typer.Option(help="Face folder (images/ + masks/).")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Face folder (images/ + masks/). Required, except with --resume (the run remembers it).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set optim.lr=2e-4.")] = None,
     mask_source: Annotated[str | None, typer.Option(help="deblur: gt, or generator:RUN for generated masks.")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Run folder (default runs/TASK-MODEL-TIME).")] = None,
@@ -194,10 +203,17 @@ def eval_(
     model_option: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE: switch a model option without parameters, e.g. keep_mean=true or pool_window=64 "
              "(repeatable).")] = None,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    degradation: Annotated[str, typer.Option(
+        help="How the test faces are blurred: thesis (the thesis's pipeline), realistic (camera shake, defocus, "
+             "mild blur, sensor noise, JPEG, some clean faces) or mixed.")] = "thesis",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:
     """Score a model on a split (PSNR, SSIM, MSE, NIQE, identity; Dice/Jaccard for masks), or --pred vs --gt."""
+    precision = _precision(precision)
+    if degradation not in DEGRADATIONS:
+        raise CliError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}", code=2)
     from ..train.evaluation import evaluate_model, score_folders, write_results
 
     problems: list[str] = []
@@ -216,7 +232,8 @@ def eval_(
                 raise CliError("pass --model and --data (or --pred and --gt)", code=2)
             rows, info, examples = evaluate_model(model, data, split=split, split_file=str(split_file) if split_file
                                                   else None, mask_source=mask_source, limit=limit, identity=identity,
-                                                  progress=step, model_options=options)
+                                                  progress=step, model_options=options, precision=precision,
+                                                  degradation=degradation)
             out = out or (Path(model) / f"eval-{split}" if Path(model).is_dir() else Path(f"eval-{Path(model).stem}"))
     write_results(out, rows, info, examples, overwrite=overwrite)
     typer.echo((out / "summary.md").read_text())
@@ -294,9 +311,10 @@ def report_features(
 
     from ..data.io import read_image, read_mask
     from ..degrade import DegradationPipeline
+    from ..models.mask_generator import rgb_to_grey
     from ..report.figures import feature_maps
     from ..train import load_model
-    from ..train.loop import mask_provider, rgb_to_grey
+    from ..train.loop import mask_provider
 
     net = load_model(model, _model_options(model_option, "--model-option")).eval()
     lq, _ = DegradationPipeline()(read_image(image), np.random.default_rng(seed))

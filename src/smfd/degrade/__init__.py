@@ -1,4 +1,5 @@
-"""Synthetic degradation of sharp faces: the thesis's randomized blur, resolution and noise pipeline."""
+"""Synthetic degradation of sharp faces: the thesis's randomized blur, resolution and noise pipeline, and a
+realistic family (camera shake, defocus, mild blur, sensor noise, JPEG, clean faces) beside it."""
 
 from .kernels import DIRECTIONS, gaussian_kernel, gaussian_sigma, motion_kernel
 from .pipeline import (
@@ -8,15 +9,48 @@ from .pipeline import (
     DegradationPipeline,
     count_combinations,
 )
+from .realistic import MixedPipeline, RealisticConfig, RealisticParams, RealisticPipeline, shake_kernel
+
+#: The degradation families a config or command can name.
+DEGRADATIONS = ("thesis", "realistic", "mixed", "sharp")
+
+
+def make_degradation(name: str = "thesis", realistic_share: float = 0.5):
+    """``thesis`` (the thesis's pipeline, exact), ``realistic`` (:class:`RealisticPipeline`), ``mixed`` (each
+    face from the realistic family with chance ``realistic_share``, else the thesis's) or ``sharp`` (no
+    degradation: what a net does to a face that needs no help)."""
+    if name == "thesis":
+        return DegradationPipeline()
+    if name == "realistic":
+        return RealisticPipeline()
+    if name == "mixed":
+        return MixedPipeline(DegradationPipeline(), RealisticPipeline(), realistic_share)
+    if name == "sharp":
+        return RealisticPipeline(RealisticConfig(clean_share=1.0))
+    raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {name!r}")
+
+
+def params_from_dict(d: dict):
+    """Logged params (``params.to_dict()``) of either family back to a params object."""
+    return RealisticParams.from_dict(d) if d.get("family") == "realistic" else DegradationParams.from_dict(d)
+
 
 __all__ = [
+    "DEGRADATIONS",
     "DIRECTIONS",
     "BlurOp",
     "DegradationConfig",
     "DegradationParams",
     "DegradationPipeline",
+    "MixedPipeline",
+    "RealisticConfig",
+    "RealisticParams",
+    "RealisticPipeline",
     "count_combinations",
     "gaussian_kernel",
     "gaussian_sigma",
+    "make_degradation",
     "motion_kernel",
+    "params_from_dict",
+    "shake_kernel",
 ]

@@ -33,14 +33,15 @@ OPSET = 17
 
 
 class _Network(nn.Module):
-    """SMFD-UNet without its last steps (post-processing, residual, keep_mean), which :func:`run_onnx` applies."""
+    """A deblurring net's ``network`` on stride-multiple inputs: for SMFD-UNet without its last steps
+    (post-processing, residual, keep_mean), which :func:`run_onnx` applies; for NAFNet the whole net."""
 
-    def __init__(self, model: SMFDUNet) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model, self.stride = model, model.stride
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.network(image, mask)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.network(*inputs)
 
 
 class _MaskLogits(nn.Module):
@@ -72,18 +73,22 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta
 
 def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLike = "onnx") -> dict:
     """Export a bundle's two networks to ``out_dir`` (``mask_generator.onnx``, ``smfd_unet.onnx``, manifest)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise RuntimeError("ONNX export needs the onnx package: pip install 'smfd[onnx]'") from None
     mask_model, deblur_model, manifest = load_bundle(weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     core = copy.deepcopy(deblur_model).float().eval()
-    finish, min_size = None, 0
+    finish = None
     if isinstance(core, SMFDUNet):  # run_onnx does its last steps after cropping, so padding cannot shift a mean
         post = core.post if isinstance(core.post, PostProcess) else None
         finish = {"post": {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel,
                            "window": post.window} if post else None,
                   "residual": core.residual, "keep_mean": core.keep_mean}
-        min_size = core.pool_window or 0  # run_onnx pads to it; traced where every local-statistics window fits
-        core = _Network(core)
+    min_size = getattr(core, "pool_window", None) or 0  # run_onnx pads to it; traced where every window fits
+    core = _Network(core)
     size = max(64, 2 * min_size)
     image, mask = torch.rand(1, 3, size, size), torch.softmax(torch.randn(1, 5, size, size), 1)
     grey = torch.rand(1, 1, 64, 64)
@@ -121,6 +126,7 @@ class _Session:
         self.work_size = json.loads(meta.get("work_size", "null"))
         self.softmax = json.loads(meta.get("softmax", "false"))
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.mask_input = "mask" in self.input_names
 
 
 def load_onnx(folder: str | os.PathLike) -> tuple[_Session, _Session, dict]:

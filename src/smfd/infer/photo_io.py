@@ -45,7 +45,8 @@ def read_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
                 if min(w, h) < MIN_SIDE:
                     raise ValueError(f"{path}: {w}x{h} is too small (at least {MIN_SIDE} px a side)")
                 if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or _png_bit_depth(path, im) == 16:
-                    raise ValueError(f"{path}: {im.mode} images (16-bit or float) are not supported; convert to 8-bit")
+                    raise ValueError(f"{path}: a 16-bit or floating-point image ({im.mode}); smfd reads 8 bits "
+                                     "per channel (RGB, grey or palette): save it as 8-bit first")
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):

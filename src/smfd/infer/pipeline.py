@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ..data.celebamask import CLASSES
-from ..models.mask_generator import rgb_to_grey
+from ..models.mask_generator import mask_probabilities, rgb_to_grey
+from ..precision import autocast, check_precision, resolve_precision, to_channels_last
 from .faces import Face, align, alignment_matrix, paste_back
 
 
@@ -37,15 +38,20 @@ class Result:
     faces: list[Face] = field(default_factory=list)
 
 
-def parse_keep(keep: str | Sequence[str] | None) -> tuple[int, ...]:
-    """Region names (``hair,wearables,background``) -> class ids; unknown names are an error."""
+def parse_keep(keep: str | Sequence[str | int] | None) -> tuple[int, ...]:
+    """Region names (``hair,wearables,background``) or class ids -> class ids; unknown names are an error."""
     if not keep:
         return ()
-    names = [k.strip() for k in (keep.split(",") if isinstance(keep, str) else keep) if k.strip()]
+    items = keep.split(",") if isinstance(keep, str) else keep
+    ids = [int(k) for k in items if isinstance(k, (int, np.integer))]
+    bad_ids = [i for i in ids if not 0 <= i < len(CLASSES)]
+    if bad_ids:
+        raise ValueError(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
+    names = [k.strip() for k in items if isinstance(k, str) and k.strip()]
     bad = [n for n in names if n not in CLASSES]
     if bad:
         raise ValueError(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
-    return tuple(CLASSES.index(n) for n in names)
+    return tuple(dict.fromkeys([*ids, *(CLASSES.index(n) for n in names)]))
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -64,16 +70,24 @@ class FaceDeblurrer:
             results/speed_cpu.md: larger batches spill the caches) and 8 otherwise.
         face_size: side of the aligned crops whole-photo faces are restored at (the training size).
         min_face: faces smaller than this (box side, px) are skipped and reported.
+        precision: ``auto`` (bf16 autocast where the hardware does bf16 natively, else fp32), ``bf16`` or ``fp32``
+            (see :mod:`smfd.precision`); PyTorch only, ONNX Runtime runs fp32.
+        channels_last: run the nets and their inputs in the channels_last memory format (measured faster on CPUs,
+            ``benchmarks/speed.py``); ``False`` keeps plain NCHW.
     """
 
     def __init__(self, mask_model, deblur_model, *, device: str = "cpu", batch_size: int | None = None,
-                 face_size: int = 256, min_face: int = 48, manifest: dict | None = None) -> None:
+                 face_size: int = 256, min_face: int = 48, manifest: dict | None = None,
+                 precision: str = "auto", channels_last: bool = True) -> None:
         self.device = torch.device(device)
         self.mask_model, self.deblur_model = mask_model, deblur_model
         self.onnx = not isinstance(mask_model, nn.Module)
+        check_precision(precision)
+        self.precision = "fp32" if self.onnx else resolve_precision(precision, self.device)
+        self._layout = to_channels_last if channels_last else (lambda x: x)
         if not self.onnx:
-            self.mask_model = mask_model.to(self.device).eval()
-            self.deblur_model = deblur_model.to(self.device).eval()
+            self.mask_model = self._layout(mask_model.to(self.device).eval())
+            self.deblur_model = self._layout(deblur_model.to(self.device).eval())
         if batch_size is None:
             batch_size = 1 if not self.onnx and self.device.type == "cpu" else 8
         if batch_size < 1:
@@ -86,19 +100,19 @@ class FaceDeblurrer:
 
     def _run(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W))."""
-        grey = rgb_to_grey(lq)
         if self.onnx:
             from .export import run_onnx
 
-            probs = run_onnx(self.mask_model, grey)
-            out = run_onnx(self.deblur_model, lq, probs)
+            probs = run_onnx(self.mask_model, rgb_to_grey(lq))
+            out = run_onnx(self.deblur_model, lq, probs) if self.deblur_model.mask_input else \
+                run_onnx(self.deblur_model, lq)
             return out.clamp(0, 1), probs
-        with torch.inference_mode():
-            probs = torch.softmax(self.mask_model(grey.to(self.device)), dim=1)
-            lq_d = lq.to(self.device)
-            out = self.deblur_model(lq_d, probs) if getattr(self.deblur_model, "mask_channels", 0) else \
-                self.deblur_model(lq_d)
-            return out.clamp(0, 1).float().cpu(), probs.float().cpu()
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            lq_d = self._layout(lq.to(self.device))
+            probs = mask_probabilities(self.mask_model, lq_d)
+            out = self.deblur_model(lq_d, self._layout(probs)) if getattr(self.deblur_model, "mask_channels", 0) \
+                else self.deblur_model(lq_d)
+            return out.float().clamp(0, 1).cpu().contiguous(), probs.float().cpu().contiguous()
 
     def restore_faces(
         self, faces: Sequence[np.ndarray], keep: Sequence[int] = ()
@@ -180,19 +194,33 @@ def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
 
 
 def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch",
-                  batch_size: int | None = None, min_face: int = 48) -> FaceDeblurrer:
+                  batch_size: int | None = None, min_face: int = 48, precision: str = "auto") -> FaceDeblurrer:
     """Load a :class:`FaceDeblurrer` from a weight bundle (``"default"``: the one shipped in the package).
 
-    ``backend="onnxruntime"`` runs the bundle's ONNX export instead (see ``smfd export``); ``weights`` must then
-    be the export folder.
+    ``backend="onnxruntime"`` runs a bundle's ONNX export instead (see ``smfd export``); ``weights`` must then
+    be the export folder. An export folder given with ``backend="torch"`` (the default) is run with ONNX Runtime,
+    as what it holds can only run there. ``precision``: ``auto``, ``bf16`` or ``fp32`` (PyTorch backend; see
+    :mod:`smfd.precision`).
     """
+    from .weights import is_onnx_export
+
+    check_precision(precision)
+    if backend == "torch" and is_onnx_export(weights):
+        backend = "onnxruntime"
+    if backend == "onnxruntime" and str(weights) == "default":
+        raise ValueError("the onnxruntime backend needs an export folder: make one with 'smfd export -o DIR' "
+                         "and pass --weights DIR")
     if backend == "torch":
         from .weights import load_bundle
 
         mask_model, deblur_model, manifest = load_bundle(weights)
         return FaceDeblurrer(mask_model, deblur_model, device=device, batch_size=batch_size, min_face=min_face,
-                             manifest=manifest)
+                             manifest=manifest, precision=precision)
     if backend == "onnxruntime":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise RuntimeError("the onnxruntime backend needs ONNX Runtime: pip install 'smfd[onnx]'") from None
         from .export import load_onnx
 
         mask_sess, deblur_sess, manifest = load_onnx(weights)

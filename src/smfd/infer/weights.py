@@ -24,6 +24,9 @@ def default_weights_dir() -> Path:
 
 
 def read_manifest(folder: str | os.PathLike) -> dict:
+    if Path(folder).is_file():
+        raise ValueError(f"{folder}: a file, not a weights folder; give the folder that holds manifest.json (made by "
+                         "'smfd bundle' or 'smfd export')")
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (weights must be an smfd bundle: see 'smfd bundle --help')")
@@ -31,9 +34,23 @@ def read_manifest(folder: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if str(manifest.get("format", "")).startswith("smfd-onnx-"):
+        raise ValueError(f"{path}: an ONNX export; run it with the onnxruntime backend (load_pipeline(..., "
+                         "backend='onnxruntime'); the command line picks it by itself)")
     if manifest.get("format") != FORMAT or set(manifest.get("files", {})) != set(ROLES):
         raise ValueError(f"{path}: not an smfd weights manifest")
     return manifest
+
+
+def is_onnx_export(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is an ``smfd export`` folder (its manifest says so)."""
+    path = Path(folder) / "manifest.json"
+    if str(folder) == "default" or not path.is_file():
+        return False
+    try:
+        return str(json.loads(path.read_text()).get("format", "")).startswith("smfd-onnx-")
+    except (json.JSONDecodeError, AttributeError):
+        return False
 
 
 def load_bundle(folder: str | os.PathLike = "default") -> tuple[nn.Module, nn.Module, dict]:

@@ -1,6 +1,6 @@
 """Networks: the blocks, the mask generator, SMFD-UNet and its ablation variants, and baselines."""
 
-from .baselines import NAFNet, UNet, UNetPlusPlus
+from .baselines import MaskNAFNet, NAFNet, UNet, UNetPlusPlus
 from .blocks import CBAM, RDC, AttentionUp, PixelShuffleUp, PostProcess
 from .mask_generator import MaskGenerator
 from .registry import THESIS_PARAMS, count_parameters, create_model, example_inputs, list_models, model_task
@@ -12,6 +12,7 @@ __all__ = [
     "THESIS_PARAMS",
     "AttentionUp",
     "MaskGenerator",
+    "MaskNAFNet",
     "NAFNet",
     "PixelShuffleUp",
     "PostProcess",

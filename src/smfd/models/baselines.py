@@ -218,16 +218,68 @@ class NAFNet(nn.Module):
             self.decoder.append(nn.Sequential(*(NAFBlock(c, window=window) for _ in range(n))))
         self.ending = nn.Conv2d(width, in_channels, 3, padding=1)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
-        inp = x
-        x = self.intro(x)
+        return crop_to(self.network(x), size)
+
+    def network(self, image: torch.Tensor) -> torch.Tensor:
+        """The net on an input whose sides are multiples of ``stride`` (what the ONNX export holds)."""
+        return self.body(image)
+
+    def body(self, inp: torch.Tensor, guides: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The net on an input whose sides are multiples of ``stride``; ``guides`` (one map per encoder level and
+        one for the middle, each of that level's width) are added before each level's blocks."""
+        x = self.intro(inp)
         skips = []
-        for block, down in zip(self.encoder, self.down, strict=True):
-            x = block(x)
+        for i, (block, down) in enumerate(zip(self.encoder, self.down, strict=True)):
+            x = block(x if guides is None else x + guides[i])
             skips.append(x)
             x = down(x)
-        x = self.middle(x)
+        x = self.middle(x if guides is None else x + guides[-1])
         for up, block in zip(self.up, self.decoder, strict=True):
             x = block(up(x) + skips.pop())
-        return crop_to(self.ending(x) + inp, size)
+        return self.ending(x).float() + inp
+
+
+class MaskNAFNet(NAFNet):
+    """NAFNet guided by a face mask: a light mask encoder (two 3x3 convs per level, stride-2 conv down, widths
+    ``mask_width * 2**level``) whose features are projected (1x1) and added to the image branch at every encoder
+    level and the middle: the thesis's multi-stage fusion of a mask branch, on NAFNet's body and at close to its
+    cost. Not in the thesis.
+
+    Shape:
+        ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, in_channels, H, W)``
+    """
+
+    def __init__(self, in_channels: int = 3, mask_channels: int = 5, *, width: int = 16, mask_width: int = 8,
+                 encoder_blocks: tuple[int, ...] = (2, 2, 4, 8), **kwargs) -> None:
+        super().__init__(in_channels, width=width, encoder_blocks=encoder_blocks, **kwargs)
+        self.mask_channels = mask_channels
+        self.mask_levels, self.mask_down, self.fuse = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        m_in, c = mask_channels, width
+        for level in range(len(encoder_blocks) + 1):
+            m = mask_width * 2**level
+            self.mask_levels.append(nn.Sequential(nn.Conv2d(m_in, m, 3, padding=1), nn.ReLU(inplace=True),
+                                                  nn.Conv2d(m, m, 3, padding=1), nn.ReLU(inplace=True)))
+            self.fuse.append(nn.Conv2d(m, c, 1))
+            if level < len(encoder_blocks):
+                self.mask_down.append(nn.Conv2d(m, m, 2, stride=2))
+            m_in, c = m, 2 * c
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None or mask.shape[1] != self.mask_channels or mask.shape[-2:] != image.shape[-2:]:
+            got = None if mask is None else tuple(mask.shape)
+            raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), got {got}")
+        x, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
+        m, _ = pad_to_multiple(mask, self.stride, self.pool_window or 0)
+        return crop_to(self.network(x, m), size)
+
+    def network(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The net on inputs whose sides are multiples of ``stride`` (what the ONNX export holds)."""
+        guides, m = [], mask
+        for i, (level, fuse) in enumerate(zip(self.mask_levels, self.fuse, strict=True)):
+            m = level(m)
+            guides.append(fuse(m))
+            if i < len(self.mask_down):
+                m = self.mask_down[i](m)
+        return self.body(image, guides)

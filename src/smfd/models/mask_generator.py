@@ -17,6 +17,16 @@ def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(dim=1, keepdim=True)
 
 
+def mask_probabilities(mask_net: nn.Module, face: torch.Tensor) -> torch.Tensor:
+    """A mask net's class probabilities for an RGB (or already grey) face: grey -> logits -> softmax, in fp32.
+
+    Shape:
+        ``(B, 3 or 1, H, W) -> (B, num_classes, H, W)``: the deblurring nets' mask input.
+    """
+    grey = rgb_to_grey(face) if face.shape[1] == 3 else face
+    return torch.softmax(mask_net(grey).float(), dim=1)
+
+
 class MaskGenerator(nn.Module):
     """UNet-like mask generator built from RDC blocks, attention upsampling and CBAM.
 
@@ -24,7 +34,7 @@ class MaskGenerator(nn.Module):
     bridge). Decoder: at each shallower level, PixelShuffle-upsample to the skip's width, CBAM on the skip,
     concatenate, RDC to ``decoder_channels[i]`` (the thesis: 256, 128, 64). Head: CBAM, RDC to
     ``head_channels`` (32), 1x1 conv, ReLU, 1x1 conv to ``num_classes``. Returns logits; use
-    :meth:`predict_proba` (softmax) or ``argmax(1)`` for a label map.
+    :func:`mask_probabilities` (softmax) or ``argmax(1)`` for a label map.
 
     ``work_size`` (not in the thesis): run at that size (longer side; area-downscaled input, bilinear logits
     back to the input size), as trained on whole faces at that size. ``None``: at the input's size.
@@ -64,8 +74,3 @@ class MaskGenerator(nn.Module):
         x, size = pad_to_multiple(x, self.stride)
         x = decode(self.up, self.decoder, encode(self.encoder, self.pool, x))
         return crop_to(self.head(x), size)
-
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax class probabilities, ``(B, num_classes, H, W)``: SMFD-UNet's mask input."""
-        return torch.softmax(self(x), dim=1)

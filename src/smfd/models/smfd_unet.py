@@ -95,7 +95,7 @@ class SMFDUNet(nn.Module):
         padded, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
         if self.mask_encoder is not None:
             mask, _ = pad_to_multiple(mask, self.stride, self.pool_window or 0)
-        return self.finish(crop_to(self.network(padded, mask), size), image)
+        return self.finish(crop_to(self.network(padded, mask), size).float(), image)  # last steps in fp32
 
     def network(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Encoders, decoder and head on inputs whose sides are multiples of ``stride`` (before :meth:`finish`)."""

@@ -20,7 +20,8 @@ from ..models.io import load_state, load_weights
 
 
 def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer=None, scheduler=None, epoch: int,
-                    best_metric: float, bad_epochs: int, config: dict) -> None:
+                    best_metric: float, bad_epochs: int, config: dict, extra: dict | None = None) -> None:
+    """``extra``: more loop state kept at the top level (e.g. ``train_seconds``, ``ema_state_dict``)."""
     state = {
         "model_name": model.model_name,
         "model_kwargs": dict(model.model_kwargs),
@@ -32,6 +33,7 @@ def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, optimizer=None
         "bad_epochs": bad_epochs,
         "config": config,
         "version": __version__,
+        **(extra or {}),
     }
     buf = io.BytesIO()
     torch.save(state, buf)

@@ -16,6 +16,9 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from ..degrade import DEGRADATIONS
+from ..precision import PRECISIONS
+
 TASKS = ("mask", "deblur")
 
 
@@ -32,6 +35,7 @@ class DataConfig:
     split: str = ""  # split JSON to use; if empty, made from the folder's ids with split_seed and subset
     split_seed: int = 0
     subset: int | None = None  # random subset before splitting (thesis: 3,000 mask / 2,000 deblur)
+    test_fraction: float = 0.2  # share held out for testing (the thesis: 0.2)
     fold: int = 0  # which of the 5 folds validates (the others train)
     folds: int = 5
     size: int = 256  # faces are resized to size x size
@@ -39,12 +43,15 @@ class DataConfig:
     train_limit: int | None = None  # use at most this many training faces (quick runs)
     val_limit: int | None = None
     augment: bool = True
+    degradation: str = "thesis"  # thesis, realistic or mixed (see smfd.degrade.make_degradation)
+    realistic_share: float = 0.5  # mixed: the share of faces degraded with the realistic family
     num_workers: int = 2
     seed: int = 0  # seed of the fixed validation degradations
 
 
 @dataclass
 class OptimConfig:
+    name: str = "adam"  # adam (the thesis) or adamw
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -52,6 +59,7 @@ class OptimConfig:
 
 @dataclass
 class SchedulerConfig:
+    name: str = "plateau"  # plateau (the thesis: ReduceLROnPlateau) or cosine (over budget_minutes, else the epochs)
     factor: float = 0.2
     patience: int = 5
     min_lr: float = 1e-9
@@ -67,12 +75,16 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 16
     early_stop: int = 10  # stop after this many epochs without a better validation metric
-    loss: str = ""  # dice (mask) / mse (deblur) if empty
+    loss: str = ""  # dice (mask) / mse (deblur) if empty; deblur also l1 or charbonnier
+    fft_loss: float = 0.0  # deblur: add this times the L1 distance of the 2-D FFTs (frequency loss)
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); validated and saved
+    budget_minutes: float | None = None  # stop training after this much wall-clock (epochs is then an upper bound)
     monitor: str = ""  # dice (mask) / ssim (deblur) if empty; higher is better
     mask_source: str = "gt"  # deblur only: gt or generator:RUN_OR_CHECKPOINT
     device: str = "auto"  # auto, cpu, cuda
     seed: int = 0
     threads: int | None = None  # torch CPU threads
+    precision: str = "auto"  # auto (bf16 where the hardware does it natively), bf16 or fp32; see smfd.precision
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -81,8 +93,21 @@ class TrainConfig:
         self.model.name = self.model.name or defaults[0]
         self.loss = self.loss or defaults[1]
         self.monitor = self.monitor or defaults[2]
-        if self.loss not in ("dice", "mse", "l1"):
-            raise ValueError(f"loss must be dice, mse or l1, got {self.loss!r}")
+        if self.loss not in ("dice", "mse", "l1", "charbonnier"):
+            raise ValueError(f"loss must be dice, mse, l1 or charbonnier, got {self.loss!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.optim.name not in ("adam", "adamw"):
+            raise ValueError(f"optim.name must be adam or adamw, got {self.optim.name!r}")
+        if self.scheduler.name not in ("plateau", "cosine"):
+            raise ValueError(f"scheduler.name must be plateau or cosine, got {self.scheduler.name!r}")
+        if self.data.degradation not in DEGRADATIONS:
+            raise ValueError(f"data.degradation must be one of {', '.join(DEGRADATIONS)}, "
+                             f"got {self.data.degradation!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.budget_minutes is not None and self.budget_minutes <= 0:
+            raise ValueError(f"budget_minutes must be > 0, got {self.budget_minutes}")
         if self.monitor not in ("dice", "jaccard", "ssim", "psnr"):
             raise ValueError(f"monitor must be dice, jaccard, ssim or psnr, got {self.monitor!r}")
         if self.task == "mask" and self.mask_source != "gt":

@@ -23,10 +23,12 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 from ..data import FaceDeblurDataset, FaceFolder, Splits, make_splits
 from ..data.celebamask import CLASSES
 from ..data.io import atomic_write_bytes, list_images, read_image, write_image
+from ..degrade import make_degradation
 from ..metrics import colour_shift, mse255, psnr, ssim
 from ..metrics.niqe import niqe
 from ..metrics.perceptual import perceptual_status
 from ..models import model_task
+from ..precision import autocast, resolve_precision, to_channels_last
 from ..report.grid import make_grid
 from ..report.palette import colorize_mask
 from ..report.tables import mean_sd
@@ -76,22 +78,28 @@ def evaluate_model(
     device: str = "auto",
     progress: Callable[[int], None] | None = None,
     model_options: dict | None = None,
+    precision: str = "auto",
+    degradation: str = "thesis",
 ) -> tuple[list[dict], dict, list[list[np.ndarray]]]:
     """Score a model (run folder, checkpoint or weights; or ``"input"``) on a split of a face folder.
     ``model_options`` replace the model's stored options that have no parameters (``{"keep_mean": True}``).
+    ``precision``: ``auto``, ``bf16`` or ``fp32`` (:mod:`smfd.precision`); ``degradation``: ``thesis``,
+    ``realistic`` or ``mixed`` (:func:`smfd.degrade.make_degradation`).
 
     Degradations are the seeded evaluation draws (``default_rng([seed, index])``), so every model sees the
     same blurry faces. Returns ``(rows, info, example_rows)``.
     """
     dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
     folder = FaceFolder(data_root)
     splits, split_source = _splits_for(model_path, folder, split_file)
     ids = select_ids(splits, split)[:limit]
     if model_options and model_path == INPUT:
         raise ValueError("model options need a model, not 'input'")
-    model = None if model_path == INPUT else load_model(model_path, model_options).to(dev).eval()
+    model = None if model_path == INPUT else to_channels_last(load_model(model_path, model_options).to(dev).eval())
     task = "deblur" if model is None else model_task(model.model_name)
-    ds = FaceDeblurDataset(folder, ids, train=False, seed=seed, size=size, grayscale=task == "mask")
+    ds = FaceDeblurDataset(folder, ids, train=False, seed=seed, size=size, grayscale=task == "mask",
+                           degradation=make_degradation(degradation))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=0)
     masks = mask_provider(mask_source, dev) if task == "deblur" and getattr(model, "mask_channels", 0) else None
     scorer = None
@@ -101,9 +109,9 @@ def evaluate_model(
         scorer = IdentityScorer()
     rows, shown = [], []
     confusion = None  # mask nets: pixel counts, rows the true class, columns the predicted one
-    with torch.no_grad():
+    with torch.no_grad(), autocast(prec, dev):
         for batch in loader:
-            lq = batch["lq"].to(dev)
+            lq = to_channels_last(batch["lq"].to(dev))
             probs = None
             if model is None:
                 out = lq
@@ -113,7 +121,7 @@ def evaluate_model(
                 confusion = counts if confusion is None else confusion + counts
             else:
                 probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
-                out = model(lq, probs) if probs is not None else model(lq)
+                out = model(lq, to_channels_last(probs)) if probs is not None else model(lq)
             out = out.float().cpu()
             batch_rows = metric_rows(out, batch, task)
             for i, row in enumerate(batch_rows):
@@ -137,7 +145,7 @@ def evaluate_model(
     info = {"model": model_path, "model_name": getattr(model, "model_name", INPUT), "task": task,
             "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
             "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-",
-            "model_options": model_options or {}}
+            "model_options": model_options or {}, "precision": prec, "degradation": degradation}
     if confusion is not None:
         info["confusion"] = confusion.tolist()
     return rows, info, shown

@@ -25,10 +25,12 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_splits
+from ..degrade import make_degradation
 from ..metrics import colour_shift, dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
 from ..models import create_model
 from ..models.io import load_state, load_weights, save_weights
-from ..models.mask_generator import rgb_to_grey
+from ..models.mask_generator import mask_probabilities
+from ..precision import autocast, resolve_precision, to_channels_last
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig, save_config
 
@@ -63,15 +65,13 @@ def mask_provider(source: str, device: torch.device) -> Callable[[dict], torch.T
     (a run folder, checkpoint or weights file) applied to the blurry face. Returns batch -> (B, 5, H, W)."""
     if source == "gt":
         return lambda batch: batch["mask_onehot"].to(device)
-    generator = load_model(source.split(":", 1)[1]).to(device).eval()
+    generator = to_channels_last(load_model(source.split(":", 1)[1]).to(device).eval())
     if getattr(generator, "model_name", "") not in ("mask_generator", "unet", "unet_plusplus"):
         raise ValueError(f"{source}: not a mask model ({generator.model_name})")
 
     @torch.no_grad()
     def provide(batch: dict) -> torch.Tensor:
-        lq = batch["lq"].to(device)
-        x = rgb_to_grey(lq) if lq.shape[1] == 3 else lq
-        return torch.softmax(generator(x), dim=1)
+        return mask_probabilities(generator, to_channels_last(batch["lq"].to(device)))
 
     return provide
 
@@ -79,45 +79,110 @@ def mask_provider(source: str, device: torch.device) -> Callable[[dict], torch.T
 # --- one step, one epoch, one evaluation -------------------------------------------------------------------
 
 
-def _forward(model: nn.Module, batch: dict, task: str, masks: Callable | None, device: torch.device) -> torch.Tensor:
-    lq = batch["lq"].to(device, non_blocking=True)
-    if task == "mask" or getattr(getattr(model, "module", model), "mask_channels", 0) == 0:
-        return model(lq)
-    return model(lq, masks(batch))
+def _forward(model: nn.Module, batch: dict, task: str, masks: Callable | None, device: torch.device,
+             precision: str = "fp32") -> torch.Tensor:
+    """The net's output for a batch, run at ``precision`` (a resolved one) in channels_last; returned in fp32."""
+    lq = to_channels_last(batch["lq"].to(device, non_blocking=True))
+    with autocast(precision, device):
+        if task == "mask" or getattr(getattr(model, "module", model), "mask_channels", 0) == 0:
+            out = model(lq)
+        else:
+            out = model(lq, to_channels_last(masks(batch)))
+    return out.float()
+
+
+def charbonnier(out: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Charbonnier loss sqrt((x - y)^2 + eps^2), a smooth L1 (LapSRN, MPRNet)."""
+    return torch.sqrt((out - target) ** 2 + eps**2).mean()
+
+
+def fft_l1(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 distance of the 2-D real FFTs (real and imaginary parts), the frequency loss of MIMO-UNet/NAFNet-style
+    deblurring recipes: it weighs the fine detail a pixel loss lets blur."""
+    a, b = torch.fft.rfft2(out.float(), norm="backward"), torch.fft.rfft2(target.float(), norm="backward")
+    return (torch.view_as_real(a) - torch.view_as_real(b)).abs().mean()
 
 
 def _loss(cfg: TrainConfig, out: torch.Tensor, batch: dict, device: torch.device) -> torch.Tensor:
+    """The configured loss, in fp32 (outputs arrive as fp32 from :func:`_forward`)."""
     if cfg.loss == "dice":
         return dice_loss(out, batch["mask_onehot"].to(device))
-    target = batch["gt"].to(device)
-    return F.mse_loss(out, target) if cfg.loss == "mse" else F.l1_loss(out, target)
+    target = to_channels_last(batch["gt"].to(device))
+    pixel = {"mse": F.mse_loss, "l1": F.l1_loss, "charbonnier": charbonnier}[cfg.loss](out, target)
+    return pixel + cfg.fft_loss * fft_l1(out, target) if cfg.fft_loss else pixel
 
 
-def train_one_epoch(model, loader, optimizer, cfg: TrainConfig, masks, device, progress=None) -> float:
-    """One pass over the training data; returns the mean loss. Raises :class:`TrainingDiverged` on NaN."""
+class Budget:
+    """Training wall-clock so far (carried over a resume) against ``budget_minutes``; drives the cosine schedule."""
+
+    def __init__(self, minutes: float | None, spent: float = 0.0) -> None:
+        self.seconds = minutes * 60 if minutes else None
+        self.spent, self._start = spent, None
+
+    def start(self) -> None:
+        self._start = time.monotonic()
+
+    def stop(self) -> None:
+        if self._start is not None:
+            self.spent += time.monotonic() - self._start
+            self._start = None
+
+    @property
+    def elapsed(self) -> float:
+        return self.spent + (time.monotonic() - self._start if self._start is not None else 0.0)
+
+    @property
+    def done(self) -> bool:
+        return self.seconds is not None and self.elapsed >= self.seconds
+
+
+def cosine_lr(base: float, min_lr: float, progress: float) -> float:
+    """Cosine decay from ``base`` to ``min_lr`` over ``progress`` in [0, 1]."""
+    return min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def train_one_epoch(model, loader, optimizer, cfg: TrainConfig, masks, device, progress=None, *,
+                    precision: str = "fp32", ema=None, budget: Budget | None = None,
+                    lr_at: Callable[[], float] | None = None, stats: dict | None = None) -> float:
+    """One pass over the training data (or until ``budget`` is spent); returns the mean loss.
+
+    ``lr_at``: a per-step learning rate (the cosine schedule); ``ema``: an averaged model updated after each step;
+    ``stats["steps"]`` (if given) counts the optimizer steps.
+    Raises :class:`TrainingDiverged` on NaN.
+    """
     model.train()
     total, count = 0.0, 0
     task = progress.add_task("train", total=len(loader)) if progress else None
     for step, batch in enumerate(loader):
-        out = _forward(model, batch, cfg.task, masks, device)
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at()
+        out = _forward(model, batch, cfg.task, masks, device, precision)
         loss = _loss(cfg, out, batch, device)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()} at step {step + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(getattr(model, "module", model))
+        if stats is not None:
+            stats["steps"] = stats.get("steps", 0) + 1
         n = batch["lq"].shape[0]
         total += loss.item() * n
         count += n
         if progress:
             progress.update(task, advance=1, description=f"train loss {total / count:.4f}")
+        if budget is not None and budget.done:
+            break
     if progress:
         progress.remove_task(task)
     return total / max(count, 1)
 
 
 @torch.no_grad()
-def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_image: bool = False) -> dict:
+def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_image: bool = False,
+             precision: str = "fp32") -> dict:
     """Validation/test metrics. Mask task: Dice and Jaccard per class (NaN-aware means), then averaged;
     deblur task: PSNR, SSIM, MSE (0-255) on outputs clamped to [0, 1]. Also the loss.
 
@@ -127,7 +192,7 @@ def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_
     rows, losses, n = [], 0.0, 0
     task = progress.add_task("validate", total=len(loader)) if progress else None
     for batch in loader:
-        out = _forward(model, batch, cfg.task, masks, device)
+        out = _forward(model, batch, cfg.task, masks, device, precision)
         losses += _loss(cfg, out, batch, device).item() * out.shape[0]
         n += out.shape[0]
         rows.extend(metric_rows(out, batch, cfg.task))
@@ -180,7 +245,8 @@ def make_splits_for(cfg: TrainConfig, folder: FaceFolder) -> Splits:
         if unknown:
             raise ValueError(f"{cfg.data.split}: {len(unknown)} ids are not in {folder.root}, e.g. {min(unknown)}")
         return splits
-    return make_splits(folder.ids, seed=cfg.data.split_seed, subset=cfg.data.subset, folds=cfg.data.folds)
+    return make_splits(folder.ids, seed=cfg.data.split_seed, subset=cfg.data.subset, folds=cfg.data.folds,
+                       test_fraction=cfg.data.test_fraction)
 
 
 def limit_ids(train_ids: list[str], val_ids: list[str], cfg: TrainConfig) -> tuple[list[str], list[str]]:
@@ -204,9 +270,10 @@ def _datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Fac
     common = {"size": cfg.data.size, "grayscale": grey}
     # a mask net with a working size learns on whole faces resized to it (validation: full size, the net resizes)
     work_size = cfg.model.kwargs.get("work_size") if grey else None
+    degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share)
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
-                              crop=cfg.data.crop, work_size=work_size, **common)
-    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, **common)
+                              crop=cfg.data.crop, work_size=work_size, degradation=degradation, **common)
+    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common)
     return train, val
 
 
@@ -280,26 +347,46 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     model = create_model(cfg.model.name, **cfg.model.kwargs)
     if cfg.model.init and ckpt is None:
         _init_from(model, cfg.model.init)
-    model = model.to(device)
+    model = to_channels_last(model.to(device))
+    precision = resolve_precision(cfg.precision, device)
     masks = mask_provider(cfg.mask_source, device) if cfg.task == "deblur" else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
-                                 weight_decay=cfg.optim.weight_decay)
+    opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
+                        weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.scheduler.factor,
                                                            patience=cfg.scheduler.patience, min_lr=cfg.scheduler.min_lr)
-    start, best, best_epoch, bad = 1, -math.inf, 0, 0
+    ema = _make_ema(model, cfg.ema) if cfg.ema else None
+    start, best, best_epoch, bad, spent, stats = 1, -math.inf, 0, 0, 0.0, {"steps": 0}
     if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        if ema is not None and ckpt.get("ema_state_dict") is not None:
+            ema.module.load_state_dict(ckpt["ema_state_dict"])
         start, best, bad = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["bad_epochs"]
+        spent = float(ckpt.get("train_seconds", 0.0))
+        stats["steps"] = int(ckpt.get("steps", 0))
         best_epoch = _best_epoch_from_csv(run_dir / "metrics.csv", cfg.monitor)
         log.info("resuming %s at epoch %d (best %s %.4f)", run_dir, start, cfg.monitor, best)
+    budget = Budget(cfg.budget_minutes, spent)
+    steps_per_epoch = max(len(train_loader), 1)
+    step_count = [(start - 1) * steps_per_epoch]
+
+    def lr_at() -> float:  # cosine over the time budget, else over the epochs' steps
+        if cfg.budget_minutes:
+            progress = budget.elapsed / budget.seconds
+        else:
+            progress = step_count[0] / (cfg.epochs * steps_per_epoch)
+        step_count[0] += 1
+        return cosine_lr(cfg.optim.lr, cfg.scheduler.min_lr, progress)
+
+    cosine = cfg.scheduler.name == "cosine"
     train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     writer = _tensorboard(run_dir) if main else None
-    log.info("%s: %s, %d train / %d val faces, %s, %d process(es)", cfg.task, cfg.model.name, len(train_ds),
-             len(val_ds), device, world)
+    log.info("%s: %s, %d train / %d val faces, %s, %s, %d process(es)", cfg.task, cfg.model.name, len(train_ds),
+             len(val_ds), device, precision, world)
 
-    epoch, stopped = start - 1, bad >= cfg.early_stop
+    epoch, stopped = start - 1, bad >= cfg.early_stop or budget.done
     for epoch in range(start, cfg.epochs + 1 if not stopped else start):
         loader_gen.manual_seed(cfg.seed * 100_003 + epoch)  # shuffles and worker seeds reproducible on resume
         torch.manual_seed(cfg.seed * 100_003 + epoch)
@@ -307,14 +394,22 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
             sampler.set_epoch(epoch)
         t0 = time.time()
         with _progress_bar(main and show_progress) as bar:
+            budget.start()
             try:
-                train_loss = train_one_epoch(train_model, train_loader, optimizer, cfg, masks, device, bar)
+                train_loss = train_one_epoch(train_model, train_loader, optimizer, cfg, masks, device, bar,
+                                             precision=precision, ema=ema, budget=budget,
+                                             lr_at=lr_at if cosine else None, stats=stats)
             except TrainingDiverged as e:
                 raise TrainingDiverged(f"{e} of epoch {epoch}; stopped. Last good checkpoint: "
                                        f"{run_dir / 'last.pt' if epoch > 1 else 'none (first epoch)'}") from None
-            metrics = evaluate(model, val_loader, cfg, masks, device, bar) if main else {cfg.monitor: 0.0}
+            finally:
+                budget.stop()
+            scored = ema.module if ema is not None else model
+            metrics = evaluate(scored, val_loader, cfg, masks, device, bar, precision=precision) if main else \
+                {cfg.monitor: 0.0}
         value = _broadcast(metrics[cfg.monitor], world)
-        scheduler.step(value)
+        if not cosine:
+            scheduler.step(value)
         improved = value > best
         if improved:
             best, best_epoch, bad = value, epoch, 0
@@ -322,13 +417,17 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
             bad += 1
         if main:
             state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch,
-                     "best_metric": best, "bad_epochs": bad, "config": cfg.to_dict()}
+                     "best_metric": best, "bad_epochs": bad, "config": cfg.to_dict(),
+                     "extra": {"train_seconds": budget.spent, "steps": stats["steps"],
+                               "ema_state_dict": _cpu_state(ema.module) if ema is not None else None}}
             if improved:
                 save_checkpoint(run_dir / "best.pt", **state)
-                save_weights(model, run_dir / "best.safetensors", extra={"epoch": epoch, cfg.monitor: value})
+                save_weights(_named(scored, model), run_dir / "best.safetensors",
+                             extra={"epoch": epoch, cfg.monitor: value, "ema": cfg.ema})
             save_checkpoint(run_dir / "last.pt", **state)
             row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss,
-                   **{f"val_{k}": v for k, v in metrics.items()}, "seconds": round(time.time() - t0, 1)}
+                   **{f"val_{k}": v for k, v in metrics.items()}, "seconds": round(time.time() - t0, 1),
+                   "train_minutes": round(budget.spent / 60, 2), "steps": stats["steps"]}
             _append_csv(run_dir / "metrics.csv", row)
             if writer is not None:
                 for k, v in row.items():
@@ -337,7 +436,10 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
                 writer.flush()
             log.info("epoch %d/%d  loss %.4f  val %s %.4f%s  lr %.1e  %.0fs", epoch, cfg.epochs, train_loss,
                      cfg.monitor, value, " (best)" if improved else "", row["lr"], row["seconds"])
-        if bad >= cfg.early_stop and epoch < cfg.epochs:
+        if budget.done:
+            log.info("time budget of %.0f min spent after epoch %d", cfg.budget_minutes, epoch)
+            break
+        if bad >= cfg.early_stop and epoch < cfg.epochs and not cosine:
             stopped = True
             break
     if stopped:
@@ -345,6 +447,24 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     if writer is not None:
         writer.close()
     return FitResult(run_dir, best, best_epoch, epoch, stopped)
+
+
+def _make_ema(model: nn.Module, decay: float):
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    # use_buffers: BatchNorm statistics are averaged with the weights, so the averaged net is self-consistent
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema.module.model_name, ema.module.model_kwargs = model.model_name, model.model_kwargs
+    return ema
+
+
+def _cpu_state(model: nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _named(scored: nn.Module, model: nn.Module) -> nn.Module:
+    scored.model_name, scored.model_kwargs = model.model_name, model.model_kwargs
+    return scored
 
 
 def _init_from(model: nn.Module, path: str) -> None:

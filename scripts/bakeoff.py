@@ -1,0 +1,163 @@
+"""Run a bake-off declared in a YAML file (configs/bakeoff.yaml): train every candidate for the same wall-clock
+budget, ``lanes`` at a time, score each on the test split under every listed degradation (and the blurry input
+itself), and write the table to results/bakeoff.md (and bakeoff.json).
+
+Re-running resumes: a finished candidate is not trained again (its run stops at once on its spent budget), an
+interrupted one continues from its last.pt, and existing evaluations are reused.
+
+Usage: python scripts/bakeoff.py configs/bakeoff.yaml [--only d-nafnet,e-nafnet-mask] [--no-train] [--out results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from smfd.data.io import atomic_write_bytes
+from smfd.models import count_parameters, create_model
+from smfd.models.profile import count_flops
+from smfd.report.tables import markdown_table
+
+SMFD = [sys.executable, "-c", "from smfd.cli import main; main()"]
+
+
+def train_command(spec: dict, name: str, cand: dict) -> list[str]:
+    run = Path(spec["out"]) / name
+    if (run / "last.pt").is_file():
+        return [*SMFD, "train", "deblur", "--resume", str(run), "--set", f"budget_minutes={spec['budget_minutes']}"]
+    model = cand["model"]
+    args = [*SMFD, "train", "deblur", "-c", spec["config"], "--data", spec["data"], "-o", str(run),
+            "--set", f"model.name={model['name']}", "--set", f"model.kwargs={json.dumps(model.get('kwargs', {}))}",
+            "--set", f"budget_minutes={spec['budget_minutes']}"]
+    if cand.get("masks"):
+        args += ["--mask-source", f"generator:{spec['masks']}"]
+    return args
+
+
+def run_lanes(commands: list[tuple[str, list[str]]], lanes: int, log_dir: Path) -> None:
+    """Run the commands ``lanes`` at a time (one thread each), logging to log_dir/NAME.log."""
+    pending, running = list(commands), []
+    while pending or running:
+        while pending and len(running) < lanes:
+            name, cmd = pending.pop(0)
+            log = open(log_dir / f"{name}.log", "a")
+            print(f"start {name}: {' '.join(cmd[3:])}", flush=True)
+            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                   env={**_env(), "OMP_NUM_THREADS": "1"}), log))
+        time.sleep(5)
+        for item in list(running):
+            name, proc, log = item
+            if proc.poll() is not None:
+                log.close()
+                running.remove(item)
+                print(f"done {name} (exit {proc.returncode})", flush=True)
+                if proc.returncode:
+                    raise SystemExit(f"{name} failed; see {log_dir / (name + '.log')}")
+
+
+def _env() -> dict:
+    import os
+
+    return dict(os.environ)
+
+
+def evaluate(spec: dict, name: str | None, cand: dict | None, degradation: str) -> dict:
+    """``smfd eval`` of a candidate (or of the input when name is None) unless already done; its summary."""
+    limit = spec["evaluation"]["limit"]
+    out = Path(spec["out"]) / "eval" / f"{name or 'input'}-{degradation}"
+    if not (out / "summary.json").is_file():
+        model = str(Path(spec["out"]) / name) if name else "input"
+        split = Path(spec["out"]) / spec["split_from"] / "split.json"
+        cmd = [*SMFD, "eval", "--model", model, "--data", spec["data"], "--split-file", str(split), "--limit",
+               str(limit), "--degradation", degradation, "--identity", "-o", str(out), "--overwrite"]
+        if cand and cand.get("masks"):
+            cmd += ["--mask-source", f"generator:{spec['masks']}"]
+        print(f"eval {name or 'input'} on {degradation}", flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with open(out / "per_image.csv", newline="") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    return {"summary": json.loads((out / "summary.json").read_text())["metrics"], "rows": rows}
+
+
+def run_facts(run: Path) -> dict:
+    """Steps (Adam's own count), epochs and training minutes of a finished run."""
+    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    steps = max(int(s["step"]) for s in ckpt["optimizer"]["state"].values())
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {"steps": steps, "epochs": len(rows), "minutes": float(rows[-1].get("train_minutes") or "nan")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("spec")
+    ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    ap.add_argument("--no-train", action="store_true", help="only evaluate and tabulate finished runs")
+    ap.add_argument("--out", default="results")
+    args = ap.parse_args()
+    spec = yaml.safe_load(Path(args.spec).read_text())
+    names = [n for n in spec["candidates"] if not args.only or n in args.only.split(",")]
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.no_train:
+        run_lanes([(n, train_command(spec, n, spec["candidates"][n])) for n in names], spec["lanes"], out)
+    done = [n for n in spec["candidates"] if (out / n / "last.pt").is_file()]
+    if not done:
+        raise SystemExit("no finished candidate to score")
+    spec["split_from"] = done[0]  # every candidate has the same split (same config, same seed); checked below
+    splits = {json.loads((out / n / "split.json").read_text())["test"].__len__() for n in done}
+    assert len(splits) == 1, "candidates were trained on different splits"
+    degradations = spec["evaluation"]["degradations"]
+    inputs = {d: evaluate(spec, None, None, d) for d in degradations}
+    table, record = [], {}
+    for n in done:
+        cand = spec["candidates"][n]
+        model = create_model(cand["model"]["name"], **cand["model"].get("kwargs", {}))
+        facts = run_facts(out / n)
+        gflops = count_flops(model) / 1e9
+        row = [cand["label"], f"{count_parameters(model)['trainable'] / 1e6:.2f}M", f"{gflops:.1f}",
+               f"{facts['steps']:,}", f"{facts['minutes']:.0f}"]
+        record[n] = {**facts, "gflops": gflops}
+        for d in degradations:
+            ev = evaluate(spec, n, cand, d)
+            s, base = ev["summary"], inputs[d]["summary"]
+            worse = sum(float(r["psnr"]) < float(inputs[d]["rows"][i]["psnr"]) for i, r in ev["rows"].items())
+            n_img = len(ev["rows"])
+            if d == "sharp":
+                row += [f"{s['psnr']['mean']:.2f}", f"{100 * worse / n_img:.0f} %"]
+            else:
+                ident = f"{s['id_cosine']['mean'] - base['id_cosine']['mean']:+.3f}" if "id_cosine" in s else "-"
+                row += [f"{s['psnr']['mean'] - base['psnr']['mean']:+.2f}", f"{s['ssim']['mean']:.3f}",
+                        f"{100 * worse / n_img:.0f} %", ident]
+            record[n][d] = {k: v["mean"] for k, v in s.items()} | {"worse_share": worse / n_img}
+        table.append(row)
+    head = ["candidate", "params", "GFLOPs/face", "steps", "train min"]
+    for d in degradations:
+        head += [f"{d}: PSNR vs itself", "worse than input"] if d == "sharp" else [
+            f"{d}: dB over input", "SSIM", "worse than input", "identity gain"]
+    base_line = ", ".join(f"{d} {inputs[d]['summary']['psnr']['mean']:.2f} dB / SSIM "
+                          f"{inputs[d]['summary']['ssim']['mean']:.3f}" for d in degradations if d != "sharp")
+    n_img = len(next(iter(inputs.values()))["rows"])
+    text = (f"# Bake-off at equal CPU time ({spec['budget_minutes']} min of training each)\n\n"
+            f"Made by `python scripts/bakeoff.py {args.spec}`: {spec['config']}, {spec['lanes']} one-thread runs "
+            f"side by side on this {torch.get_num_threads()}-thread CPU; masks from `{spec['masks']}`. Scored on the "
+            f"first {n_img} test faces (seeded degradations, the same for every row). The blurry input scores "
+            f"{base_line}. 'worse than input': share of faces whose PSNR drops; identity: dlib cosine to the "
+            "sharp face, minus the input's.\n\n"
+            + markdown_table([dict(zip(head, r, strict=True)) for r in table], head) + "\n")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(Path(args.out) / "bakeoff.md", text.encode())
+    atomic_write_bytes(Path(args.out) / "bakeoff.json", (json.dumps(record, indent=1) + "\n").encode())
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

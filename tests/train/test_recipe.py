@@ -1,0 +1,88 @@
+"""The whole-face recipe's pieces: frequency and Charbonnier losses, AdamW + cosine over a time budget, the EMA
+that is validated and saved, the degradation family in the config, and what a resume carries over."""
+
+import csv
+
+import pytest
+import torch
+
+from helpers import TINY_MODEL
+from smfd.models.io import load_weights
+from smfd.train import load_checkpoint, load_config
+from smfd.train import loop as loop_mod
+
+
+def _cfg(root, task="deblur", **sets):
+    items = ["batch_size=4", "data.size=32", "data.num_workers=0", *(f"{k}={v}" for k, v in sets.items())]
+    if task == "deblur" and "model.name" not in sets:
+        items.append(TINY_MODEL)
+    return load_config(None, task, items, **{"data.root": str(root)})
+
+
+def _rows(run):
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_losses():
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    assert loop_mod.fft_l1(x, x).item() == 0 and loop_mod.fft_l1(x, y).item() > 0
+    assert loop_mod.charbonnier(x, x).item() == pytest.approx(1e-3)
+    assert loop_mod.charbonnier(x, y).item() == pytest.approx((x - y).abs().mean().item(), abs=1e-3)
+
+
+def test_cosine_lr():
+    assert loop_mod.cosine_lr(1e-3, 0, 0) == pytest.approx(1e-3)
+    assert loop_mod.cosine_lr(1e-3, 0, 0.5) == pytest.approx(5e-4)
+    assert loop_mod.cosine_lr(1e-3, 1e-6, 1.0) == pytest.approx(1e-6)
+    assert loop_mod.cosine_lr(1e-3, 1e-6, 7.0) == pytest.approx(1e-6)  # past the budget: the floor
+
+
+def test_config_checks_the_new_keys(tiny_data):
+    for key, value, match in (("precision", "fp16", "auto, bf16, fp32"), ("optim.name", "sgd", "adam or adamw"),
+                              ("scheduler.name", "step", "plateau or cosine"), ("loss", "ssim", "charbonnier"),
+                              ("data.degradation", "gan", "thesis, realistic, mixed, sharp"), ("ema", 1.5, "ema"),
+                              ("budget_minutes", 0, "budget_minutes")):
+        with pytest.raises(ValueError, match=match):
+            _cfg(tiny_data, **{key: value})
+
+
+def test_cosine_epochs_ema_fft_and_mixed_degradation_run(tiny_data, tmp_path):
+    cfg = _cfg(tiny_data, epochs=3, loss="charbonnier", fft_loss=0.1, ema=0.9, **{
+        "optim.name": "adamw", "scheduler.name": "cosine", "scheduler.min_lr": 0, "data.degradation": "mixed",
+        "model.name": "nafnet_mask", "model.kwargs": "{width: 4, mask_width: 4, middle_blocks: 1}"})
+    run = tmp_path / "run"
+    loop_mod.fit(cfg, run, progress=False)
+    rows = _rows(run)
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(rows) == 3 and lrs[0] > lrs[1] > lrs[2]  # decays every step, not on plateaus
+    last = load_checkpoint(run / "last.pt")
+    assert last["ema_state_dict"] is not None and last["train_seconds"] > 0
+    saved = load_weights(run / "best.safetensors").state_dict()
+    best = load_checkpoint(run / "best.pt")
+    ema_keys = [k for k in saved if k.endswith("weight")]
+    # the file holds the averaged weights, not the raw ones
+    assert all(torch.equal(saved[k], best["ema_state_dict"][k]) for k in ema_keys)
+    assert not all(torch.equal(saved[k], best["state_dict"][k]) for k in ema_keys)
+
+
+def test_time_budget_stops_mid_epoch_and_a_resume_keeps_the_time_spent(tiny_data, tmp_path, monkeypatch):
+    clock = {"t": 0.0}
+    monkeypatch.setattr(loop_mod.time, "monotonic", lambda: clock["t"])
+    real = loop_mod._forward
+
+    def slow_forward(*a, **k):  # every training step "takes" 20 s
+        clock["t"] += 20
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop_mod, "_forward", slow_forward)
+    cfg = _cfg(tiny_data, epochs=50, budget_minutes=1, **{"scheduler.name": "cosine"})
+    run = tmp_path / "run"
+    loop_mod.fit(cfg, run, progress=False)  # 3 train steps (2 per epoch) spend the minute
+    rows = _rows(run)
+    assert len(rows) == 2 and float(rows[-1]["train_minutes"]) >= 1
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["train_seconds"] >= 60
+    cfg = _cfg(tiny_data, epochs=50, budget_minutes=2, **{"scheduler.name": "cosine"})
+    loop_mod.fit(cfg, run, resume=True, progress=False)  # a longer budget: one more minute, not two
+    assert 2 <= float(_rows(run)[-1]["train_minutes"]) < 2.7 and len(_rows(run)) == 4
