@@ -12,7 +12,6 @@ import typer
 from ..data.celebamask import CLASSES
 from . import PRECISION_HELP, CliError, _model_options, _precision, _progress, _report_failures, app, console
 
-
 FORMATS = ("keep", "png", "jpg")
 
 
