@@ -54,7 +54,7 @@ def server(pipe):
     from smfd.app import serve
 
     port = _free_port()
-    app = serve(pipe, port=port, block=False)
+    app = serve(pipe, port=port, block=False, max_upload_mb=0.5)
     yield f"http://127.0.0.1:{port}"
     app.close()
 
@@ -93,3 +93,75 @@ def test_browser_rejects_a_non_image(server, page, tmp_path):
     page.locator("#deblur").click()
     page.get_by_text("holiday.png: not a readable image").first.wait_for(timeout=60_000)
     assert page.locator("#output-image img").count() == 0
+
+
+def test_http_endpoint_status_codes(server, tmp_path):
+    import cv2
+    import httpx
+    import numpy as np
+
+    url = f"{server}/api/deblur"
+    face = samples_dir() / "images" / "00004.jpg"
+    with open(face, "rb") as f:
+        r = httpx.post(url, params={"aligned": "true"}, files={"file": ("00004.jpg", f)}, timeout=120)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).shape == (256, 256, 3)
+    with open(face, "rb") as f:
+        r = httpx.post(url, params={"aligned": "true", "output": "report", "keep": "hair"},
+                       files={"file": ("00004.jpg", f)}, timeout=120)
+    assert r.status_code == 200 and abs(sum(r.json()["mask_share"].values()) - 1) < 1e-6
+    cases = [("broken.jpg", face.read_bytes()[:300], 400, "cannot decode"),
+             ("notes.png", b"just some text, not a picture", 415, "not a readable image"),
+             ("big.png", b"x" * 700_000, 413, "0.5 MB limit")]
+    for name, data, code, words in cases:
+        r = httpx.post(url, files={"file": (name, data)}, timeout=60)
+        assert r.status_code == code and words in r.json()["error"] and name in r.json()["error"], (name, r.text)
+    pytest.importorskip("dlib")
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((200, 300, 3), 120, np.uint8))
+    with open(wall, "rb") as f:
+        r = httpx.post(url, files={"file": ("wall.png", f)}, timeout=60)
+    assert r.status_code == 422 and "no face found" in r.json()["error"]
+
+
+def test_busy_is_a_clean_reply(pipe):
+    import threading
+
+    import numpy as np
+
+    from smfd.app import Busy, ModelWorker
+
+    worker = ModelWorker(pipe, queue_size=1)
+    gate = threading.Event()
+    real = pipe.deblur
+    pipe.deblur = lambda *a, **k: (gate.wait(10), real(*a, **k))[1]
+    try:
+        t = threading.Thread(target=worker.deblur, args=(np.zeros((32, 32, 3), np.uint8),), kwargs={"aligned": True})
+        t.start()
+        import time
+
+        time.sleep(0.2)
+        with pytest.raises(Busy, match="try again"):
+            worker.deblur(np.zeros((32, 32, 3), np.uint8), aligned=True)
+        gate.set()
+        t.join(10)
+    finally:
+        pipe.deblur = real
+        worker.close()
+
+
+def test_sweep_removes_old_results_and_keeps_fresh_ones(tmp_path):
+    import time
+
+    from smfd.app import sweep
+
+    for i in range(5):
+        (tmp_path / f"r{i}.png").write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(tmp_path / "r0.png", (old, old))
+    assert sweep(tmp_path, max_age_s=3600, max_files=100) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.png", "r2.png", "r3.png", "r4.png"]
+    for i, p in enumerate(sorted(tmp_path.iterdir())):
+        os.utime(p, (time.time() - 10 * (4 - i), time.time() - 10 * (4 - i)))  # r4 newest
+    assert sweep(tmp_path, max_age_s=3600, max_files=2) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r3.png", "r4.png"]

@@ -219,18 +219,33 @@ def export(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
-    weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
-    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted upload.")] = 20.0,
+    weights: Annotated[str, typer.Option(help="'default' (bundled), a bundle or an ONNX export folder.")] = "default",
+    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted upload (MB); bigger ones get 413.")] = 20.0,
+    queue_size: Annotated[int, typer.Option(
+        help="Requests that may wait or run at once (one runs at a time); the next gets 'busy' (503).")] = 32,
+    keep_minutes: Annotated[float, typer.Option(
+        help="Delete results and uploads older than this many minutes.")] = 60.0,
+    keep_files: Annotated[int, typer.Option(help="Keep at most this many results (the newest).")] = 200,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
 ) -> None:
-    """Start the web app (Gradio) on this machine: upload a photo, see input | mask | output, download."""
+    """Start the web app and the HTTP endpoint on this machine: a page at / (upload a photo, see input | mask |
+    output, download) and POST /api/deblur for programs (curl -F file=@photo.jpg http://127.0.0.1:7860/api/deblur
+    -o out.jpg)."""
     precision = _precision(precision)
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise CliError("the web app needs Gradio: pip install 'smfd[web]'") from None
+    for name, value in (("--queue-size", queue_size), ("--keep-files", keep_files)):
+        if value < 1:
+            raise CliError(f"{name} must be at least 1, got {value}", code=2)
+    if keep_minutes <= 0 or max_upload_mb <= 0:
+        raise CliError("--keep-minutes and --max-upload-mb must be positive", code=2)
     from ..app import serve as serve_app
     from ..infer.pipeline import load_pipeline
 
-    typer.echo(f"smfd web app on http://{host}:{port} (Ctrl-C stops it)")
-    serve_app(load_pipeline(weights, precision=precision), host=host, port=port, max_upload_mb=max_upload_mb)
+    pipe = load_pipeline(weights, precision=precision)
+    typer.echo(f"smfd on http://{host}:{port} (page) and http://{host}:{port}/api/deblur (POST a photo); "
+               "Ctrl-C stops it")
+    serve_app(pipe, host=host, port=port, max_upload_mb=max_upload_mb, queue_size=queue_size,
+              keep_minutes=keep_minutes, keep_files=keep_files)
