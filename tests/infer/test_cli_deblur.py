@@ -138,3 +138,15 @@ def test_help_lists_regions_formats_and_precisions(run_cli):
     text = " ".join(res.out.replace("│", " ").split())  # rich draws the help in a box
     for word in ("background, skin, features, hair, wearables", "keep (the input's", "bf16 or fp32"):
         assert word in text
+
+
+def test_missing_onnx_packages_are_one_line_errors(bundle, tmp_path, run_cli, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now fails, as without the extra
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    res = run_cli(["export", "-o", str(tmp_path / "onnx"), "--weights", str(bundle)])
+    assert res.code == 1 and "pip install 'smfd[onnx]'" in res.err and res.err.count("\n") == 1
+    res = run_cli(["deblur", str(samples_dir() / "images" / "00004.jpg"), "-o", str(tmp_path / "o"), "--aligned",
+                   "--weights", str(bundle), "--backend", "onnxruntime"])
+    assert res.code == 1 and "pip install 'smfd[onnx]'" in res.err

@@ -199,7 +199,7 @@ def eval_(
     pred: Annotated[Path | None, typer.Option(help="Score another tool's output folder (with --gt).")] = None,
     gt: Annotated[Path | None, typer.Option(help="Sharp faces for --pred, matched by file name.")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N faces.")] = None,
-    identity: Annotated[bool, typer.Option(help="Also score identity with dlib (extra 'identity').")] = False,
+    identity: Annotated[bool, typer.Option(help="Also score identity with dlib (extra 'faces').")] = False,
     model_option: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE: switch a model option without parameters, e.g. keep_mean=true or pool_window=64 "
              "(repeatable).")] = None,

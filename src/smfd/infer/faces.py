@@ -10,7 +10,7 @@ ten times slower on a CPU.) Install with ``pip install 'smfd[faces]'``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -34,7 +34,6 @@ class Face:
     landmarks: np.ndarray
     matrix: np.ndarray | None = None
     skipped: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def size(self) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._dlib import models_dir
 
-_HINT = "identity metric needs the 'identity' extra: pip install 'smfd[identity]'"
+_HINT = "the identity metric needs dlib: pip install 'smfd[faces]'"
 
 
 class IdentityScorer:

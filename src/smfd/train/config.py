@@ -85,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None  # torch CPU threads
     precision: str = "auto"  # auto (bf16 where the hardware does it natively), bf16 or fp32; see smfd.precision
+    channels_last: bool = True  # the net and its batches in channels_last (benchmarks/speed.py: faster for most nets)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -80,9 +80,10 @@ def mask_provider(source: str, device: torch.device) -> Callable[[dict], torch.T
 
 
 def _forward(model: nn.Module, batch: dict, task: str, masks: Callable | None, device: torch.device,
-             precision: str = "fp32") -> torch.Tensor:
-    """The net's output for a batch, run at ``precision`` (a resolved one) in channels_last; returned in fp32."""
-    lq = to_channels_last(batch["lq"].to(device, non_blocking=True))
+             precision: str = "fp32", channels_last: bool = True) -> torch.Tensor:
+    """The net's output for a batch, run at ``precision`` (a resolved one), in channels_last if asked; in fp32."""
+    lq = batch["lq"].to(device, non_blocking=True)
+    lq = to_channels_last(lq) if channels_last else lq
     with autocast(precision, device):
         if task == "mask" or getattr(getattr(model, "module", model), "mask_channels", 0) == 0:
             out = model(lq)
@@ -157,7 +158,7 @@ def train_one_epoch(model, loader, optimizer, cfg: TrainConfig, masks, device, p
         if lr_at is not None:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at()
-        out = _forward(model, batch, cfg.task, masks, device, precision)
+        out = _forward(model, batch, cfg.task, masks, device, precision, cfg.channels_last)
         loss = _loss(cfg, out, batch, device)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()} at step {step + 1}")
@@ -192,7 +193,7 @@ def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_
     rows, losses, n = [], 0.0, 0
     task = progress.add_task("validate", total=len(loader)) if progress else None
     for batch in loader:
-        out = _forward(model, batch, cfg.task, masks, device, precision)
+        out = _forward(model, batch, cfg.task, masks, device, precision, cfg.channels_last)
         losses += _loss(cfg, out, batch, device).item() * out.shape[0]
         n += out.shape[0]
         rows.extend(metric_rows(out, batch, cfg.task))
@@ -347,7 +348,9 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     model = create_model(cfg.model.name, **cfg.model.kwargs)
     if cfg.model.init and ckpt is None:
         _init_from(model, cfg.model.init)
-    model = to_channels_last(model.to(device))
+    model = model.to(device)
+    if cfg.channels_last:
+        model = to_channels_last(model)
     precision = resolve_precision(cfg.precision, device)
     masks = mask_provider(cfg.mask_source, device) if cfg.task == "deblur" else None
     opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam

@@ -1,0 +1,80 @@
+"""The comparison picture: test faces blurred by each degradation family, restored by each listed model.
+
+Columns: blurry input, one per ``--model LABEL=PATH[@MASKS]`` (PATH: a run folder, checkpoint, weights file or
+bundle folder; MASKS: the mask generator it reads, by default the shipped one), sharp. Rows: ``--faces`` test
+faces per ``--degradation``; the PSNR of each restored face is written under it.
+
+Usage: python scripts/comparison.py --model "before=src/smfd/weights" --model "NAFNet+mask=runs/bake/e-nafnet-mask" \
+    --split runs/bake/d-nafnet/split.json -o results/comparison.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from smfd.data import FaceDeblurDataset, FaceFolder, Splits
+from smfd.data.io import write_image
+from smfd.degrade import make_degradation
+from smfd.infer.pipeline import FaceDeblurrer
+from smfd.infer.weights import default_weights_dir, load_bundle
+from smfd.report.grid import make_grid
+from smfd.train.checkpoint import load_model
+
+
+def load(spec: str) -> tuple[str, FaceDeblurrer]:
+    label, _, rest = spec.partition("=")
+    path, _, masks = rest.partition("@")
+    if (Path(path) / "manifest.json").is_file():
+        mask_net, deblur_net, _ = load_bundle(path)
+    else:
+        mask_net = load_model(masks or default_weights_dir() / "mask_generator.safetensors")
+        deblur_net = load_model(path)
+    return label, FaceDeblurrer(mask_net, deblur_net, precision="auto")
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b.astype(float)) ** 2), 1e-10)))
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    img = img.copy()
+    cv2.putText(img, text, (6, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(img, text, (6, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", action="append", required=True, help="LABEL=PATH[@MASK_GENERATOR] (repeatable)")
+    ap.add_argument("--data", default="../shared/data/synthface")
+    ap.add_argument("--split", required=True, help="split.json whose test faces are shown")
+    ap.add_argument("--degradation", action="append", default=None, help="thesis, realistic, ... (repeatable)")
+    ap.add_argument("--faces", type=int, default=3, help="faces per degradation")
+    ap.add_argument("--first", type=int, default=0, help="index of the first test face shown")
+    ap.add_argument("-o", "--out", default="results/comparison.jpg")
+    args = ap.parse_args()
+    models = [load(s) for s in args.model]
+    folder = FaceFolder(args.data)
+    ids = list(Splits.load(args.split).test)[args.first : args.first + args.faces]
+    rows = []
+    for name in args.degradation or ["thesis", "realistic"]:
+        ds = FaceDeblurDataset(folder, ids, train=False, degradation=make_degradation(name), size=256)
+        for i in range(len(ds)):
+            item = ds[i]
+            lq = (item["lq"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            gt = (item["gt"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            row = [_label(lq, f"{name} {_psnr(lq, gt):.1f} dB")]
+            for _, pipe in models:
+                (out,), _ = pipe.restore_faces([lq])
+                row.append(_label(out, f"{_psnr(out, gt):.1f} dB"))
+            rows.append([*row, gt])
+    titles = ["blurry input", *(label for label, _ in models), "sharp"]
+    print(f"wrote {write_image(args.out, make_grid(rows, titles))}")
+
+
+if __name__ == "__main__":
+    main()
