@@ -16,13 +16,14 @@ DEGRADATIONS = ("thesis", "realistic", "mixed", "sharp")
 
 
 def make_degradation(name: str = "thesis", realistic_share: float = 0.5):
-    """``thesis`` (the thesis's pipeline, exact), ``realistic`` (:class:`RealisticPipeline`), ``mixed`` (each
-    face from the realistic family with chance ``realistic_share``, else the thesis's) or ``sharp`` (no
-    degradation: what a net does to a face that needs no help)."""
+    """``thesis`` (the thesis's pipeline, exact), ``realistic`` (:class:`RealisticPipeline` with every face
+    degraded), ``mixed`` (each face from the realistic family, 10 % of them left clean, with chance
+    ``realistic_share``, else the thesis's; the training mix) or ``sharp`` (no degradation: what a net does to a
+    face that needs no help)."""
     if name == "thesis":
         return DegradationPipeline()
-    if name == "realistic":
-        return RealisticPipeline()
+    if name == "realistic":  # every face degraded (clean faces are the "sharp" family's, and 10 % of "mixed"'s)
+        return RealisticPipeline(RealisticConfig(clean_share=0.0))
     if name == "mixed":
         return MixedPipeline(DegradationPipeline(), RealisticPipeline(), realistic_share)
     if name == "sharp":
