@@ -372,15 +372,10 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
         best_epoch = _best_epoch_from_csv(run_dir / "metrics.csv", cfg.monitor)
         log.info("resuming %s at epoch %d (best %s %.4f)", run_dir, start, cfg.monitor, best)
     budget = Budget(cfg.budget_minutes, spent)
-    steps_per_epoch = max(len(train_loader), 1)
-    step_count = [(start - 1) * steps_per_epoch]
+    total_steps = cfg.epochs * max(len(train_loader), 1)
 
-    def lr_at() -> float:  # cosine over the time budget, else over the epochs' steps
-        if cfg.budget_minutes:
-            progress = budget.elapsed / budget.seconds
-        else:
-            progress = step_count[0] / (cfg.epochs * steps_per_epoch)
-        step_count[0] += 1
+    def lr_at() -> float:  # cosine over the time budget, else over the epochs' steps (stats counts them)
+        progress = budget.elapsed / budget.seconds if cfg.budget_minutes else stats["steps"] / total_steps
         return cosine_lr(cfg.optim.lr, cfg.scheduler.min_lr, progress)
 
     cosine = cfg.scheduler.name == "cosine"
