@@ -5,7 +5,8 @@ itself), and write the table to results/bakeoff.md (and bakeoff.json).
 Re-running resumes: a finished candidate is not trained again (its run stops at once on its spent budget), an
 interrupted one continues from its last.pt, and existing evaluations are reused.
 
-Usage: python scripts/bakeoff.py configs/bakeoff.yaml [--only d-nafnet,e-nafnet-mask] [--no-train] [--out results]
+Usage: python scripts/bakeoff.py configs/bakeoff.yaml [--only d-nafnet,e-nafnet-mask] [--lanes 1] [--no-train]
+       [--out results]
 """
 
 from __future__ import annotations
@@ -101,11 +102,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec")
     ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    ap.add_argument("--lanes", type=int, default=0, help="runs side by side (default: the spec's lanes)")
     ap.add_argument("--no-train", action="store_true", help="only evaluate and tabulate finished runs")
     ap.add_argument("--out", default="results")
     ap.add_argument("--card", default="", help="also write OUT/card.json (smfd bundle --card) for this candidate")
     args = ap.parse_args()
     spec = yaml.safe_load(Path(args.spec).read_text())
+    spec["lanes"] = args.lanes or spec["lanes"]
     names = [n for n in spec["candidates"] if not args.only or n in args.only.split(",")]
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,22 @@ def test_cosine_epochs_ema_fft_and_mixed_degradation_run(tiny_data, tmp_path):
     # the file holds the averaged weights, not the raw ones
     assert all(torch.equal(saved[k], best["ema_state_dict"][k]) for k in ema_keys)
     assert not all(torch.equal(saved[k], best["state_dict"][k]) for k in ema_keys)
+    assert last["ema_averaged"] == int(rows[-1]["steps"]) > 0
+
+
+def test_ema_warms_up_and_a_restored_average_is_not_overwritten():
+    assert loop_mod.ema_decay(0.998, 0) == pytest.approx(0.1)
+    assert loop_mod.ema_decay(0.998, 100) == pytest.approx(101 / 110)
+    assert loop_mod.ema_decay(0.998, 100_000) == 0.998
+    net = torch.nn.Linear(2, 2)
+    net.model_name, net.model_kwargs = "linear", {}
+    ema = loop_mod._make_ema(net, 0.5)
+    with torch.no_grad():
+        ema.module.weight.fill_(1.0)  # a restored average
+        net.weight.fill_(3.0)
+    ema.n_averaged.fill_(1000)  # as a resume sets it: the update blends instead of copying the live weights
+    ema.update_parameters(net)
+    assert torch.allclose(ema.module.weight, torch.full((2, 2), 2.0))
 
 
 def test_time_budget_stops_mid_epoch_and_a_resume_keeps_the_time_spent(tiny_data, tmp_path, monkeypatch):

@@ -366,6 +366,8 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
         scheduler.load_state_dict(ckpt["scheduler"])
         if ema is not None and ckpt.get("ema_state_dict") is not None:
             ema.module.load_state_dict(ckpt["ema_state_dict"])
+            # the update count goes on (a count of 0 would copy the live weights over the restored average)
+            ema.n_averaged.fill_(int(ckpt.get("ema_averaged", ckpt.get("steps", 0))) or 1)
         start, best, bad = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["bad_epochs"]
         spent = float(ckpt.get("train_seconds", 0.0))
         stats["steps"] = int(ckpt.get("steps", 0))
@@ -417,7 +419,8 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
             state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch,
                      "best_metric": best, "bad_epochs": bad, "config": cfg.to_dict(),
                      "extra": {"train_seconds": budget.spent, "steps": stats["steps"],
-                               "ema_state_dict": _cpu_state(ema.module) if ema is not None else None}}
+                               "ema_state_dict": _cpu_state(ema.module) if ema is not None else None,
+                               "ema_averaged": int(ema.n_averaged) if ema is not None else 0}}
             if improved:
                 save_checkpoint(run_dir / "best.pt", **state)
                 save_weights(_named(scored, model), run_dir / "best.safetensors",
@@ -447,11 +450,26 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     return FitResult(run_dir, best, best_epoch, epoch, stopped)
 
 
+def ema_decay(decay: float, averaged: int) -> float:
+    """The EMA's decay after ``averaged`` updates, warmed up as (1 + n) / (10 + n) (timm's ModelEmaV3 warm-up):
+    a fixed 0.998 would keep ~1/e of the weights of 500 steps ago, which on a CPU budget of a few hundred steps
+    is most of the run; the warm-up lets the average follow the early, fast-moving weights."""
+    return min(decay, (1.0 + averaged) / (10.0 + averaged))
+
+
 def _make_ema(model: nn.Module, decay: float):
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from torch.optim.swa_utils import AveragedModel
+
+    def update(averaged_params, params, num_averaged):
+        d = ema_decay(decay, int(num_averaged))
+        if torch.is_floating_point(averaged_params[0]):
+            torch._foreach_lerp_(averaged_params, params, 1.0 - d)
+        else:  # integer buffers (BatchNorm's batch counters) follow the live net
+            for a, p in zip(averaged_params, params, strict=True):
+                a.copy_(p)
 
     # use_buffers: BatchNorm statistics are averaged with the weights, so the averaged net is self-consistent
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    ema = AveragedModel(model, multi_avg_fn=update, use_buffers=True)
     ema.module.model_name, ema.module.model_kwargs = model.model_name, model.model_kwargs
     return ema
 
