@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from smfd.data.io import atomic_write_bytes
+from smfd.fileio import atomic_write_bytes
 from smfd.models import count_parameters, create_model
 from smfd.models.profile import count_flops
 from smfd.report.tables import markdown_table
@@ -126,15 +126,16 @@ def main() -> None:
     references = spec.get("references") or {}
     for n in [*done, *references]:
         cand = spec["candidates"].get(n) or references[n]
-        if n in references:  # trained elsewhere: scored only
+        if n in references:  # trained elsewhere: scored only (its own steps and minutes, if the spec gives them)
             model = load_model(cand["path"])
-            facts = {"steps": "-", "minutes": "-"}
+            facts = {"steps": cand.get("steps", "-"), "minutes": cand.get("minutes", "-")}
         else:
             model = create_model(cand["model"]["name"], **cand["model"].get("kwargs", {}))
             facts = run_facts(out / n)
         gflops = count_flops(model) / 1e9
         row = [cand["label"], f"{count_parameters(model)['trainable'] / 1e6:.2f}M", f"{gflops:.1f}",
-               f"{facts['steps']:,}" if n in done else "-", f"{facts['minutes']:.0f}" if n in done else "-"]
+               f"{facts['steps']:,}" if facts["steps"] != "-" else "-",
+               f"{facts['minutes']:.0f}" if facts["minutes"] != "-" else "-"]
         record[n] = {**facts, "gflops": gflops}
         for d in degradations:
             ev = evaluate(spec, n, cand, d)
@@ -174,8 +175,11 @@ def main() -> None:
 
 def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int) -> dict:
     """The model card of a candidate shipped with the mask generator it read (every number from the evaluations)."""
-    cand = spec["candidates"][name]
-    model = create_model(cand["model"]["name"], **cand["model"].get("kwargs", {}))
+    cand = spec["candidates"].get(name) or spec["references"][name]
+    model = load_model(cand["path"]) if "path" in cand else create_model(cand["model"]["name"],
+                                                                        **cand["model"].get("kwargs", {}))
+    masks = cand.get("mask_weights", spec["masks"])
+    weights = cand.get("path", f"{spec['out']}/{name}")
     metrics = {}
     for d in ("thesis", "realistic"):
         if d in rec:
@@ -190,22 +194,25 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int) -> di
     if "sharp" in rec:
         metrics["sharp faces through the net, PSNR dB against themselves"] = f"{rec['sharp']['psnr']:.2f}"
     return {
-        "summary": f"{cand['label'].split(') ', 1)[-1]} ({count_parameters(model)['trainable']:,} parameters) with the "
-                   f"mask generator {spec['masks']}, stored as float16.",
-        "status": f"Trained on a 2-core CPU for {rec['minutes']:.0f} minutes ({rec['steps']:,} AdamW steps of 4 whole "
-                  f"256 px faces, {rec['gflops']:.1f} GFLOPs a face) with {spec['config']}; the weights are the EMA "
-                  "of the training weights. A first stretch: the long run continues from these weights.",
-        "data": "SynthFace-4k (synthetic FFHQ-aligned faces), the seed-0 split of configs/whole_face.yaml (600 test "
-                "faces held out; none seen in training by either net); each face degraded on the fly, half by the "
-                "thesis's pipeline, half by the realistic family (camera shake, defocus, mild blur, sensor noise, "
-                "JPEG, 10 % clean).",
-        "protocol": f"python scripts/bakeoff.py configs/bakeoff.yaml --card {name}; then smfd bundle --mask "
-                    f"{spec['masks']} --deblur {spec['out']}/{name} -o src/smfd/weights --card results/card.json",
+        "summary": f"{cand.get('summary', cand['label'].split(') ', 1)[-1])} "
+                   f"({count_parameters(model)['trainable']:,} parameters, {rec['gflops']:.1f} GFLOPs a 256 px face) "
+                   f"with the mask generator {masks}, stored as float16.",
+        "status": cand.get("status") or (
+            f"Trained on a 2-core CPU for {rec['minutes']:.0f} minutes ({rec['steps']:,} AdamW steps of 4 whole "
+            f"256 px faces) with {spec['config']}; the weights are the EMA of the training weights."),
+        "data": cand.get("data") or (
+            "SynthFace-4k (synthetic FFHQ-aligned faces), the seed-0 split of configs/whole_face.yaml (600 test faces "
+            "held out; none seen in training by either net); each face degraded on the fly, half by the thesis's "
+            "pipeline, half by the realistic family (camera shake, defocus, mild blur, sensor noise, JPEG, 10 % "
+            "clean)."),
+        "protocol": (f"{cand['how']}; " if cand.get("how") else "") + (
+            f"scored by python scripts/bakeoff.py configs/bakeoff.yaml --card {name}; then smfd bundle --mask "
+            f"{masks} --deblur {weights} -o src/smfd/weights --card results/card.json"),
         "metrics": metrics,
         "intended_use": "Deblurring aligned or detected faces in photos (motion, camera shake, defocus, rescaling, "
                         "noise, JPEG); research and trying the tool.",
-        "limitations": "Trained on synthetic faces only, for an hour of CPU time: results are soft on heavy blur; "
-                       "see results/bakeoff.md for every measured score and the targets still open.",
+        "limitations": "Trained on synthetic faces only, on a few hours of CPU time at most: results are soft on "
+                       "heavy blur; see results/bakeoff.md for every measured score and the targets still open.",
         "licence": "Trained on SynthFace-4k (StyleGAN2/FFHQ-derived): research, non-commercial use only.",
     }
 

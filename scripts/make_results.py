@@ -24,7 +24,8 @@ import yaml
 from smfd.data import FaceFolder
 from smfd.data.celebamask import CLASSES
 from smfd.data.dataset import FaceDeblurDataset
-from smfd.data.io import atomic_write_bytes, write_image
+from smfd.data.io import write_image
+from smfd.fileio import atomic_write_bytes
 from smfd.models.profile import measure_latency
 from smfd.models.registry import count_parameters, create_model
 from smfd.report import colorize_mask

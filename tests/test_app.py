@@ -165,3 +165,15 @@ def test_sweep_removes_old_results_and_keeps_fresh_ones(tmp_path):
         os.utime(p, (time.time() - 10 * (4 - i), time.time() - 10 * (4 - i)))  # r4 newest
     assert sweep(tmp_path, max_age_s=3600, max_files=2) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r3.png", "r4.png"]
+
+
+def test_heap_arenas_are_capped_unless_the_environment_sets_them(monkeypatch):
+    import platform
+
+    from smfd.app import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # glibc read the user's own setting at start-up
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas() is True

@@ -67,8 +67,19 @@ def test_bundle_switches_a_deblur_option(tmp_path, run_cli):
     res = run_cli(["bundle", "--mask", str(src / "mask_generator.safetensors"), "--deblur",
                    str(src / "smfd_unet.safetensors"), "-o", str(tmp_path / "b"), "--deblur-option", "keep_mean=true"])
     assert res.code == 0, res.err
-    _, deblur = load_bundle(str(tmp_path / "b"))[:2]
-    assert deblur.keep_mean and deblur.model_kwargs["keep_mean"] is True
+    _, deblur, manifest = load_bundle(str(tmp_path / "b"))
+    assert deblur.steps == ("keep_mean",) and deblur.model_kwargs["keep_mean"] is True
+    assert manifest["files"]["deblur"]["steps"] == ["keep_mean"]  # the inference step is recorded in the manifest
+    run = tmp_path / "run"  # a training run folder: its best.safetensors
+    run.mkdir()
+    (run / "best.safetensors").write_bytes((src / "smfd_unet.safetensors").read_bytes())
+    (run / "last.pt").write_bytes(b"not read")
+    res = run_cli(["bundle", "--mask", str(src / "mask_generator.safetensors"), "--deblur", str(run), "-o",
+                   str(tmp_path / "b2")])
+    assert res.code == 0, res.err
+    res = run_cli(["bundle", "--mask", str(src / "mask_generator.safetensors"), "--deblur", str(run / "last.pt"),
+                   "-o", str(tmp_path / "b3")])  # the product reads safetensors only, never a pickle
+    assert res.code != 0 and "not a .safetensors weights file" in res.err and not (tmp_path / "b3").exists()
 
 
 def test_summary_table(run_cli):

@@ -5,8 +5,12 @@ needs:
 
 * one model thread: the page and the endpoint hand their work to a single worker (:class:`ModelWorker`), so one
   model run happens at a time and every tensor is allocated in one thread, whose freed memory is handed back to
-  the system after each request (glibc's ``malloc_trim``: without it each server thread keeps its own heap arena
-  and resident memory climbs with every new thread that ran a request);
+  the system after each request (glibc's ``malloc_trim``);
+* few heap arenas: glibc gives each new thread that allocates its own heap arena (up to 8 per core), and the
+  server's request threads decode uploads and encode results in theirs, each keeping its high-water mark. The
+  soak benchmark measured resident memory +15 % over 10 rounds with glibc's default and flat (-2 %) with two
+  arenas (``benchmarks/soak.py``, results/soak.md), so :func:`serve` limits them to two (``MALLOC_ARENA_MAX``
+  in the environment overrides it);
 * a bounded line: at most ``queue_size`` requests wait or run; the next gets a clean "busy" reply (503 with
   ``Retry-After`` from the endpoint, "Queue is full" from the page);
 * bounded disk: results and uploads older than ``keep_minutes`` are deleted, and at most ``keep_files`` results
@@ -57,6 +61,21 @@ def _malloc_trim():
     except (OSError, AttributeError):  # not glibc
         fn = None
     return (lambda: fn(0)) if fn else (lambda: None)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+
+
+def limit_malloc_arenas(count: int = 2) -> bool:
+    """Cap glibc's heap arenas for threads created from now on (no-op elsewhere, or if ``MALLOC_ARENA_MAX`` is set,
+    which glibc has already read). Returns whether the cap was set."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        return bool(name) and ctypes.CDLL(name).mallopt(M_ARENA_MAX, count) == 1
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 class ModelWorker:
@@ -275,6 +294,7 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
     import uvicorn
     from fastapi import FastAPI
 
+    limit_malloc_arenas()  # before the server's threads exist
     worker = ModelWorker(pipe, queue_size)
     work_dir = Path(tempfile.mkdtemp(prefix="smfd-serve-"))
     for sub in ("results", "uploads", "gradio"):

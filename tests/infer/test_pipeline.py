@@ -110,46 +110,56 @@ def test_checksum_architecture_and_nan_errors(bundle, tmp_path):
         load_bundle(tmp_path)
 
 
-def test_onnx_export_parity(tmp_path):
+# every kind of bundle: SMFD-UNet plain and as shipped (residual variant, keep_mean, local statistics, the mask
+# net's working size), the residual no-mask ablation with local statistics, NAFNet with and without them, NAFNet + mask
+NAF = {"width": 4, "middle_blocks": 1}
+BUNDLE_KINDS = {
+    "smfd_unet": ("smfd_unet", TINY_KWARGS, None),
+    "smfd_unet-shipped": ("smfd_unet", {**TINY_KWARGS, "residual": True, "keep_mean": True, "pool_window": 32}, 32),
+    "smfd_unet_no_mask-local": ("smfd_unet_no_mask", {**TINY_KWARGS, "residual": True, "pool_window": 32}, None),
+    "nafnet": ("nafnet", NAF, None),
+    "nafnet-local": ("nafnet", {**NAF, "pool_window": 32}, None),
+    "nafnet_mask": ("nafnet_mask", {**NAF, "mask_width": 4}, 32),
+}
+
+
+@pytest.mark.parametrize("kind", list(BUNDLE_KINDS))
+def test_onnx_export_is_the_whole_network_with_parity(tmp_path, kind):
     pytest.importorskip("onnxruntime")
     from smfd.infer.export import FORMAT, export_onnx
+    from smfd.infer.weights import make_bundle
+    from smfd.models import create_model
 
-    # as shipped: the mask net's working size and softmax, SMFD-UNet's residual and keep_mean run around the graphs
-    bundle = make_tiny_bundle(tmp_path / "bundle", as_shipped=True)
-
-    export_onnx(str(bundle), tmp_path / "onnx")
-    torch_pipe = smfd.load_pipeline(str(bundle))
+    name, kwargs, work_size = BUNDLE_KINDS[kind]
+    torch.manual_seed(0)
+    deblur = create_model(name, **kwargs)
+    if name.startswith("nafnet"):
+        for p in deblur.parameters():  # NAFNet starts as the identity; make it do something
+            torch.nn.init.normal_(p, std=0.1)
+    mask = create_model("mask_generator", **TINY_KWARGS, **({"work_size": work_size} if work_size else {}))
+    make_bundle(mask, deblur, tmp_path / "b", card={"status": "test"})
+    manifest = export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
+    steps = ["keep_mean"] if kwargs.get("keep_mean") else []
+    assert manifest["files"]["deblur"]["steps"] == steps  # what runs outside the graphs is named
+    assert manifest["files"]["deblur"]["post"] == ["crop to the input size", *steps]
+    assert manifest["files"]["mask"]["post"][-1] == "softmax"
+    assert any("resize to" in p for p in manifest["files"]["mask"]["pre"]) == bool(work_size)
+    torch_pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
     onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
     rng = np.random.default_rng(1)
     # a multiple of the stride, one that needs padding, one smaller than the local-statistics window
     for shape in ((64, 64, 3), (50, 70, 3), (20, 28, 3)):
-        faces = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3)]
+        faces = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(2)]
         lq = torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255
         out_t, probs_t = torch_pipe._run(lq)
         out_o, probs_o = onnx_pipe._run(lq)
+        assert (out_t - lq).abs().max() > 1e-3  # the net changes the image
         assert (out_t - out_o).abs().max().item() < 1e-4
         assert (probs_t - probs_o).abs().max().item() < 1e-5
-    manifest = tmp_path / "onnx" / "manifest.json"
-    manifest.write_text(manifest.read_text().replace(f'"{FORMAT}"', '"smfd-onnx-2"'))
+    path = tmp_path / "onnx" / "manifest.json"
+    path.write_text(path.read_text().replace(f'"{FORMAT}"', '"smfd-onnx-2"'))
     with pytest.raises(ValueError, match="older smfd .*export again"):  # its metadata would be read wrongly
         smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
-
-
-def test_onnx_export_pads_a_no_mask_net_up_to_its_pool_window(tmp_path):
-    pytest.importorskip("onnxruntime")
-    from smfd.infer.export import export_onnx, load_onnx, run_onnx
-    from smfd.infer.weights import make_bundle
-    from smfd.models import create_model
-
-    torch.manual_seed(0)
-    deblur = create_model("smfd_unet_no_mask", **TINY_KWARGS, residual=True, pool_window=32)
-    make_bundle(create_model("mask_generator", **TINY_KWARGS), deblur, tmp_path / "b", card={"status": "test"})
-    export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
-    _, sess, _ = load_onnx(tmp_path / "onnx")
-    _, model, _ = load_bundle(tmp_path / "b")
-    x = torch.rand(2, 3, 20, 28)  # smaller than the window
-    with torch.no_grad():
-        assert (model.float()(x) - run_onnx(sess, x)).abs().max().item() < 1e-4
 
 
 def test_the_shipped_default_weights_load_and_pass_their_checksums():
@@ -160,26 +170,3 @@ def test_the_shipped_default_weights_load_and_pass_their_checksums():
     assert out.image.shape == (64, 64, 3)
 
 
-@pytest.mark.parametrize("name", ["nafnet", "nafnet_mask"])
-def test_nafnet_bundles_run_and_export_with_parity(tmp_path, name):
-    """Both NAFNet kinds (without and with the mask branch) run in the pipeline and export whole to ONNX."""
-    pytest.importorskip("onnxruntime")
-    from smfd.infer.export import export_onnx
-    from smfd.infer.weights import make_bundle
-    from smfd.models import create_model
-
-    torch.manual_seed(0)
-    deblur = create_model(name, width=4, middle_blocks=1, **({"mask_width": 4} if name == "nafnet_mask" else {}))
-    for p in deblur.parameters():  # NAFNet starts as the identity; make it do something
-        torch.nn.init.normal_(p, std=0.1)
-    make_bundle(create_model("mask_generator", **TINY_KWARGS), deblur, tmp_path / "b", card={"status": "test"})
-    export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
-    torch_pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
-    onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
-    rng = np.random.default_rng(2)
-    for shape in ((64, 64, 3), (50, 70, 3)):
-        lq = torch.from_numpy(np.stack([rng.integers(0, 256, shape, dtype=np.uint8)])).permute(0, 3, 1, 2) / 255
-        out_t, _ = torch_pipe._run(lq.float())
-        out_o, _ = onnx_pipe._run(lq.float())
-        assert (out_t - lq).abs().max() > 0.01  # the net changes the image
-        assert (out_t - out_o).abs().max().item() < 1e-4

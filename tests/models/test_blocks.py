@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from smfd.models import CBAM, RDC, AttentionUp, PixelShuffleUp, PostProcess
-from smfd.models.blocks import PlainUp, TransposeUp
+from smfd.models.blocks import ChannelAttention, PlainUp, TransposeUp
+from smfd.models.local_pooling import LocalChannelAttention, LocalPostProcess
 
 
 def test_rdc_shapes_and_dense_inputs():
@@ -77,12 +78,12 @@ def _two_regions(window: int) -> torch.Tensor:
     return x
 
 
-@pytest.mark.parametrize("module", [lambda w: CBAM(8, reduction=2, window=w).channel,
-                                    lambda w: PostProcess(window=w)])
+@pytest.mark.parametrize("module", [lambda: CBAM(8, reduction=2).channel, lambda: PostProcess()])
 def test_local_statistics_see_the_training_crop_around_each_pixel(module):
     window = 16
-    local, glob = module(window).eval(), module(None).eval()
-    glob.load_state_dict(local.state_dict())
+    glob = module().eval()
+    local = (LocalChannelAttention if isinstance(glob, ChannelAttention) else LocalPostProcess)(glob, window).eval()
+    assert local.state_dict().keys() == glob.state_dict().keys()  # same parameters, same keys
     x = _two_regions(window)
     with torch.no_grad():
         y = local(x)

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
+from smfd.infer.steps import restore
 from smfd.models import THESIS_PARAMS, count_parameters, create_model, example_inputs, list_models
+from smfd.models.mask_generator import mask_logits
 
 ALL = list_models()
 
@@ -15,6 +17,7 @@ PINNED = {
     "unet": (31_401_605, 11_776),
     "unet_plusplus": (36_643_333, 14_592),
     "smfd_unet_no_post": (7_532_503, 960),
+    "smfd_unet_residual": (7_532_503, 960),
     "smfd_unet_no_mask": (1_150_262, 640),
     "smfd_unet_plain_up": (2_787_134, 960),
     "smfd_unet_transpose_up": (1_960_599, 960),
@@ -94,12 +97,13 @@ def test_mask_nets_at_a_working_size_see_the_face_downscaled(name):
     fixed.load_state_dict(free.state_dict())  # no parameters of its own: trained weights take the option
     x = torch.rand(2, 1, 64, 48)
     with torch.no_grad():
-        out = fixed(x)
+        out = mask_logits(fixed, x)
         small_out = free(torch.nn.functional.interpolate(x, size=(16, 12), mode="area"))
         assert out.shape == (2, 5, 64, 48)
         # the net ran on the 16 x 12 (longer side 16) area-downscaled face; its logits were resized back
         torch.testing.assert_close(out, torch.nn.functional.interpolate(small_out, size=(64, 48), mode="bilinear"))
-        torch.testing.assert_close(fixed(x[..., :16, :12]), free(x[..., :16, :12]))  # at the working size: as is
+        torch.testing.assert_close(mask_logits(fixed, x[..., :16, :12]), free(x[..., :16, :12]))  # at its size: as is
+        torch.testing.assert_close(fixed(x), free(x))  # the net itself runs at any size; the option is one step
 
 
 def test_smfd_unet_uses_the_mask():
@@ -131,6 +135,8 @@ def test_residual_variant_adds_the_input():
     image, mask = example_inputs(plain, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(residual(image, mask), image + plain(image, mask))
+    variant = create_model("smfd_unet_residual")  # the registered variant is the same class as residual=True
+    assert type(variant) is type(create_model("smfd_unet", residual=True)) is not type(create_model("smfd_unet"))
 
 
 def test_keep_mean_gives_the_output_the_inputs_channel_means():
@@ -139,8 +145,10 @@ def test_keep_mean_gives_the_output_the_inputs_channel_means():
     kept = create_model("smfd_unet", residual=True, keep_mean=True).eval()
     kept.load_state_dict(free.state_dict())  # no parameters of its own: trained weights take the switch
     image, mask = example_inputs(free, 2, 40, 48)  # padded inside: the means are over the real pixels
+    assert kept.steps == ("keep_mean",) and free.steps == ()
     with torch.no_grad():
-        a, b = free(image, mask), kept(image, mask)
+        a, b = restore(free, image, mask), restore(kept, image, mask)
+        torch.testing.assert_close(kept(image, mask), a)  # the net itself is unchanged: the step comes after it
     means = image.mean(dim=(2, 3))
     assert (a.clamp(0, 1).mean(dim=(2, 3)) - means).abs().max() > 1e-2  # the random net drifts...
     assert ((a < 0) | (a > 1)).float().mean() > 0.01  # ...with pixels outside [0, 1]...
@@ -179,5 +187,8 @@ def test_pool_window_is_a_parameterless_option_global_up_to_the_window(name):
         assert (local(big, *big_args) - plain(big, *big_args)).abs().max() > 2e-5  # (untrained gates are near 0.5)
     windows = sorted({m.window for m in local.modules() if hasattr(m, "window")})
     assert windows == ([8, 16, 32] if name == "smfd_unet" else [2, 4, 8, 16, 32])  # per level, halving
+    assert local.state_dict().keys() == plain.state_dict().keys()
+    # one conversion of the built net (local_pooling.use_local_stats), not an argument of its blocks
+    assert type(local) is type(plain) and not any(hasattr(m, "window") for m in plain.modules())
     with pytest.raises(ValueError, match="pool_window must be a multiple"):
         create_model(name, pool_window=20)

@@ -179,8 +179,8 @@ def demo(
 
 @app.command()
 def bundle(
-    mask: Annotated[Path, typer.Option(help="Mask generator: run folder, checkpoint or weights.")],
-    deblur: Annotated[Path, typer.Option(help="Deblurring model: run folder, checkpoint or weights.")],
+    mask: Annotated[Path, typer.Option(help="Mask generator: a run folder (its best.safetensors) or weights file.")],
+    deblur: Annotated[Path, typer.Option(help="Deblurring model: a run folder or weights file.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Bundle folder to write.")],
     card: Annotated[Path | None, typer.Option(help="JSON file of model-card fields (data, metrics...).")] = None,
     fp32: Annotated[bool, typer.Option(help="Store float32 instead of float16.")] = False,
@@ -190,11 +190,12 @@ def bundle(
 ) -> None:
     """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
     from ..infer.weights import make_bundle
-    from ..train import load_model
+    from ..models.io import load_weights, resolve_weights
 
     options = _model_options(deblur_option, "--deblur-option")
     card_data = json.loads(card.read_text()) if card else {}
-    manifest = make_bundle(load_model(mask), load_model(deblur, options), out, half=not fp32, card=card_data)
+    models = load_weights(resolve_weights(mask)), load_weights(resolve_weights(deblur), options=options)
+    manifest = make_bundle(*models, out, half=not fp32, card=card_data)
     for role, e in manifest["files"].items():
         typer.echo(f"{role}: {out / e['file']} ({e['bytes'] / 1e6:.1f} MB) sha256 {e['sha256']}")
 

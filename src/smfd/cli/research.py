@@ -40,8 +40,9 @@ def degrade(
 
     Image k of the input list uses the generator ``numpy.random.default_rng([seed, k])``.
     """
-    from ..data.io import atomic_write_bytes, expand_inputs, read_image, write_image
+    from ..data.io import expand_inputs, read_image, write_image
     from ..degrade import make_degradation
+    from ..fileio import atomic_write_bytes
 
     if degradation not in DEGRADATIONS:
         raise CliError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}", code=2)
@@ -311,6 +312,7 @@ def report_features(
 
     from ..data.io import read_image, read_mask
     from ..degrade import DegradationPipeline
+    from ..models._utils import resize, work_shape
     from ..models.mask_generator import rgb_to_grey
     from ..report.figures import feature_maps
     from ..train import load_model
@@ -330,4 +332,6 @@ def report_features(
             inputs = (x, mask_provider(mask_source, torch.device("cpu"))({"lq": x}))
     else:
         inputs = (rgb_to_grey(x),) if net.in_channels == 1 else (x,)
+        if getattr(net, "work_size", None):  # a mask net runs at its working size
+            inputs = (resize(inputs[0], work_shape(tuple(x.shape[-2:]), net.work_size)),)
     typer.echo(f"wrote {feature_maps(net, inputs, out)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 
 @dataclass(frozen=True)

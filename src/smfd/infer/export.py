@@ -1,10 +1,11 @@
 """ONNX export of a weight bundle and an ONNX Runtime backend for :class:`FaceDeblurrer`.
 
-Both networks are exported with dynamic batch, height and width. The exported graphs expect sides that are
-multiples of the network stride; :func:`run_onnx` pads (reflect) and crops around them, and applies
-SMFD-UNet's last steps (post-processing, residual, keep_mean) after the crop, exactly as the PyTorch models do, so
-any size works. A mask net with a working size is exported without its resizing and its softmax, which
-:func:`run_onnx` applies around the graph in the PyTorch model's order (resize in, graph, resize logits back, softmax).
+Each graph is the whole network (for SMFD-UNet: encoders, decoder, head, post-processing and, for the residual
+variant, the residual; test-time local statistics where the net uses them), with dynamic batch, height and width.
+What stays outside a graph is named in the manifest (``pre`` and ``post`` of each role) and run by the same code as
+the PyTorch backend: padding to a multiple of the stride (reflect) and cropping back, the mask net's working size
+and softmax (:func:`smfd.models.mask_generator.mask_probabilities`) and the inference steps such as ``keep_mean``
+(:mod:`smfd.infer.steps`).
 """
 
 from __future__ import annotations
@@ -19,40 +20,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.io import atomic_write_bytes
-from ..models._utils import pad_to_multiple, resize, work_shape
-from ..models.blocks import PostProcess
-from ..models.io import sha256_file
-from ..models.smfd_unet import SMFDUNet, finish_output
+from ..fileio import atomic_write_bytes, sha256_file
+from ..models._utils import crop_to, pad_to_multiple
+from .steps import check_steps
 from .weights import load_bundle
 
-# 2: SMFD-UNet's last steps (post-processing, residual, keep_mean) in the "finish" metadata;
-# 3: the mask graph gives logits; its working size and softmax are in the "work_size" and "softmax" metadata
-FORMAT = "smfd-onnx-3"
+# 4: the deblurring graph is the whole net; the steps around each graph are named in the manifest ("pre", "post")
+FORMAT = "smfd-onnx-4"
 OPSET = 17
+PAD = "pad to a multiple of the stride (reflect; up to the local-statistics window, if smaller)"
+CROP = "crop to the input size"
 
 
 class _Network(nn.Module):
-    """A deblurring net's ``network`` on stride-multiple inputs: for SMFD-UNet without its last steps
-    (post-processing, residual, keep_mean), which :func:`run_onnx` applies; for NAFNet the whole net."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model, self.stride = model, model.stride
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model.network(*inputs)
-
-
-class _MaskLogits(nn.Module):
-    """A mask net's logits at the input's size (its working-size resizing and the softmax: :func:`run_onnx`)."""
+    """A net on stride-multiple inputs: deblurring nets' ``network`` (the whole net but its padding and cropping),
+    a mask net's logits."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, grey: torch.Tensor) -> torch.Tensor:
-        return self.model.network(grey)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.network(*inputs) if hasattr(self.model, "network") else self.model(*inputs)
 
 
 def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta: dict) -> None:
@@ -60,7 +49,7 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta
 
     dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in [*names, "output"]}
     with warnings.catch_warnings():
-        # shape checks and padding branches are traced as constants on purpose: run_onnx pads to the stride
+        # shape checks and padding branches are traced as constants on purpose: the session pads to the stride
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Constant folding")  # slices of the local-statistics grids
         torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["output"], dynamic_axes=dyn,
@@ -72,7 +61,7 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta
 
 
 def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLike = "onnx") -> dict:
-    """Export a bundle's two networks to ``out_dir`` (``mask_generator.onnx``, ``smfd_unet.onnx``, manifest)."""
+    """Export a bundle's two networks to ``out_dir`` (``<mask net>.onnx``, ``<deblurring net>.onnx``, manifest)."""
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -80,38 +69,45 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
     mask_model, deblur_model, manifest = load_bundle(weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    core = copy.deepcopy(deblur_model).float().eval()
-    finish = None
-    if isinstance(core, SMFDUNet):  # run_onnx does its last steps after cropping, so padding cannot shift a mean
-        post = core.post if isinstance(core.post, PostProcess) else None
-        finish = {"post": {"contrast": post.contrast, "brightness": post.brightness, "per_channel": post.per_channel,
-                           "window": post.window} if post else None,
-                  "residual": core.residual, "keep_mean": core.keep_mean}
-    min_size = getattr(core, "pool_window", None) or 0  # run_onnx pads to it; traced where every window fits
-    core = _Network(core)
-    size = max(64, 2 * min_size)
-    image, mask = torch.rand(1, 3, size, size), torch.softmax(torch.randn(1, 5, size, size), 1)
-    grey = torch.rand(1, 1, 64, 64)
-    files = {}
+    steps = check_steps(manifest["files"]["deblur"].get("steps", getattr(deblur_model, "steps", ())))
+    files, entries = {}, {}
     with torch.no_grad():
-        path = out_dir / f"{mask_model.model_name}.onnx"
-        _export(_MaskLogits(mask_model.float().eval()), (grey,), ["grey"], path,
-                {"stride": mask_model.stride, "role": "mask", "work_size": getattr(mask_model, "work_size", None),
-                 "softmax": True})
-        files["mask"] = path
-        path = out_dir / f"{deblur_model.model_name}.onnx"
-        masked = bool(getattr(deblur_model, "mask_channels", 0))
-        _export(core, (image, mask) if masked else (image,), ["image", "mask"] if masked else ["image"], path,
-                {"stride": core.stride, "role": "deblur", "finish": finish, "min_size": min_size})
-        files["deblur"] = path
+        for role, model in (("mask", mask_model), ("deblur", deblur_model)):
+            model = copy.deepcopy(model).float().eval()
+            window = getattr(model, "local_stats", None) or 0  # traced where every window fits; run pads up to it
+            size = max(64, 2 * window)
+            masked = bool(getattr(model, "mask_channels", 0))
+            if role == "mask":
+                inputs, names = (torch.rand(1, model.in_channels, 64, 64),), ["grey"]
+                meta = {"work_size": model.work_size, "num_classes": model.num_classes}
+                pre = ["grey (BT.601)"] + ([f"resize to {model.work_size} px (longer side, area)"]
+                                           if model.work_size else []) + [PAD]
+                post = [CROP] + (["resize back (bilinear)"] if model.work_size else []) + ["softmax"]
+            else:
+                image = torch.rand(1, model.in_channels, size, size)
+                inputs = (image, torch.softmax(torch.randn(1, model.mask_channels, size, size), 1)) if masked \
+                    else (image,)
+                names, meta = ["image", "mask"] if masked else ["image"], {"steps": list(steps)}
+                pre, post = [PAD], [CROP, *steps]
+            path = out_dir / f"{model.model_name}.onnx"
+            _export(_Network(model), inputs, names, path,
+                    {"stride": model.stride, "role": role, "min_size": window, "mask_channels": model.mask_channels,
+                     **meta})
+            files[role] = path
+            entries[role] = {"file": path.name, "sha256": sha256_file(path), "model_name": model.model_name,
+                             "pre": pre, "post": post,
+                             **({"steps": list(steps)} if role == "deblur" else {})}
     out = {"format": FORMAT, "source": str(weights), "opset": OPSET, "card": manifest.get("card", {}),
-           "files": {r: {"file": p.name, "sha256": sha256_file(p)} for r, p in files.items()}}
+           "files": entries}
     atomic_write_bytes(out_dir / "manifest.json", (json.dumps(out, indent=1) + "\n").encode())
     return out
 
 
 class _Session:
-    """An ONNX Runtime session with the metadata run_onnx needs."""
+    """An ONNX Runtime session that runs like the torch net it was exported from: ``sess(*inputs)`` on (B, C, H, W)
+    tensors of any size (padded to the stride and cropped back around the graph), with the net's ``mask_channels``,
+    ``work_size`` and ``steps``, so :func:`~smfd.models.mask_generator.mask_probabilities` and
+    :func:`~smfd.infer.steps.restore` treat both backends alike."""
 
     def __init__(self, path: Path) -> None:
         import onnxruntime as ort
@@ -119,14 +115,19 @@ class _Session:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.stride = json.loads(meta.get("stride", "1"))
-        self.finish = json.loads(meta.get("finish", "null"))
-        self.min_size = json.loads(meta.get("min_size", "0"))
-        self.work_size = json.loads(meta.get("work_size", "null"))
-        self.softmax = json.loads(meta.get("softmax", "false"))
+        meta = {k: json.loads(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
+        self.stride, self.min_size = meta.get("stride", 1), meta.get("min_size", 0)
+        self.work_size, self.mask_channels = meta.get("work_size"), meta.get("mask_channels", 0)
+        self.steps = check_steps(meta.get("steps", []), str(path))
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.mask_input = "mask" in self.input_names
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        size = tuple(inputs[0].shape[-2:])
+        feeds = {}
+        for name, x in zip(self.input_names, inputs, strict=True):
+            x, _ = pad_to_multiple(x, self.stride, self.min_size)
+            feeds[name] = np.ascontiguousarray(x.float().numpy())
+        return crop_to(torch.from_numpy(self.session.run(None, feeds)[0]), size)
 
 
 def load_onnx(folder: str | os.PathLike) -> tuple[_Session, _Session, dict]:
@@ -151,25 +152,3 @@ def load_onnx(folder: str | os.PathLike) -> tuple[_Session, _Session, dict]:
             raise ValueError(f"{f}: checksum mismatch (the file is corrupt or not the exported model)")
         sessions.append(_Session(f))
     return sessions[0], sessions[1], manifest
-
-
-def run_onnx(sess: _Session, *inputs: torch.Tensor) -> torch.Tensor:
-    """Run a session on (B, C, H, W) tensors of any size; returns a torch tensor of the input size."""
-    first, size = inputs[0], tuple(inputs[0].shape[-2:])
-    if sess.work_size:
-        inputs = tuple(resize(x, work_shape(size, sess.work_size)) for x in inputs)
-    h, w = inputs[0].shape[-2:]
-    feeds = {}
-    for name, x in zip(sess.input_names, inputs, strict=True):
-        x, _ = pad_to_multiple(x, sess.stride, sess.min_size)
-        feeds[name] = np.ascontiguousarray(x.float().numpy())
-    out = torch.from_numpy(sess.session.run(None, feeds)[0])[..., :h, :w]
-    if sess.work_size:
-        out = resize(out, size)
-    if sess.softmax:
-        out = torch.softmax(out, dim=1)
-    if sess.finish:
-        f = sess.finish
-        out = finish_output(out, first, PostProcess(**f["post"]) if f["post"] else None,
-                            residual=f["residual"], keep_mean=f["keep_mean"])
-    return out

@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from ..data.celebamask import CLASSES
-from ..models.mask_generator import mask_probabilities, rgb_to_grey
+from ..models.mask_generator import mask_probabilities
 from ..precision import autocast, check_precision, resolve_precision, to_channels_last
 from .faces import Face, align, alignment_matrix, paste_back
+from .steps import check_steps, restore
 
 
 class NoFaceError(ValueError):
@@ -94,24 +95,20 @@ class FaceDeblurrer:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.manifest = manifest or {}
+        # the inference steps after the deblurring net: the manifest's record, else the net's own (model.steps)
+        recorded = self.manifest.get("files", {}).get("deblur", {}).get("steps")
+        self.steps = check_steps(getattr(self.deblur_model, "steps", ()) if recorded is None else recorded,
+                                 "manifest deblur steps")
         self._detector = None
 
     # --- networks ---------------------------------------------------------------------------------------------
 
     def _run(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W))."""
-        if self.onnx:
-            from .export import run_onnx
-
-            probs = run_onnx(self.mask_model, rgb_to_grey(lq))
-            out = run_onnx(self.deblur_model, lq, probs) if self.deblur_model.mask_input else \
-                run_onnx(self.deblur_model, lq)
-            return out.clamp(0, 1), probs
         with torch.inference_mode(), autocast(self.precision, self.device):
-            lq_d = self._layout(lq.to(self.device))
+            lq_d = lq if self.onnx else self._layout(lq.to(self.device))
             probs = mask_probabilities(self.mask_model, lq_d)
-            out = self.deblur_model(lq_d, self._layout(probs)) if getattr(self.deblur_model, "mask_channels", 0) \
-                else self.deblur_model(lq_d)
+            out = restore(self.deblur_model, lq_d, probs if self.onnx else self._layout(probs), self.steps)
             return out.float().clamp(0, 1).cpu().contiguous(), probs.float().cpu().contiguous()
 
     def restore_faces(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..data.io import atomic_write_bytes
-from ..models.io import load_weights, save_weights, sha256_file
+from ..fileio import atomic_write_bytes, sha256_file
+from ..models.io import load_weights, save_weights
 
 FORMAT = "smfd-bundle-1"
 ROLES = ("mask", "deblur")
@@ -77,6 +77,8 @@ def make_bundle(mask_model: nn.Module, deblur_model: nn.Module, out_dir: str | o
         sha = save_weights(model, out_dir / name, half=half)
         entries[role] = {"file": name, "sha256": sha, "model_name": model.model_name,
                          "bytes": (out_dir / name).stat().st_size}
+        if role == "deblur":  # the inference steps after the net (smfd.infer.steps), run by both backends
+            entries[role]["steps"] = list(getattr(model, "steps", ()))
     manifest = {"format": FORMAT, "dtype": "float16" if half else "float32", "files": entries, "card": card or {}}
     atomic_write_bytes(out_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     atomic_write_bytes(out_dir / "MODEL_CARD.md", _card_markdown(manifest).encode())

@@ -12,15 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import (
-    at_work_size,
-    check_pool_window,
-    crop_to,
-    level_window,
-    local_stats,
-    pad_to_multiple,
-    spread_stats,
-)
+from ._utils import crop_to, pad_to_multiple
 
 
 def _encoder(in_channels: int, channels: tuple[int, ...]) -> nn.ModuleList:
@@ -43,8 +35,6 @@ class UNet(nn.Module):
     variant whose size is the thesis's 31,401,605 (Keras convention; a 2x2 transposed conv up gives
     31,054,405): the same node as UNet++'s first nested column.
 
-    ``work_size``: as :class:`~smfd.models.mask_generator.MaskGenerator`'s.
-
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)``
     """
@@ -55,11 +45,9 @@ class UNet(nn.Module):
         num_classes: int = 5,
         *,
         channels: tuple[int, ...] = (64, 128, 256, 512, 1024),
-        work_size: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
-        self.work_size = work_size
         self.stride = 2 ** (len(channels) - 1)
         self.encoder = _encoder(in_channels, channels)
         pairs = list(zip(channels[:-1], channels[1:], strict=True))[::-1]
@@ -67,9 +55,6 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(channels[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return at_work_size(self.network, x, self.work_size)
-
-    def network(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.stride)
         skips = []
         for i, block in enumerate(self.encoder):
@@ -86,8 +71,6 @@ class UNetPlusPlus(nn.Module):
     """UNet++ (Zhou et al., 2018): nested dense skip pathways; node X(i, j) is a double conv on
     ``[X(i, 0..j-1), up(X(i+1, j-1))]``; bilinear upsampling; the classifier reads X(0, depth-1). Returns logits.
 
-    ``work_size``: as :class:`~smfd.models.mask_generator.MaskGenerator`'s.
-
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)``
     """
@@ -98,11 +81,9 @@ class UNetPlusPlus(nn.Module):
         num_classes: int = 5,
         *,
         channels: tuple[int, ...] = (64, 128, 256, 512, 1024),
-        work_size: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.num_classes, self.mask_channels = in_channels, num_classes, 0
-        self.work_size = work_size
         depth = len(channels)
         self.depth, self.stride = depth, 2 ** (depth - 1)
         self.encoder = _encoder(in_channels, channels)
@@ -114,9 +95,6 @@ class UNetPlusPlus(nn.Module):
         self.head = nn.Conv2d(channels[0], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return at_work_size(self.network, x, self.work_size)
-
-    def network(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.stride)
         grid: dict[tuple[int, int], torch.Tensor] = {}
         for i, block in enumerate(self.encoder):
@@ -147,12 +125,10 @@ class SimpleGate(nn.Module):
 class NAFBlock(nn.Module):
     """NAFNet block (Chen et al., 2022): LayerNorm, 1x1 expand, 3x3 depth-wise conv, SimpleGate, simplified
     channel attention, 1x1 project; then a LayerNorm + gated 1x1 feed-forward; both residual with learned
-    per-channel scales initialised at zero. ``window``: the channel attention pools over windows of that side around
-    each pixel on maps at least that large (test-time local statistics, as NAFNet's own TLC)."""
+    per-channel scales initialised at zero."""
 
-    def __init__(self, channels: int, *, expand: int = 2, window: int | None = None) -> None:
+    def __init__(self, channels: int, *, expand: int = 2) -> None:
         super().__init__()
-        self.window = window
         hidden = channels * expand
         self.norm1 = LayerNorm2d(channels)
         self.conv1 = nn.Conv2d(channels, hidden, 1)
@@ -168,11 +144,7 @@ class NAFBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.gate(self.dwconv(self.conv1(self.norm1(x))))
-        if self.window and min(y.shape[-2:]) >= self.window:
-            att = self.sca[1](local_stats(y, self.window, "mean"))  # the 1x1 conv per window, then spread
-            y = self.conv2(y * spread_stats(att, self.window, y.shape[-2:]))
-        else:
-            y = self.conv2(y * self.sca(y))
+        y = self.conv2(y * self.sca(y))
         x = x + self.beta * y
         y = self.ffn2(self.gate(self.ffn1(self.norm2(x))))
         return x + self.gamma * y
@@ -180,12 +152,14 @@ class NAFBlock(nn.Module):
 
 class NAFNet(nn.Module):
     """NAFNet-style deblurring UNet: stride-2 conv down, 1x1 conv + PixelShuffle up, additive skips, a global
-    residual (the network predicts a correction to the blurry input). Takes no mask. ``pool_window``: as SMFD-UNet's
-    (test-time local statistics in every block's channel attention, for a net trained on crops of that side).
+    residual (the network predicts a correction to the blurry input). Takes no mask.
 
     Shape:
         ``(B, in_channels, H, W) -> (B, in_channels, H, W)``
     """
+
+    #: the smallest side the net runs at (smaller images are padded up to it): a local-statistics window, if any
+    min_size = 0
 
     def __init__(
         self,
@@ -195,31 +169,26 @@ class NAFNet(nn.Module):
         encoder_blocks: tuple[int, ...] = (2, 2, 4, 8),
         middle_blocks: int = 12,
         decoder_blocks: tuple[int, ...] = (2, 2, 2, 2),
-        pool_window: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.mask_channels = in_channels, 0
         self.stride = 2 ** len(encoder_blocks)
-        self.pool_window = check_pool_window(pool_window, self.stride)
         self.intro = nn.Conv2d(in_channels, width, 3, padding=1)
         self.encoder, self.down, self.up, self.decoder = (nn.ModuleList() for _ in range(4))
         c = width
-        for level, n in enumerate(encoder_blocks):
-            window = level_window(pool_window, level)
-            self.encoder.append(nn.Sequential(*(NAFBlock(c, window=window) for _ in range(n))))
+        for n in encoder_blocks:
+            self.encoder.append(nn.Sequential(*(NAFBlock(c) for _ in range(n))))
             self.down.append(nn.Conv2d(c, 2 * c, 2, stride=2))
             c *= 2
-        deepest = level_window(pool_window, len(encoder_blocks))
-        self.middle = nn.Sequential(*(NAFBlock(c, window=deepest) for _ in range(middle_blocks)))
-        for i, n in enumerate(decoder_blocks):
+        self.middle = nn.Sequential(*(NAFBlock(c) for _ in range(middle_blocks)))
+        for n in decoder_blocks:
             self.up.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))  # (B, C/2, 2H, 2W)
             c //= 2
-            window = level_window(pool_window, len(decoder_blocks) - 1 - i)
-            self.decoder.append(nn.Sequential(*(NAFBlock(c, window=window) for _ in range(n))))
+            self.decoder.append(nn.Sequential(*(NAFBlock(c) for _ in range(n))))
         self.ending = nn.Conv2d(width, in_channels, 3, padding=1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
+        x, size = pad_to_multiple(image, self.stride, self.min_size)
         return crop_to(self.network(x), size)
 
     def network(self, image: torch.Tensor) -> torch.Tensor:
@@ -270,8 +239,8 @@ class MaskNAFNet(NAFNet):
         if mask is None or mask.shape[1] != self.mask_channels or mask.shape[-2:] != image.shape[-2:]:
             got = None if mask is None else tuple(mask.shape)
             raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), got {got}")
-        x, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
-        m, _ = pad_to_multiple(mask, self.stride, self.pool_window or 0)
+        x, size = pad_to_multiple(image, self.stride, self.min_size)
+        m, _ = pad_to_multiple(mask, self.stride, self.min_size)
         return crop_to(self.network(x, m), size)
 
     def network(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import level_window, local_stats, spread_stats
-
 
 class RDC(nn.Module):
     """Residual Dense Convolution block.
@@ -54,28 +52,17 @@ class RDC(nn.Module):
 
 
 class ChannelAttention(nn.Module):
-    """CBAM channel attention: a shared MLP on global average- and max-pooled features, then sigmoid.
+    """CBAM channel attention: a shared MLP on global average- and max-pooled features, then sigmoid."""
 
-    ``window``: pool over ``window``-px squares around each pixel instead of the whole map, on maps at least that
-    large (test-time local statistics for a net trained on crops of that side: see :func:`local_stats`).
-    """
-
-    def __init__(self, channels: int, *, reduction: int = 8, window: int | None = None) -> None:
+    def __init__(self, channels: int, *, reduction: int = 8) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
         self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
-        self.window = window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.window and min(x.shape[-2:]) >= self.window:
-            att = self.mlp(local_stats(x, self.window, "mean")) + self.mlp(local_stats(x, self.window, "max"))
-            return x * spread_stats(torch.sigmoid(att), self.window, x.shape[-2:])
         avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))
         mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))
         return x * torch.sigmoid(avg + mx)
-
-    def extra_repr(self) -> str:
-        return f"window={self.window}" if self.window else ""
 
 
 class SpatialAttention(nn.Module):
@@ -97,9 +84,9 @@ class CBAM(nn.Module):
         ``(B, C, H, W) -> (B, C, H, W)``
     """
 
-    def __init__(self, channels: int, *, reduction: int = 8, kernel_size: int = 7, window: int | None = None) -> None:
+    def __init__(self, channels: int, *, reduction: int = 8, kernel_size: int = 7) -> None:
         super().__init__()
-        self.channel = ChannelAttention(channels, reduction=reduction, window=window)
+        self.channel = ChannelAttention(channels, reduction=reduction)
         self.spatial = SpatialAttention(kernel_size=kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +161,6 @@ class AttentionUp(nn.Module):
         out_channels: channels of the upsampled decoder path.
         mode: ``pixelshuffle`` (the thesis), ``transpose`` or ``plain`` (ablations).
         attention: apply CBAM to the skip (``False`` for the plain-upsampling ablation).
-        window: the CBAM's local pooling window at the skip's scale (:class:`ChannelAttention`).
 
     Shape:
         ``(B, in_channels, H, W), (B, skip_channels, 2H, 2W) -> (B, out_channels + skip_channels, 2H, 2W)``
@@ -189,13 +175,12 @@ class AttentionUp(nn.Module):
         mode: str = "pixelshuffle",
         attention: bool = True,
         reduction: int = 8,
-        window: int | None = None,
     ) -> None:
         super().__init__()
         if mode not in UPSAMPLERS:
             raise ValueError(f"mode must be one of {sorted(UPSAMPLERS)}, got {mode!r}")
         self.up = UPSAMPLERS[mode](in_channels, out_channels)
-        self.attn = CBAM(skip_channels, reduction=reduction, window=window) if attention else nn.Identity()
+        self.attn = CBAM(skip_channels, reduction=reduction) if attention else nn.Identity()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.up(x), self.attn(skip)], dim=1)  # (B, C_up + C_skip, 2H, 2W)
@@ -208,29 +193,26 @@ class PostProcess(nn.Module):
     and pixels (``per_channel=False``), as written. With ``per_channel=True`` each channel keeps its own
     mean, so the step cannot shift colour balance between channels: the contrast stretch of an all-channel
     mean pushes the channel means apart by ``(c - 1) * (mean_channel - mean)``, one candidate cause of the
-    colour drift the thesis reports (its §4 weakness); the experiments compare both. ``window``: the mean over
-    ``window``-px squares around each pixel instead, on images at least that large (see :func:`local_stats`).
+    colour drift the thesis reports (its §4 weakness); the experiments compare both.
 
     Shape:
         ``(B, C, H, W) -> (B, C, H, W)``
     """
 
-    def __init__(self, *, contrast: float = 2.0, brightness: float = 0.1, per_channel: bool = False,
-                 window: int | None = None) -> None:
+    def __init__(self, *, contrast: float = 2.0, brightness: float = 0.1, per_channel: bool = False) -> None:
         super().__init__()
-        self.contrast, self.brightness, self.per_channel, self.window = contrast, brightness, per_channel, window
+        self.contrast, self.brightness, self.per_channel = contrast, brightness, per_channel
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean the contrast is stretched around: per image (and channel, if ``per_channel``)."""
+        return x.mean(dim=(2, 3) if self.per_channel else (1, 2, 3), keepdim=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.window and min(x.shape[-2:]) >= self.window:
-            m = x if self.per_channel else x.mean(dim=1, keepdim=True)
-            mean = spread_stats(local_stats(m, self.window, "mean"), self.window, x.shape[-2:])
-        else:
-            mean = x.mean(dim=(2, 3) if self.per_channel else (1, 2, 3), keepdim=True)
+        mean = self.mean(x)
         return (x - mean) * self.contrast + mean + self.brightness
 
     def extra_repr(self) -> str:
-        window = f", window={self.window}" if self.window else ""
-        return f"contrast={self.contrast}, brightness={self.brightness}, per_channel={self.per_channel}{window}"
+        return f"contrast={self.contrast}, brightness={self.brightness}, per_channel={self.per_channel}"
 
 
 # --- UNet parts shared by the mask generator and SMFD-UNet --------------------------------------------------------
@@ -252,23 +234,20 @@ def encode(levels: nn.ModuleList, pool: nn.Module, x: torch.Tensor) -> list[torc
 
 
 def rdc_decoder(
-    skip_channels: tuple[int, ...], decoder_channels: tuple[int, ...], rdc: dict, *, window: int | None = None,
-    **up_options
+    skip_channels: tuple[int, ...], decoder_channels: tuple[int, ...], rdc: dict, **up_options
 ) -> tuple[nn.ModuleList, nn.ModuleList, int]:
     """Attention-upsampling + RDC levels from the deepest skip up; returns (ups, blocks, output channels).
 
     ``skip_channels`` lists every level's channels shallow to deep; the deepest feeds the decoder and each
     shallower one is a skip (upsampled to its width, concatenated, fused by an RDC to ``decoder_channels[i]``).
-    ``window``: local pooling for the CBAMs (:class:`ChannelAttention`), in input pixels.
     """
     if len(decoder_channels) != len(skip_channels) - 1:
         raise ValueError(f"need one decoder width per upsampling: {len(skip_channels) - 1}, "
                          f"got decoder_channels={decoder_channels}")
     ups, blocks = nn.ModuleList(), nn.ModuleList()
     x_ch = skip_channels[-1]
-    levels = len(skip_channels) - 1
-    for i, (skip, out) in enumerate(zip(reversed(skip_channels[:-1]), decoder_channels, strict=True)):
-        ups.append(AttentionUp(x_ch, skip, skip, window=level_window(window, levels - 1 - i), **up_options))
+    for skip, out in zip(reversed(skip_channels[:-1]), decoder_channels, strict=True):
+        ups.append(AttentionUp(x_ch, skip, skip, **up_options))
         blocks.append(RDC(2 * skip, out, **rdc))
         x_ch = out
     return ups, blocks, x_ch
@@ -282,11 +261,10 @@ def decode(ups: nn.ModuleList, blocks: nn.ModuleList, skips: list[torch.Tensor])
     return x
 
 
-def rdc_head(in_channels: int, head_channels: int, out_channels: int, rdc: dict, reduction: int, *,
-             window: int | None = None) -> nn.Sequential:
+def rdc_head(in_channels: int, head_channels: int, out_channels: int, rdc: dict, reduction: int) -> nn.Sequential:
     """The thesis's final layers: CBAM, RDC, 1x1 conv, ReLU, 1x1 conv to the outputs."""
     return nn.Sequential(
-        CBAM(in_channels, reduction=reduction, window=window),
+        CBAM(in_channels, reduction=reduction),
         RDC(in_channels, head_channels, **rdc),
         nn.Conv2d(head_channels, head_channels, 1),
         nn.ReLU(inplace=True),

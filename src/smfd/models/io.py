@@ -3,7 +3,6 @@ runs code on load. A weights file is self-describing: ``load_weights(path)`` nee
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,17 +12,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from ..fileio import atomic_write_bytes, sha256_file
 from .registry import create_model
 
 FORMAT = "smfd-weights-1"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, *, half: bool = False, extra: dict | None = None) -> str:
@@ -38,7 +30,6 @@ def save_weights(model: nn.Module, path: str | os.PathLike, *, half: bool = Fals
     """
     from safetensors.torch import save
 
-    from ..data.io import atomic_write_bytes
 
     name = getattr(model, "model_name", None)
     if name is None:
@@ -101,6 +92,18 @@ def load_weights(path: str | os.PathLike, *, sha256: str | None = None, map_loca
     return model
 
 
+def resolve_weights(path: str | os.PathLike) -> Path:
+    """A weights file, or a training run folder's ``best.safetensors`` (the weights its best epoch saved)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "best.safetensors").is_file():
+            raise FileNotFoundError(f"{path}: run folder holds no best.safetensors")
+        return path / "best.safetensors"
+    if path.is_file() and path.suffix != ".safetensors":
+        raise ValueError(f"{path}: not a .safetensors weights file (give a run folder or its best.safetensors)")
+    return path
+
+
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load a state dict strictly, with one clear error for architecture mismatches or NaN/inf weights."""
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
@@ -122,4 +125,5 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
-__all__ = ["canonical_header", "load_state", "load_weights", "read_metadata", "save_weights", "sha256_file"]
+__all__ = ["canonical_header", "load_state", "load_weights", "read_metadata", "resolve_weights", "save_weights",
+           "sha256_file"]

@@ -17,14 +17,24 @@ def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(dim=1, keepdim=True)
 
 
-def mask_probabilities(mask_net: nn.Module, face: torch.Tensor) -> torch.Tensor:
+def mask_logits(mask_net, grey: torch.Tensor) -> torch.Tensor:
+    """A mask net's logits for grey faces, run at the net's working size when it has one (``work_size``, an option
+    of every mask net set by :func:`smfd.models.create_model`: the face area-downscaled so its longer side is that
+    size, the logits resized back bilinearly; not in the thesis). ``mask_net``: a torch module (a DDP wrapper too)
+    or anything callable with a ``work_size`` attribute (the ONNX Runtime backend's sessions)."""
+    work_size = getattr(getattr(mask_net, "module", mask_net), "work_size", None)
+    return at_work_size(mask_net, grey, work_size).float()
+
+
+def mask_probabilities(mask_net, face: torch.Tensor) -> torch.Tensor:
     """A mask net's class probabilities for an RGB (or already grey) face: grey -> logits -> softmax, in fp32.
+    The one place this step is written: training, evaluation, the pipeline and its ONNX backend all call it.
 
     Shape:
         ``(B, 3 or 1, H, W) -> (B, num_classes, H, W)``: the deblurring nets' mask input.
     """
     grey = rgb_to_grey(face) if face.shape[1] == 3 else face
-    return torch.softmax(mask_net(grey).float(), dim=1)
+    return torch.softmax(mask_logits(mask_net, grey), dim=1)
 
 
 class MaskGenerator(nn.Module):
@@ -34,10 +44,7 @@ class MaskGenerator(nn.Module):
     bridge). Decoder: at each shallower level, PixelShuffle-upsample to the skip's width, CBAM on the skip,
     concatenate, RDC to ``decoder_channels[i]`` (the thesis: 256, 128, 64). Head: CBAM, RDC to
     ``head_channels`` (32), 1x1 conv, ReLU, 1x1 conv to ``num_classes``. Returns logits; use
-    :func:`mask_probabilities` (softmax) or ``argmax(1)`` for a label map.
-
-    ``work_size`` (not in the thesis): run at that size (longer side; area-downscaled input, bilinear logits
-    back to the input size), as trained on whole faces at that size. ``None``: at the input's size.
+    :func:`mask_probabilities` (working size, softmax) or ``argmax(1)`` for a label map.
 
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)`` for any H, W.
@@ -54,10 +61,9 @@ class MaskGenerator(nn.Module):
         num_layers: int = 4,
         growth: int = 22,
         reduction: int = 4,
-        work_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels, self.num_classes, self.work_size = in_channels, num_classes, work_size
+        self.in_channels, self.num_classes = in_channels, num_classes
         self.mask_channels = 0
         self.stride = 2 ** (len(encoder_channels) - 1)
         rdc = {"num_layers": num_layers, "growth": growth}
@@ -67,10 +73,6 @@ class MaskGenerator(nn.Module):
         self.head = rdc_head(x_ch, head_channels, num_classes, rdc, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return at_work_size(self.network, x, self.work_size)
-
-    def network(self, x: torch.Tensor) -> torch.Tensor:
-        """The logits at ``x``'s own size (``forward`` without the working-size resizing)."""
         x, size = pad_to_multiple(x, self.stride)
         x = decode(self.up, self.decoder, encode(self.encoder, self.pool, x))
         return crop_to(self.head(x), size)

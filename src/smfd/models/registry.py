@@ -28,8 +28,9 @@ import torch
 from torch import nn
 
 from .baselines import MaskNAFNet, NAFNet, UNet, UNetPlusPlus
+from .local_pooling import use_local_stats
 from .mask_generator import MaskGenerator
-from .smfd_unet import SMFDUNet
+from .smfd_unet import ResidualSMFDUNet, SMFDUNet
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _TASKS: dict[str, str] = {}
@@ -70,34 +71,46 @@ def unet_plusplus(**kwargs) -> UNetPlusPlus:
 # conv -> + attention upsampling with PixelShuffle -> + post-processing (the full model).
 
 
+def _smfd(residual: bool = False, **kwargs) -> SMFDUNet:
+    """SMFD-UNet, or with ``residual`` its residual variant (:class:`ResidualSMFDUNet`, the same parameters)."""
+    return (ResidualSMFDUNet if residual else SMFDUNet)(**kwargs)
+
+
 @_register("deblur")
 def smfd_unet_no_mask(**kwargs) -> SMFDUNet:
     """Ablation row 1: image branch only, plain upsampling, no attention, no post-processing."""
-    return SMFDUNet(**{"mask_channels": 0, "upsample": "plain", "attention": False, "post_process": False, **kwargs})
+    return _smfd(**{"mask_channels": 0, "upsample": "plain", "attention": False, "post_process": False, **kwargs})
 
 
 @_register("deblur")
 def smfd_unet_plain_up(**kwargs) -> SMFDUNet:
     """Ablation row 2: + mask branch; plain (bilinear + conv) upsampling, no attention, no post-processing."""
-    return SMFDUNet(**{"upsample": "plain", "attention": False, "post_process": False, **kwargs})
+    return _smfd(**{"upsample": "plain", "attention": False, "post_process": False, **kwargs})
 
 
 @_register("deblur")
 def smfd_unet_transpose_up(**kwargs) -> SMFDUNet:
     """Ablation row 3: attention upsampling with a transposed conv + CBAM on the skips; no post-processing."""
-    return SMFDUNet(**{"upsample": "transpose", "post_process": False, **kwargs})
+    return _smfd(**{"upsample": "transpose", "post_process": False, **kwargs})
 
 
 @_register("deblur")
 def smfd_unet_no_post(**kwargs) -> SMFDUNet:
     """Ablation row 4: attention upsampling with PixelShuffle + CBAM; no post-processing."""
-    return SMFDUNet(**{"post_process": False, **kwargs})
+    return _smfd(**{"post_process": False, **kwargs})
 
 
 @_register("deblur")
 def smfd_unet(**kwargs) -> SMFDUNet:
-    """The full SMFD-UNet: both branches, PixelShuffle attention upsampling, post-processing."""
-    return SMFDUNet(**kwargs)
+    """The full SMFD-UNet: both branches, PixelShuffle attention upsampling, post-processing (``residual=True``:
+    the residual variant)."""
+    return _smfd(**kwargs)
+
+
+@_register("deblur")
+def smfd_unet_residual(**kwargs) -> SMFDUNet:
+    """SMFD-UNet predicting a correction to the blurry input (not in the thesis; configs/cpu.yaml)."""
+    return _smfd(residual=True, **kwargs)
 
 
 @_register("deblur")
@@ -128,17 +141,41 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
 
 
+#: Options without parameters, applied around the built net (each at one place), not passed to its constructor:
+#: ``pool_window``: test-time local statistics (:func:`smfd.models.local_pooling.use_local_stats`);
+#: ``keep_mean`` (deblurring nets): the inference step of :mod:`smfd.infer.steps`, recorded in ``model.steps``;
+#: ``work_size`` (mask nets): the size :func:`smfd.models.mask_generator.mask_logits` runs the net at.
+SETTINGS = ("pool_window", "keep_mean", "work_size")
+
+
 def create_model(name: str, **overrides) -> nn.Module:
-    """Build a registered model; ``overrides`` replace the factory's keyword defaults.
+    """Build a registered model; ``overrides`` replace the factory's keyword defaults, and the options in
+    :data:`SETTINGS` switch the parameterless steps around the net. ``model_kwargs`` keeps them all, so a weights
+    file rebuilds the same model.
 
     Raises:
         ValueError: unknown name (the message lists the known ones) or bad overrides.
     """
     _check_name(name)
+    settings = {k: overrides[k] for k in SETTINGS if k in overrides}
+    task = _TASKS[name]
+    wrong = [k for k in settings if (k == "keep_mean" and task != "deblur") or (k == "work_size" and task != "mask")]
+    if wrong:
+        raise ValueError(f"bad options for model {name!r}: {wrong[0]} is an option of "
+                         f"{'deblurring' if wrong[0] == 'keep_mean' else 'mask'} nets")
     try:
-        model = _REGISTRY[name](**overrides)
+        model = _REGISTRY[name](**{k: v for k, v in overrides.items() if k not in SETTINGS})
     except TypeError as e:
         raise ValueError(f"bad options for model {name!r}: {e}") from None
+    if settings.get("pool_window"):
+        use_local_stats(model, int(settings["pool_window"]))
+    model.steps = ("keep_mean",) if settings.get("keep_mean") else ()
+    if task == "mask":
+        work_size = settings.get("work_size")
+        if work_size is not None and (not isinstance(work_size, int) or work_size < 2 * model.stride):
+            raise ValueError(f"bad options for model {name!r}: work_size must be an integer of at least "
+                             f"{2 * model.stride}, got {work_size!r}")
+        model.work_size = work_size
     model.model_name = name
     model.model_kwargs = dict(overrides)
     return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import check_pool_window, crop_to, pad_to_multiple
+from ._utils import crop_to, pad_to_multiple
 from .blocks import PostProcess, decode, encode, rdc_decoder, rdc_encoder, rdc_head
 
 
@@ -30,24 +30,17 @@ class SMFDUNet(nn.Module):
         attention: CBAM on the skips (off for the plain-upsampling ablation).
         post_process: end with :class:`PostProcess` (off for the no-post ablation).
         per_channel_post: post-processing around each channel's own mean instead of the all-channel mean.
-        residual: add the blurry input to the output, so the network predicts a correction (and the
-            post-processing acts on the correction). Not in the thesis: it starts training from the
-            identity instead of from noise, which matters on short CPU budgets (``configs/cpu.yaml``).
-        keep_mean: give the output each channel's mean over the blurry input (subtract the output's own). Blur,
-            rescaling and zero-mean noise keep those means, so the sharp face has them too: this removes any
-            colour drift the network adds, and has no parameters, so it can be switched on for trained weights
-            (``smfd eval --model-option keep_mean=true``). The means hold for the output clipped to [0, 1], as
-            every user of it sees it. Not in the thesis.
-        pool_window: for a net trained on crops of this side and run on larger images: the CBAMs' channel
-            attention and the post-processing take their means and maxima over crop-sized windows around each
-            pixel instead of the whole image, the statistics the net was trained with (test-time local
-            statistics; images smaller than the window are padded to it). A multiple of ``stride``; no parameters,
-            so it can be switched on for trained weights (``--model-option pool_window=64``). Not in the thesis.
+        (The residual variant is :class:`ResidualSMFDUNet`; test-time local statistics are a conversion of a built
+        net, :func:`smfd.models.local_pooling.use_local_stats`; keeping the input's channel means is an inference step,
+        :mod:`smfd.infer.steps`.)
 
     Shape:
         ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, out_channels, H, W)`` for any H, W; the output
         is not clamped (clamp to [0, 1] for display).
     """
+
+    #: the smallest side the net runs at (smaller images are padded up to it): a local-statistics window, if any
+    min_size = 0
 
     def __init__(
         self,
@@ -65,25 +58,19 @@ class SMFDUNet(nn.Module):
         attention: bool = True,
         post_process: bool = True,
         per_channel_post: bool = False,
-        residual: bool = False,
-        keep_mean: bool = False,
-        pool_window: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.mask_channels, self.out_channels = in_channels, mask_channels, out_channels
         self.stride = 2 ** (len(encoder_channels) - 1)
-        self.pool_window = check_pool_window(pool_window, self.stride)
         rdc = {"num_layers": num_layers, "growth": growth}
         self.image_encoder = rdc_encoder(in_channels, encoder_channels, rdc)
         self.mask_encoder = rdc_encoder(mask_channels, encoder_channels, rdc) if mask_channels else None
         self.pool = nn.MaxPool2d(2)
         fused = tuple((2 if mask_channels else 1) * c for c in encoder_channels)  # both branches concatenated
         self.up, self.decoder, x_ch = rdc_decoder(fused, decoder_channels, rdc, mode=upsample, attention=attention,
-                                                  reduction=reduction, window=pool_window)
-        self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction, window=pool_window)
-        self.post = PostProcess(per_channel=per_channel_post, window=pool_window) if post_process else nn.Identity()
-        self.residual = residual
-        self.keep_mean = keep_mean
+                                                  reduction=reduction)
+        self.head = rdc_head(x_ch, head_channels, out_channels, rdc, reduction)
+        self.post = PostProcess(per_channel=per_channel_post) if post_process else nn.Identity()
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.mask_encoder is not None:
@@ -92,41 +79,24 @@ class SMFDUNet(nn.Module):
             if mask.shape[1] != self.mask_channels or mask.shape[-2:] != image.shape[-2:]:
                 raise ValueError(f"mask must be (B, {self.mask_channels}, {image.shape[-2]}, {image.shape[-1]}), "
                                  f"got {tuple(mask.shape)}")
-        padded, size = pad_to_multiple(image, self.stride, self.pool_window or 0)
+        padded, size = pad_to_multiple(image, self.stride, self.min_size)
         if self.mask_encoder is not None:
-            mask, _ = pad_to_multiple(mask, self.stride, self.pool_window or 0)
-        return self.finish(crop_to(self.network(padded, mask), size).float(), image)  # last steps in fp32
+            mask, _ = pad_to_multiple(mask, self.stride, self.min_size)
+        return crop_to(self.network(padded, mask), size)
 
     def network(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Encoders, decoder and head on inputs whose sides are multiples of ``stride`` (before :meth:`finish`)."""
+        """The whole net on inputs whose sides are multiples of ``stride`` (what the ONNX export holds)."""
         skips = encode(self.image_encoder, self.pool, image)
         if self.mask_encoder is not None:
             mask_feats = encode(self.mask_encoder, self.pool, mask)
             skips = [torch.cat(pair, dim=1) for pair in zip(skips, mask_feats, strict=True)]  # (B, 2C_i, ...)
-        return self.head(decode(self.up, self.decoder, skips))
-
-    def finish(self, out: torch.Tensor, blurry: torch.Tensor) -> torch.Tensor:
-        """Post-processing, residual and keep_mean on the network's output cropped to the input's size (so the
-        means are over the real image, not the padding)."""
-        return finish_output(out, blurry, self.post if isinstance(self.post, PostProcess) else None,
-                             residual=self.residual, keep_mean=self.keep_mean)
+        return self.post(self.head(decode(self.up, self.decoder, skips)).float())  # post-processing in fp32
 
 
-KEEP_MEAN_STEPS = 6
+class ResidualSMFDUNet(SMFDUNet):
+    """SMFD-UNet plus the blurry input: the net predicts a correction (the post-processing acts on it). Not in the
+    thesis: it starts training from the identity instead of from noise, which matters on short CPU budgets
+    (``configs/cpu.yaml``). Same parameters (and state-dict keys) as :class:`SMFDUNet`."""
 
-
-def finish_output(out: torch.Tensor, blurry: torch.Tensor, post: PostProcess | None, *, residual: bool,
-                  keep_mean: bool) -> torch.Tensor:
-    """SMFD-UNet's last steps, shared with the ONNX Runtime backend (which runs :meth:`SMFDUNet.network` only)."""
-    if post is not None:
-        out = post(out)
-    if residual:
-        out = blurry + out
-    if keep_mean:
-        target = blurry.mean(dim=(2, 3), keepdim=True)
-        out = out - out.mean(dim=(2, 3), keepdim=True) + target
-        # clipping to [0, 1] moves a mean again; shifting by what is left converges geometrically (the rate is the
-        # clipped fraction of the pixels), so a few steps bring the clipped image's means to the target
-        for _ in range(KEEP_MEAN_STEPS):
-            out = out + (target - out.clamp(0, 1).mean(dim=(2, 3), keepdim=True))
-    return out
+    def network(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return image.float() + super().network(image, mask)

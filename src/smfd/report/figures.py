@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.io import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from .palette import colorize_mask
 
 
@@ -45,12 +45,10 @@ def _init_run(run_dir: Path) -> Path | None:
     """The training run whose weights ``run_dir`` started from (its config's ``model.init``), if that is a run."""
     import yaml
 
-    from ..train.config import config_from_dict
-
     cfg = run_dir / "config.yaml"
     if not cfg.is_file():
         return None
-    init = config_from_dict(yaml.safe_load(cfg.read_text()) or {}).model.init
+    init = ((yaml.safe_load(cfg.read_text()) or {}).get("model") or {}).get("init")
     parent = Path(init).parent if init else None
     return parent if parent is not None and (parent / "metrics.csv").is_file() else None
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.io import atomic_write_bytes, write_image
+from ..data.io import write_image
+from ..fileio import atomic_write_bytes
 from ..metrics import psnr, ssim
 from .palette import colorize_mask
 

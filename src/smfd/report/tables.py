@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..data.io import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 
 def fmt(v, digits: int = 4) -> str:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..data.io import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..models import create_model
 from ..models.io import load_state, load_weights
 

@@ -233,7 +233,7 @@ def config_from_dict(d: dict) -> TrainConfig:
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike) -> None:
-    from ..data.io import atomic_write_bytes
+    from ..fileio import atomic_write_bytes
 
     atomic_write_bytes(path, yaml.safe_dump(_plain(config.to_dict()), sort_keys=False).encode())
 

@@ -22,12 +22,15 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from ..data import FaceDeblurDataset, FaceFolder, Splits, make_splits
 from ..data.celebamask import CLASSES
-from ..data.io import atomic_write_bytes, list_images, read_image, write_image
+from ..data.io import list_images, read_image, write_image
 from ..degrade import make_degradation
+from ..fileio import atomic_write_bytes
+from ..infer.steps import restore
 from ..metrics import colour_shift, mse255, psnr, ssim
 from ..metrics.niqe import niqe
 from ..metrics.perceptual import perceptual_status
 from ..models import model_task
+from ..models.mask_generator import mask_logits
 from ..precision import autocast, resolve_precision, to_channels_last
 from ..report.grid import make_grid
 from ..report.palette import colorize_mask
@@ -116,12 +119,12 @@ def evaluate_model(
             if model is None:
                 out = lq
             elif task == "mask":
-                out = model(lq)
+                out = mask_logits(model, lq)
                 counts = multiclass_confusion_matrix(out.argmax(1).cpu(), batch["mask"], out.shape[1])
                 confusion = counts if confusion is None else confusion + counts
             else:
                 probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
-                out = model(lq, to_channels_last(probs)) if probs is not None else model(lq)
+                out = restore(model, lq, to_channels_last(probs) if probs is not None else None)
             out = out.float().cpu()
             batch_rows = metric_rows(out, batch, task)
             for i, row in enumerate(batch_rows):

@@ -26,10 +26,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_splits
 from ..degrade import make_degradation
+from ..infer.steps import restore
 from ..metrics import colour_shift, dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
 from ..models import create_model
 from ..models.io import load_state, load_weights, save_weights
-from ..models.mask_generator import mask_probabilities
+from ..models.mask_generator import mask_logits, mask_probabilities
 from ..precision import autocast, resolve_precision, to_channels_last
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig, save_config
@@ -85,11 +86,10 @@ def _forward(model: nn.Module, batch: dict, task: str, masks: Callable | None, d
     lq = batch["lq"].to(device, non_blocking=True)
     lq = to_channels_last(lq) if channels_last else lq
     with autocast(precision, device):
-        if task == "mask" or getattr(getattr(model, "module", model), "mask_channels", 0) == 0:
-            out = model(lq)
-        else:
-            out = model(lq, to_channels_last(masks(batch)))
-    return out.float()
+        if task == "mask":
+            return mask_logits(model, lq)
+        needs_mask = getattr(getattr(model, "module", model), "mask_channels", 0)
+        return restore(model, lq, to_channels_last(masks(batch)) if needs_mask else None)
 
 
 def charbonnier(out: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
