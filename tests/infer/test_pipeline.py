@@ -164,7 +164,8 @@ def test_onnx_export_is_the_whole_network_with_parity(tmp_path, kind):
 
 def test_the_shipped_default_weights_load_and_pass_their_checksums():
     pipe = smfd.load_pipeline()
-    assert pipe.mask_model.model_name == "mask_generator" and pipe.deblur_model.model_name == "smfd_unet"
+    assert pipe.mask_model.model_name == "mask_generator"
+    assert pipe.deblur_model.model_name == pipe.manifest["files"]["deblur"]["model_name"]
     assert pipe.manifest["dtype"] == "float16" and pipe.manifest["card"]["status"]
     out = pipe.deblur(np.zeros((64, 64, 3), np.uint8), aligned=True)
     assert out.image.shape == (64, 64, 3)
