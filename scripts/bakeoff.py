@@ -101,7 +101,8 @@ def run_facts(run: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec")
-    ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated candidates to train and score (default: all; the "
+                    "references are always scored)")
     ap.add_argument("--lanes", type=int, default=0, help="runs side by side (default: the spec's lanes)")
     ap.add_argument("--no-train", action="store_true", help="only evaluate and tabulate finished runs")
     ap.add_argument("--out", default="results")
@@ -114,7 +115,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if not args.no_train:
         run_lanes([(n, train_command(spec, n, spec["candidates"][n])) for n in names], spec["lanes"], out)
-    done = [n for n in spec["candidates"] if (out / n / "last.pt").is_file()]
+    done = [n for n in spec["candidates"] if (out / n / "last.pt").is_file() and n in names]
     if not done:
         raise SystemExit("no finished candidate to score")
     spec["split_from"] = done[0]  # every candidate has the same split (same config, same seed); checked below
