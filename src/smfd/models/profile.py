@@ -13,7 +13,11 @@ from .registry import count_parameters, example_inputs
 
 
 def count_flops(model: nn.Module, size: int = 256) -> int:
-    """FLOPs of one forward pass at ``size x size``, batch 1 (torch's counter: 2 per multiply-add)."""
+    """FLOPs of one forward pass at ``size x size``, batch 1 (torch's counter: 2 per multiply-add); a mask net with a
+    working size (``work_size``) is counted at that size, where :func:`~smfd.models.mask_generator.mask_logits`
+    runs it."""
+    work = getattr(model, "work_size", None)
+    size = min(size, work) if work else size
     inputs = example_inputs(model, 1, size, size)
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
