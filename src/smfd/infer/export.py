@@ -69,8 +69,8 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
     mask_model, deblur_model, manifest = load_bundle(weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    steps = check_steps(manifest["files"]["deblur"].get("steps", getattr(deblur_model, "steps", ())))
-    files, entries = {}, {}
+    steps = deblur_model.steps  # the inference steps the bundle's net records (create_model's keep_mean)
+    entries = {}
     with torch.no_grad():
         for role, model in (("mask", mask_model), ("deblur", deblur_model)):
             model = copy.deepcopy(model).float().eval()
@@ -93,7 +93,6 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
             _export(_Network(model), inputs, names, path,
                     {"stride": model.stride, "role": role, "min_size": window, "mask_channels": model.mask_channels,
                      **meta})
-            files[role] = path
             entries[role] = {"file": path.name, "sha256": sha256_file(path), "model_name": model.model_name,
                              "pre": pre, "post": post,
                              **({"steps": list(steps)} if role == "deblur" else {})}

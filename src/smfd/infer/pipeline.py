@@ -22,7 +22,7 @@ from ..data.celebamask import CLASSES
 from ..models.mask_generator import mask_probabilities
 from ..precision import autocast, check_precision, resolve_precision, to_channels_last
 from .faces import Face, align, alignment_matrix, paste_back
-from .steps import check_steps, restore
+from .steps import restore
 
 
 class NoFaceError(ValueError):
@@ -95,10 +95,6 @@ class FaceDeblurrer:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.manifest = manifest or {}
-        # the inference steps after the deblurring net: the manifest's record, else the net's own (model.steps)
-        recorded = self.manifest.get("files", {}).get("deblur", {}).get("steps")
-        self.steps = check_steps(getattr(self.deblur_model, "steps", ()) if recorded is None else recorded,
-                                 "manifest deblur steps")
         self._detector = None
 
     # --- networks ---------------------------------------------------------------------------------------------
@@ -108,7 +104,7 @@ class FaceDeblurrer:
         with torch.inference_mode(), autocast(self.precision, self.device):
             lq_d = lq if self.onnx else self._layout(lq.to(self.device))
             probs = mask_probabilities(self.mask_model, lq_d)
-            out = restore(self.deblur_model, lq_d, probs if self.onnx else self._layout(probs), self.steps)
+            out = restore(self.deblur_model, lq_d, probs if self.onnx else self._layout(probs))  # + the net's steps
             return out.float().clamp(0, 1).cpu().contiguous(), probs.float().cpu().contiguous()
 
     def restore_faces(

@@ -3,8 +3,8 @@
 ``keep_mean`` (not in the thesis): give the output each channel's mean over the blurry input. Blur, rescaling and
 zero-mean noise keep those means, so the sharp face has them too: this removes any colour drift the net adds. It
 has no parameters, so it applies to trained weights (``create_model(..., keep_mean=True)``, ``smfd eval
---model-option keep_mean=true``); a net records it in ``model.steps`` and a bundle manifest in each role's
-``steps``, so the PyTorch and ONNX Runtime backends run it alike.
+--model-option keep_mean=true``). A net records it in ``model.steps`` (an ONNX export in its metadata), which
+:func:`restore` reads for both backends; bundle and export manifests name it for readers (``files.deblur.steps``).
 """
 
 from __future__ import annotations
