@@ -102,3 +102,47 @@ def test_time_budget_stops_mid_epoch_and_a_resume_keeps_the_time_spent(tiny_data
     cfg = _cfg(tiny_data, epochs=50, budget_minutes=2, **{"scheduler.name": "cosine"})
     loop_mod.fit(cfg, run, resume=True, progress=False)  # a longer budget: one more minute, not two
     assert 2 <= float(_rows(run)[-1]["train_minutes"]) < 2.7 and len(_rows(run)) == 4
+
+
+def test_time_checkpoint_within_an_epoch_resumes_at_the_next_batch(tiny_data, tmp_path, monkeypatch):
+    clock = {"t": 0.0}
+    monkeypatch.setattr(loop_mod.time, "monotonic", lambda: clock["t"])
+    real = loop_mod._forward
+
+    def recording(trained, kill_at=None):  # every training step "takes" 20 s; the one after kill_at is killed
+        def forward(model, batch, *a, **k):
+            if model.training:
+                if len(trained) == kill_at:
+                    raise KeyboardInterrupt
+                clock["t"] += 20
+                trained.append(tuple(batch["path"]))
+            return real(model, batch, *a, **k)
+        return forward
+
+    cfg = _cfg(tiny_data, epochs=1, batch_size=2, checkpoint_minutes=0.5, **{"scheduler.name": "cosine"})
+    killed, whole, resumed = [], [], []
+    monkeypatch.setattr(loop_mod, "_forward", recording(whole))
+    loop_mod.fit(cfg, tmp_path / "whole", progress=False)
+    assert len(whole) >= 4
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(loop_mod, "_forward", recording(killed, kill_at=3))
+    with pytest.raises(KeyboardInterrupt):
+        loop_mod.fit(cfg, run, progress=False)
+    assert killed == whole[:3]  # the same seeded order
+    ckpt = load_checkpoint(run / "last.pt")  # written after the 2nd batch (40 s >= 30 s), not after the 3rd
+    assert (ckpt["epoch"], ckpt["epoch_batches"], ckpt["steps"]) == (0, 2, 2)
+    assert ckpt["train_seconds"] == pytest.approx(40)
+    assert not (run / "metrics.csv").exists()
+
+    monkeypatch.setattr(loop_mod, "_forward", recording(resumed))
+    loop_mod.fit(cfg, run, resume=True, progress=False)
+    assert resumed == whole[2:]  # the rest of the epoch from its 3rd batch: nothing trained twice or left out
+    rows = _rows(run)
+    assert len(rows) == 1 and int(rows[0]["steps"]) == len(whole)
+    assert "epoch_batches" not in load_checkpoint(run / "last.pt")  # the epoch's own checkpoint
+
+
+def test_checkpoint_minutes_must_be_positive(tiny_data):
+    with pytest.raises(ValueError, match="checkpoint_minutes"):
+        _cfg(tiny_data, checkpoint_minutes=0)

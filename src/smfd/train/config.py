@@ -79,6 +79,7 @@ class TrainConfig:
     fft_loss: float = 0.0  # deblur: add this times the L1 distance of the 2-D FFTs (frequency loss)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); validated and saved
     budget_minutes: float | None = None  # stop training after this much wall-clock (epochs is then an upper bound)
+    checkpoint_minutes: float | None = None  # also write last.pt every this many training minutes within an epoch
     monitor: str = ""  # dice (mask) / ssim (deblur) if empty; higher is better
     mask_source: str = "gt"  # deblur only: gt or generator:RUN_OR_CHECKPOINT
     device: str = "auto"  # auto, cpu, cuda
@@ -109,6 +110,8 @@ class TrainConfig:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.budget_minutes is not None and self.budget_minutes <= 0:
             raise ValueError(f"budget_minutes must be > 0, got {self.budget_minutes}")
+        if self.checkpoint_minutes is not None and self.checkpoint_minutes <= 0:
+            raise ValueError(f"checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
         if self.monitor not in ("dice", "jaccard", "ssim", "psnr"):
             raise ValueError(f"monitor must be dice, jaccard, ssim or psnr, got {self.monitor!r}")
         if self.task == "mask" and self.mask_source != "gt":

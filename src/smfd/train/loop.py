@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 
 from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_splits
 from ..degrade import make_degradation
@@ -142,14 +142,33 @@ def cosine_lr(base: float, min_lr: float, progress: float) -> float:
     return min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
+class ResumableBatches(Sampler):
+    """Batches of ``sampler`` (a seeded shuffle), leaving out the first ``skip`` of them once: an epoch resumed
+    from a checkpoint written within it sees the rest of the same order, without loading the batches it left."""
+
+    def __init__(self, sampler: Sampler, batch_size: int, drop_last: bool) -> None:
+        self.batches, self.skip = BatchSampler(sampler, batch_size, drop_last), 0
+
+    def __iter__(self):
+        batches = iter(self.batches)
+        skip, self.skip = self.skip, 0
+        for _ in range(skip):
+            next(batches, None)
+        yield from batches
+
+    def __len__(self) -> int:
+        return len(self.batches) - self.skip
+
+
 def train_one_epoch(model, loader, optimizer, cfg: TrainConfig, masks, device, progress=None, *,
                     precision: str = "fp32", ema=None, budget: Budget | None = None,
-                    lr_at: Callable[[], float] | None = None, stats: dict | None = None) -> float:
+                    lr_at: Callable[[], float] | None = None, stats: dict | None = None,
+                    after_step: Callable[[int], None] | None = None) -> float:
     """One pass over the training data (or until ``budget`` is spent); returns the mean loss.
 
     ``lr_at``: a per-step learning rate (the cosine schedule); ``ema``: an averaged model updated after each step;
-    ``stats["steps"]`` (if given) counts the optimizer steps.
-    Raises :class:`TrainingDiverged` on NaN.
+    ``stats["steps"]`` (if given) counts the optimizer steps; ``after_step(n)`` is called after the n-th batch
+    (the time-based checkpoint). Raises :class:`TrainingDiverged` on NaN.
     """
     model.train()
     total, count = 0.0, 0
@@ -174,6 +193,8 @@ def train_one_epoch(model, loader, optimizer, cfg: TrainConfig, masks, device, p
         count += n
         if progress:
             progress.update(task, advance=1, description=f"train loss {total / count:.4f}")
+        if after_step is not None:
+            after_step(step + 1)
         if budget is not None and budget.done:
             break
     if progress:
@@ -335,9 +356,10 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     train_ds, val_ds = _datasets(cfg, folder, splits)
     sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, seed=cfg.seed) if world > 1 else None
     loader_gen = torch.Generator()
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=cfg.data.num_workers, drop_last=len(train_ds) >= cfg.batch_size * world,
-                              generator=loader_gen)
+    # the shuffle DataLoader(shuffle=True) would make, as batches an epoch resumed within can skip into
+    batches = ResumableBatches(sampler or RandomSampler(train_ds, generator=loader_gen), cfg.batch_size,
+                               drop_last=len(train_ds) >= cfg.batch_size * world)
+    train_loader = DataLoader(train_ds, batch_sampler=batches, num_workers=cfg.data.num_workers, generator=loader_gen)
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers)
 
     torch.manual_seed(cfg.seed)
@@ -372,9 +394,13 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
         spent = float(ckpt.get("train_seconds", 0.0))
         stats["steps"] = int(ckpt.get("steps", 0))
         best_epoch = _best_epoch_from_csv(run_dir / "metrics.csv", cfg.monitor)
-        log.info("resuming %s at epoch %d (best %s %.4f)", run_dir, start, cfg.monitor, best)
+        done_batches = int(ckpt.get("epoch_batches", 0))  # written within epoch ``start``: skip what it trained on
+        log.info("resuming %s at epoch %d%s (best %s %.4f)", run_dir, start,
+                 f", batch {done_batches + 1}" if done_batches else "", cfg.monitor, best)
     budget = Budget(cfg.budget_minutes, spent)
     total_steps = cfg.epochs * max(len(train_loader), 1)
+    if ckpt is not None:
+        batches.skip = done_batches
 
     def lr_at() -> float:  # cosine over the time budget, else over the epochs' steps (stats counts them)
         progress = budget.elapsed / budget.seconds if cfg.budget_minutes else stats["steps"] / total_steps
@@ -386,6 +412,25 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     log.info("%s: %s, %d train / %d val faces, %s, %s, %d process(es)", cfg.task, cfg.model.name, len(train_ds),
              len(val_ds), device, precision, world)
 
+    def loop_state(epoch: int, extra: dict | None = None) -> dict:  # what last.pt/best.pt hold
+        return {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch,
+                "best_metric": best, "bad_epochs": bad, "config": cfg.to_dict(),
+                "extra": {"train_seconds": budget.elapsed, "steps": stats["steps"],
+                          "ema_state_dict": _cpu_state(ema.module) if ema is not None else None,
+                          "ema_averaged": int(ema.n_averaged) if ema is not None else 0, **(extra or {})}}
+
+    saved_at = budget.elapsed
+
+    def checkpoint_within(epoch: int, first: int) -> Callable[[int], None]:
+        """Write last.pt every checkpoint_minutes of training within ``epoch`` (whose first batch is ``first``):
+        marked as the epoch before it plus the batches done, so a resume goes on from the next batch."""
+        def after_step(n: int) -> None:
+            nonlocal saved_at
+            if main and budget.elapsed - saved_at >= cfg.checkpoint_minutes * 60 and not budget.done:
+                save_checkpoint(run_dir / "last.pt", **loop_state(epoch - 1, {"epoch_batches": first + n}))
+                saved_at = budget.elapsed
+        return after_step
+
     epoch, stopped = start - 1, bad >= cfg.early_stop or budget.done
     for epoch in range(start, cfg.epochs + 1 if not stopped else start):
         loader_gen.manual_seed(cfg.seed * 100_003 + epoch)  # shuffles and worker seeds reproducible on resume
@@ -393,12 +438,14 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
         if sampler is not None:
             sampler.set_epoch(epoch)
         t0 = time.time()
+        after_step = checkpoint_within(epoch, batches.skip) if cfg.checkpoint_minutes else None
         with _progress_bar(main and show_progress) as bar:
             budget.start()
             try:
                 train_loss = train_one_epoch(train_model, train_loader, optimizer, cfg, masks, device, bar,
                                              precision=precision, ema=ema, budget=budget,
-                                             lr_at=lr_at if cosine else None, stats=stats)
+                                             lr_at=lr_at if cosine else None, stats=stats,
+                                             after_step=after_step)
             except TrainingDiverged as e:
                 raise TrainingDiverged(f"{e} of epoch {epoch}; stopped. Last good checkpoint: "
                                        f"{run_dir / 'last.pt' if epoch > 1 else 'none (first epoch)'}") from None
@@ -416,11 +463,8 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
         else:
             bad += 1
         if main:
-            state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": epoch,
-                     "best_metric": best, "bad_epochs": bad, "config": cfg.to_dict(),
-                     "extra": {"train_seconds": budget.spent, "steps": stats["steps"],
-                               "ema_state_dict": _cpu_state(ema.module) if ema is not None else None,
-                               "ema_averaged": int(ema.n_averaged) if ema is not None else 0}}
+            state = loop_state(epoch)
+            saved_at = budget.elapsed
             if improved:
                 save_checkpoint(run_dir / "best.pt", **state)
                 save_weights(_named(scored, model), run_dir / "best.safetensors",
