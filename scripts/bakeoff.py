@@ -81,21 +81,27 @@ def _env() -> dict:
 
 def evaluate(spec: dict, name: str | None, cand: dict | None, degradation: str, identity: bool = True) -> dict:
     """``smfd eval`` of a candidate (or of the input when name is None) unless already done; its summary
-    (``info`` too: what was scored, and a mask net's pixel confusion)."""
-    limit = spec["evaluation"]["limit"]
-    out = Path(spec["out"]) / "eval" / f"{name or 'input'}-{degradation}"
-    if not (out / "summary.json").is_file():
+    (``info`` too: what was scored, and a mask net's pixel confusion). The scores (per_image.csv, summary.json)
+    are kept in the spec's ``evaluations`` folder, so the tables can be made again without evaluating again."""
+    ev = spec["evaluation"]
+    key = f"{name or 'input'}-{degradation}"
+    out, kept = Path(spec["out"]) / "eval" / key, Path(spec.get("evaluations") or Path(spec["out"]) / "eval") / key
+    if not (kept / "summary.json").is_file():
         model = (cand.get("path") or str(Path(spec["out"]) / name)) if name else "input"
         cmd = [*SMFD, "eval", "--model", model, "--data", spec["data"], "--split-file", spec["split_file"], "--limit",
-               str(limit), "--degradation", degradation, "-o", str(out), "--overwrite"]
-        cmd += ["--identity"] if identity and spec["evaluation"].get("identity", True) else []
+               str(ev["limit"]), "--degradation", degradation, "--precision", ev.get("precision", "auto"), "-o",
+               str(out), "--overwrite"]
+        cmd += ["--identity"] if identity and ev.get("identity", True) else []
         if cand and cand.get("masks"):
             cmd += ["--mask-source", f"generator:{spec['masks']}"]
         print(f"eval {name or 'input'} on {degradation}", flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    with open(out / "per_image.csv", newline="") as f:
+        if kept != out:
+            for file in ("per_image.csv", "summary.json"):
+                atomic_write_bytes(kept / file, (out / file).read_bytes())
+    with open(kept / "per_image.csv", newline="") as f:
         rows = {r["id"]: r for r in csv.DictReader(f)}
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((kept / "summary.json").read_text())
     return {"summary": summary["metrics"], "info": summary["info"], "rows": rows}
 
 
@@ -111,8 +117,8 @@ def run_facts(run: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec")
-    ap.add_argument("--only", default="", help="comma-separated candidates to train and score (default: all; the "
-                    "references are always scored)")
+    ap.add_argument("--only", default="", help="comma-separated candidates and references to train and score "
+                    "(default: all); the table then holds only those rows, so choose --out to keep the full one")
     ap.add_argument("--lanes", type=int, default=0, help="runs side by side (default: the spec's lanes)")
     ap.add_argument("--no-train", action="store_true", help="only evaluate and tabulate finished runs")
     ap.add_argument("--out", default="results")
@@ -121,7 +127,12 @@ def main() -> None:
     args = ap.parse_args()
     spec = yaml.safe_load(Path(args.spec).read_text())
     spec["lanes"] = args.lanes or spec["lanes"]
-    names = [n for n in spec["candidates"] if not args.only or n in args.only.split(",")]
+    only = set(args.only.split(",")) - {""}
+    unknown = only - set(spec["candidates"]) - set(spec.get("references") or {})
+    if unknown:
+        raise SystemExit(f"--only: no candidate or reference named {', '.join(sorted(unknown))} in {args.spec}")
+    names = [n for n in spec["candidates"] if not only or n in only]
+    references = {n: r for n, r in (spec.get("references") or {}).items() if not only or n in only}
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
     kept = {n for n in names if spec["candidates"][n].get("path") and not (out / n / "last.pt").is_file()}
@@ -136,17 +147,16 @@ def main() -> None:
     spec["split_file"] = spec.get("split") or next(iter(split_files), None)
     if not spec["split_file"]:
         raise SystemExit("no finished candidate to score, and no split file in the spec")
-    if spec.get("mask_generators"):
+    if spec.get("mask_generators") and (args.masks or not only):
         atomic_write_bytes(Path(args.out) / "masks.md", mask_table(spec, args.spec).encode())
         print((Path(args.out) / "masks.md").read_text())
     if args.masks:
         return
-    if not done:
+    if not done and not references:
         raise SystemExit("no finished candidate to score")
     degradations = spec["evaluation"]["degradations"]
     inputs = {d: evaluate(spec, None, None, d) for d in degradations}
     table, record = [], {}
-    references = spec.get("references") or {}
     for n in [*done, *references]:
         cand = spec["candidates"].get(n) or references[n]
         if n in references or n in kept:  # scored only (its own steps and minutes, if the spec gives them)
@@ -181,8 +191,9 @@ def main() -> None:
                           f"{inputs[d]['summary']['ssim']['mean']:.3f}" for d in degradations if d != "sharp")
     n_img = len(next(iter(inputs.values()))["rows"])
     text = (f"# Bake-off at equal CPU time ({spec['budget_minutes']} min of training each)\n\n"
-            f"Made by `python scripts/bakeoff.py {args.spec}`: {spec['config']}, {spec['lanes']} one-thread runs "
-            f"side by side on this 2-core CPU; masks from `{spec['masks']}`. Scored on the "
+            f"Made by `python scripts/bakeoff.py {args.spec}{' --only ' + args.only if only else ''}`: "
+            f"{spec['config']}, {spec['lanes']} one-thread runs side by side on this 2-core CPU; masks from "
+            f"`{spec['masks']}`. Scored ({spec['evaluation'].get('precision', 'auto')} precision) on the "
             f"first {n_img} test faces (seeded degradations, the same for every row). The blurry input scores "
             f"{base_line}. 'worse than input': share of faces whose PSNR drops; identity: dlib cosine to the "
             "sharp face, minus the input's.\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,8 @@ def kept_bakeoff(tmp_path: Path) -> Path:
         save_weights(create_model("mask_generator", **TINY_KWARGS), tmp_path / f"{name}.safetensors")
     spec = {"config": "configs/whole_face.yaml", "budget_minutes": 60, "lanes": 1, "out": str(tmp_path / "runs"),
             "data": str(data), "split": str(tmp_path / "split.json"), "masks": str(tmp_path / "m1.safetensors"),
-            "evaluation": {"limit": 3, "degradations": ["thesis", "sharp"], "identity": False},
+            "evaluation": {"limit": 3, "degradations": ["thesis", "sharp"], "identity": False, "precision": "fp32"},
+            "evaluations": str(tmp_path / "kept-scores"),
             "candidates": {"d-tiny": {"label": "(d) tiny NAFNet", "model": {"name": "nafnet"},
                                       "path": str(tmp_path / "d.safetensors"), "steps": 12, "minutes": 3}},
             "mask_generators": {"m1": {"label": "mask one", "path": str(tmp_path / "m1.safetensors")},
@@ -66,3 +68,11 @@ def test_tables_are_made_again_from_kept_weights(kept_bakeoff):
     assert len(rows) == 4  # two generators x (thesis, sharp)
     assert all(" px |" in r for r in rows) and "| 5 | 1 | thesis |" in masks
     assert masks.count("Pixels of each true class") == 2  # a confusion matrix per generator
+
+    # the scores are kept beside the weights: with the run folders gone, the tables are made again unchanged
+    assert (kept_bakeoff / "kept-scores" / "d-tiny-thesis" / "summary.json").is_file()
+    shutil.rmtree(kept_bakeoff / "runs")
+    done = _bakeoff(kept_bakeoff, "--no-train")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (results / "bakeoff.md").read_text() == table and (results / "masks.md").read_text() == masks
+    assert not (kept_bakeoff / "runs" / "eval").exists()  # nothing evaluated again
