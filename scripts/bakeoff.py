@@ -190,7 +190,9 @@ def main() -> None:
     base_line = ", ".join(f"{d} {inputs[d]['summary']['psnr']['mean']:.2f} dB / SSIM "
                           f"{inputs[d]['summary']['ssim']['mean']:.3f}" for d in degradations if d != "sharp")
     n_img = len(next(iter(inputs.values()))["rows"])
-    text = (f"# Bake-off at equal CPU time ({spec['budget_minutes']} min of training each)\n\n"
+    title = (f"Bake-off at equal CPU time ({spec['budget_minutes']} min of training each)" if not only else
+             f"{', '.join(sorted(only))} on the bake-off's test faces")
+    text = (f"# {title}\n\n"
             f"Made by `python scripts/bakeoff.py {args.spec}{' --only ' + args.only if only else ''}`: "
             f"{spec['config']}, {spec['lanes']} one-thread runs side by side on this 2-core CPU; masks from "
             f"`{spec['masks']}`. Scored ({spec['evaluation'].get('precision', 'auto')} precision) on the "
@@ -202,7 +204,8 @@ def main() -> None:
     atomic_write_bytes(Path(args.out) / "bakeoff.md", text.encode())
     atomic_write_bytes(Path(args.out) / "bakeoff.json", (json.dumps(record, indent=1) + "\n").encode())
     if args.card:
-        card = model_card(spec, args.card, record[args.card], {d: inputs[d]["summary"] for d in degradations}, n_img)
+        card = model_card(spec, args.card, record[args.card], {d: inputs[d]["summary"] for d in degradations}, n_img,
+                          Path(args.out) / "card.json", args.spec)
         atomic_write_bytes(Path(args.out) / "card.json", (json.dumps(card, indent=1) + "\n").encode())
     print(text)
 
@@ -238,7 +241,7 @@ def mask_table(spec: dict, spec_path: str) -> str:
             + markdown_table(rows, head) + "\n\n" + "\n".join(confusions))
 
 
-def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int) -> dict:
+def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_path: Path, spec_path: str) -> dict:
     """The model card of a candidate shipped with the mask generator it read (every number from the evaluations)."""
     cand = spec["candidates"].get(name) or spec["references"][name]
     model = load_model(cand["path"]) if "path" in cand else create_model(cand["model"]["name"],
@@ -271,8 +274,9 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int) -> di
             "pipeline, half by the realistic family (camera shake, defocus, mild blur, sensor noise, JPEG, 10 % "
             "clean)."),
         "protocol": (f"{cand['how']}; " if cand.get("how") else "") + (
-            f"scored by python scripts/bakeoff.py configs/bakeoff.yaml --card {name}; then smfd bundle --mask "
-            f"{masks} --deblur {weights} -o src/smfd/weights --card results/card.json"),
+            f"scored by python scripts/bakeoff.py {spec_path} --no-train --only {name} --card {name} --out "
+            f"{card_path.parent}; then smfd bundle --mask {masks} --deblur {weights} -o src/smfd/weights --card "
+            f"{card_path}"),
         "metrics": metrics,
         "intended_use": "Deblurring aligned or detected faces in photos (motion, camera shake, defocus, rescaling, "
                         "noise, JPEG); research and trying the tool.",
