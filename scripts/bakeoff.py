@@ -205,7 +205,7 @@ def main() -> None:
     atomic_write_bytes(Path(args.out) / "bakeoff.json", (json.dumps(record, indent=1) + "\n").encode())
     if args.card:
         card = model_card(spec, args.card, record[args.card], {d: inputs[d]["summary"] for d in degradations}, n_img,
-                          Path(args.out) / "card.json", args.spec)
+                          Path(args.out) / "card.json", args.spec, args.only or args.card)
         atomic_write_bytes(Path(args.out) / "card.json", (json.dumps(card, indent=1) + "\n").encode())
     print(text)
 
@@ -241,7 +241,8 @@ def mask_table(spec: dict, spec_path: str) -> str:
             + markdown_table(rows, head) + "\n\n" + "\n".join(confusions))
 
 
-def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_path: Path, spec_path: str) -> dict:
+def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_path: Path, spec_path: str,
+               only: str) -> dict:
     """The model card of a candidate shipped with the mask generator it read (every number from the evaluations)."""
     cand = spec["candidates"].get(name) or spec["references"][name]
     model = load_model(cand["path"]) if "path" in cand else create_model(cand["model"]["name"],
@@ -274,7 +275,7 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
             "pipeline, half by the realistic family (camera shake, defocus, mild blur, sensor noise, JPEG, 10 % "
             "clean)."),
         "protocol": (f"{cand['how']}; " if cand.get("how") else "") + (
-            f"scored by python scripts/bakeoff.py {spec_path} --no-train --only {name} --card {name} --out "
+            f"scored by python scripts/bakeoff.py {spec_path} --no-train --only {only} --card {name} --out "
             f"{card_path.parent}; then smfd bundle --mask {masks} --deblur {weights} -o src/smfd/weights --card "
             f"{card_path}"),
         "metrics": metrics,
