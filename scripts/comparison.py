@@ -4,8 +4,8 @@ Columns: blurry input, one per ``--model LABEL=PATH[@MASKS]`` (PATH: a run folde
 bundle folder; MASKS: the mask generator it reads, by default the shipped one), sharp. Rows: ``--faces`` test
 faces per ``--degradation``; the PSNR of each restored face is written under it.
 
-Usage: python scripts/comparison.py --model "before=src/smfd/weights" --model "NAFNet+mask=runs/bake/e-nafnet-mask" \
-    --split runs/bake/d-nafnet/split.json -o results/comparison.jpg
+Usage: python scripts/comparison.py --model "before: SMFD-UNet=results/previous-weights/smfd_unet.safetensors" \
+    --model "now: NAFNet=src/smfd/weights" --split results/bakeoff/split.json -o results/comparison.jpg
 """
 
 from __future__ import annotations
