@@ -1,7 +1,7 @@
 """Keep a finished run's weights in results/bakeoff: its best.safetensors (the EMA weights) as float16, with the
 run's metadata, and its metrics.csv beside it, so a later stretch can continue from them (``model.init``).
 
-Usage: python scripts/keep_run.py runs/long/nafnet2 d-nafnet-long-315 [--to results/bakeoff]
+Usage: python scripts/keep_run.py runs/long/nafnet3 d-nafnet-long-430 [--to results/bakeoff]
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ def main() -> None:
     ap.add_argument("--to", type=Path, default=Path("results/bakeoff"))
     args = ap.parse_args()
     best = args.run / "best.safetensors"
-    extra = read_metadata(best).get("extra")
-    extra = json.loads(extra) if isinstance(extra, str) else extra
+    extra = json.loads(read_metadata(best).get("extra") or "{}")  # save_weights stores it as JSON text
     sha = save_weights(load_weights(best), args.to / f"{args.name}.safetensors", half=True, extra=extra)
     atomic_write_bytes(args.to / f"{args.name}-metrics.csv", (args.run / "metrics.csv").read_bytes())
     print(f"kept {args.to / args.name}.safetensors (sha256 {sha}) and its metrics.csv; run metadata {extra}")
