@@ -1,7 +1,7 @@
 """Keep a finished run's weights in results/bakeoff: its best.safetensors (the EMA weights) as float16, with the
 run's metadata, and its metrics.csv beside it, so a later stretch can continue from them (``model.init``).
 
-Usage: python scripts/keep_run.py runs/long/nafnet3 d-nafnet-long-430 [--to results/bakeoff]
+Usage: python scripts/keep_run.py runs/long/nafnet4 d-nafnet-long-580 [--to results/bakeoff]
 """
 
 from __future__ import annotations
