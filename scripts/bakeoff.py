@@ -47,6 +47,8 @@ def train_command(spec: dict, name: str, cand: dict) -> list[str]:
     args = [*SMFD, "train", "deblur", "-c", spec["config"], "--data", spec["data"], "-o", str(run),
             "--set", f"model.name={model['name']}", "--set", f"model.kwargs={json.dumps(model.get('kwargs', {}))}",
             "--set", f"budget_minutes={spec['budget_minutes']}"]
+    for key, value in (cand.get("set") or {}).items():  # the candidate's own config overrides (e.g. precision)
+        args += ["--set", f"{key}={json.dumps(value) if isinstance(value, (dict, list)) else value}"]
     if cand.get("masks"):
         args += ["--mask-source", f"generator:{spec['masks']}"]
     return args
