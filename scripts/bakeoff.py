@@ -192,10 +192,13 @@ def main() -> None:
     base_line = ", ".join(f"{d} {inputs[d]['summary']['psnr']['mean']:.2f} dB / SSIM "
                           f"{inputs[d]['summary']['ssim']['mean']:.3f}" for d in degradations if d != "sharp")
     n_img = len(next(iter(inputs.values()))["rows"])
+    made_by = (" --no-train" if args.no_train else "") + "".join(  # the command as run, so it makes this table again
+        f" {flag} {value}" for flag, value in (("--only", args.only), ("--lanes", args.lanes), ("--card", args.card),
+                                               ("--out", args.out if args.out != "results" else "")) if value)
     title = (f"Bake-off at equal CPU time ({spec['budget_minutes']} min of training each)" if not only else
              f"{', '.join(sorted(only))} on the bake-off's test faces")
     text = (f"# {title}\n\n"
-            f"Made by `python scripts/bakeoff.py {args.spec}{' --only ' + args.only if only else ''}`: "
+            f"Made by `python scripts/bakeoff.py {args.spec}{made_by}`: "
             f"{spec['config']}, {spec['lanes']} one-thread runs side by side on this 2-core CPU; masks from "
             f"`{spec['masks']}`. Scored ({spec['evaluation'].get('precision', 'auto')} precision) on the "
             f"first {n_img} test faces (seeded degradations, the same for every row). The blurry input scores "

@@ -59,6 +59,7 @@ def test_tables_are_made_again_from_kept_weights(kept_bakeoff):
     table = (results / "bakeoff.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| (d) tiny NAFNet"))
     assert "| 12 | 3 |" in row  # the kept run's steps and minutes, from the spec
+    assert f"--no-train --out {results}`" in table  # the header names the command that makes this table again
     record = json.loads((results / "bakeoff.json").read_text())
     assert set(record["d-tiny"]) >= {"thesis", "sharp", "steps"}
     assert not (kept_bakeoff / "runs" / "d-tiny").exists()  # scored, not trained again
@@ -76,3 +77,20 @@ def test_tables_are_made_again_from_kept_weights(kept_bakeoff):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (results / "bakeoff.md").read_text() == table and (results / "masks.md").read_text() == masks
     assert not (kept_bakeoff / "runs" / "eval").exists()  # nothing evaluated again
+
+
+def test_a_candidate_sets_its_own_config_overrides(tmp_path):
+    """``set:`` in a candidate's entry reaches its training command (e.g. precision, so rows train alike)."""
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("bakeoff_script", ROOT / "scripts" / "bakeoff.py")
+    bakeoff = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(bakeoff)
+    spec = {"config": "configs/whole_face.yaml", "data": "faces", "out": str(tmp_path), "budget_minutes": 60,
+            "masks": "m.safetensors"}
+    cand = {"model": {"name": "nafnet"}, "set": {"precision": "fp32", "optim": {"lr": 5.0e-4}}}
+    cmd = bakeoff.train_command(spec, "d", cand)
+    pairs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    assert "precision=fp32" in pairs and 'optim={"lr": 0.0005}' in pairs and "budget_minutes=60" in pairs
+    assert "--mask-source" not in cmd
+    assert "precision=fp32" not in bakeoff.train_command(spec, "d", {"model": {"name": "nafnet"}})
