@@ -44,10 +44,11 @@ def train_command(spec: dict, name: str, cand: dict) -> list[str]:
     if (run / "last.pt").is_file():
         return [*SMFD, "train", "deblur", "--resume", str(run), "--set", f"budget_minutes={spec['budget_minutes']}"]
     model = cand["model"]
-    args = [*SMFD, "train", "deblur", "-c", spec["config"], "--data", spec["data"], "-o", str(run),
-            "--set", f"model.name={model['name']}", "--set", f"model.kwargs={json.dumps(model.get('kwargs', {}))}",
-            "--set", f"budget_minutes={spec['budget_minutes']}"]
-    for key, value in (cand.get("set") or {}).items():  # the candidate's own config overrides (e.g. precision)
+    overrides = {"model.name": model["name"], "model.kwargs": model.get("kwargs", {}),
+                 "budget_minutes": spec["budget_minutes"],
+                 **(cand.get("set") or {})}  # the candidate's own dotted config keys (e.g. precision: fp32)
+    args = [*SMFD, "train", "deblur", "-c", spec["config"], "--data", spec["data"], "-o", str(run)]
+    for key, value in overrides.items():
         args += ["--set", f"{key}={json.dumps(value) if isinstance(value, (dict, list)) else value}"]
     if cand.get("masks"):
         args += ["--mask-source", f"generator:{spec['masks']}"]

@@ -88,9 +88,10 @@ def test_a_candidate_sets_its_own_config_overrides(tmp_path):
     loader.loader.exec_module(bakeoff)
     spec = {"config": "configs/whole_face.yaml", "data": "faces", "out": str(tmp_path), "budget_minutes": 60,
             "masks": "m.safetensors"}
-    cand = {"model": {"name": "nafnet"}, "set": {"precision": "fp32", "optim": {"lr": 5.0e-4}}}
+    cand = {"model": {"name": "nafnet", "kwargs": {"width": 8}}, "set": {"precision": "fp32", "optim.lr": 5.0e-4}}
     cmd = bakeoff.train_command(spec, "d", cand)
     pairs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
-    assert "precision=fp32" in pairs and 'optim={"lr": 0.0005}' in pairs and "budget_minutes=60" in pairs
+    assert pairs == ["model.name=nafnet", 'model.kwargs={"width": 8}', "budget_minutes=60", "precision=fp32",
+                     "optim.lr=0.0005"]
     assert "--mask-source" not in cmd
     assert "precision=fp32" not in bakeoff.train_command(spec, "d", {"model": {"name": "nafnet"}})
