@@ -132,6 +132,7 @@ def test_time_checkpoint_within_an_epoch_resumes_at_the_next_batch(tiny_data, tm
     assert killed == whole[:3]  # the same seeded order
     ckpt = load_checkpoint(run / "last.pt")  # written after the 2nd batch (40 s >= 30 s), not after the 3rd
     assert (ckpt["epoch"], ckpt["epoch_batches"], ckpt["steps"]) == (0, 2, 2)
+    assert f"epoch 1: batch 2/{len(whole)}, 2 steps" in (run / "train.log").read_text()  # progress off a terminal
     assert ckpt["train_seconds"] == pytest.approx(40)
     assert not (run / "metrics.csv").exists()
 

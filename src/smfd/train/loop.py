@@ -429,6 +429,10 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
             if main and budget.elapsed - saved_at >= cfg.checkpoint_minutes * 60 and not budget.done:
                 save_checkpoint(run_dir / "last.pt", **loop_state(epoch - 1, {"epoch_batches": first + n}))
                 saved_at = budget.elapsed
+                # the progress bar only shows on a terminal: this line tells a run in the background how it goes
+                log.info("epoch %d: batch %d/%d, %d steps, lr %.1e, %.1f min trained%s; checkpoint last.pt",
+                         epoch, first + n, len(batches.batches), stats["steps"], optimizer.param_groups[0]["lr"],
+                         budget.elapsed / 60, f" of {cfg.budget_minutes:g}" if cfg.budget_minutes else "")
         return after_step
 
     epoch, stopped = start - 1, bad >= cfg.early_stop or budget.done
