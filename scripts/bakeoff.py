@@ -200,8 +200,11 @@ def main() -> None:
              f"{', '.join(sorted(only))} on the bake-off's test faces")
     text = (f"# {title}\n\n"
             f"Made by `python scripts/bakeoff.py {args.spec}{made_by}`: "
-            f"{spec['config']}, {spec['lanes']} one-thread runs side by side on this 2-core CPU; masks from "
-            f"`{spec['masks']}`. Scored ({spec['evaluation'].get('precision', 'auto')} precision) on the "
+            + (f"{spec['config']}, {spec['lanes']} one-thread runs side by side on this 2-core CPU; masks from "
+               f"`{spec['masks']}`." if not only else
+               f"{spec['config']}, each row trained as its `how` in `{args.spec}` says; the mask-guided nets read "
+               "the masks of the row's `mask_weights`.")
+            + f" Scored ({spec['evaluation'].get('precision', 'auto')} precision) on the "
             f"first {n_img} test faces (seeded degradations, the same for every row). The blurry input scores "
             f"{base_line}. 'worse than input': share of faces whose PSNR drops; identity: dlib cosine to the "
             "sharp face, minus the input's.\n\n"
