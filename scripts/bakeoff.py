@@ -290,8 +290,10 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
         "metrics": metrics,
         "intended_use": "Deblurring aligned or detected faces in photos (motion, camera shake, defocus, rescaling, "
                         "noise, JPEG); research and trying the tool.",
-        "limitations": "Trained on synthetic faces only, on a few hours of CPU time at most: results are soft on "
-                       "heavy blur; see results/bakeoff.md for every measured score and the targets still open.",
+        "limitations": "Trained on synthetic faces only: real photos whose lighting, pose or occlusions SynthFace "
+                       "lacks may come back less sharp. Heavy (thesis-strength) blur comes back with eyes, mouth "
+                       "and outline in place but soft. Every measured score: "
+                       f"{card_path.parent}/bakeoff.md and results/bakeoff.md.",
         "licence": "Trained on SynthFace-4k (StyleGAN2/FFHQ-derived): research, non-commercial use only.",
     }
 
