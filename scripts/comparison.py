@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from smfd.data import FaceDeblurDataset, FaceFolder, Splits
@@ -21,7 +20,7 @@ from smfd.data.io import write_image
 from smfd.degrade import make_degradation
 from smfd.infer.pipeline import FaceDeblurrer
 from smfd.infer.weights import default_weights_dir, load_bundle
-from smfd.report.grid import make_grid
+from smfd.report.grid import label_tile, make_grid
 from smfd.train.checkpoint import load_model
 
 
@@ -38,16 +37,6 @@ def load(spec: str) -> tuple[str, FaceDeblurrer]:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b.astype(float)) ** 2), 1e-10)))
-
-
-def _label(img: np.ndarray, text: str) -> np.ndarray:
-    """White text on a dark box in the bottom-left corner (an outline drawn thicker would advance differently)."""
-    img = img.copy()
-    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
-    y = img.shape[0] - 8
-    cv2.rectangle(img, (2, y - h - 4), (10 + w, y + base), (0, 0, 0), cv2.FILLED)
-    cv2.putText(img, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-    return img
 
 
 def main() -> None:
@@ -70,10 +59,10 @@ def main() -> None:
             item = ds[i]
             lq = (item["lq"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             gt = (item["gt"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            row = [_label(lq, f"{name} {_psnr(lq, gt):.1f} dB")]
+            row = [label_tile(lq, f"{name} {_psnr(lq, gt):.1f} dB")]
             for _, pipe in models:
                 (out,), _ = pipe.restore_faces([lq])
-                row.append(_label(out, f"{_psnr(out, gt):.1f} dB"))
+                row.append(label_tile(out, f"{_psnr(out, gt):.1f} dB"))
             rows.append([*row, gt])
     titles = ["blurry input", *(label for label, _ in models), "sharp"]
     print(f"wrote {write_image(args.out, make_grid(rows, titles))}")

@@ -55,8 +55,23 @@ def test_demo_writes_a_picture_and_a_page(tmp_path, run_cli):
     img = read_image(tmp_path / "demo" / "side_by_side.png")
     assert img.shape[1] > 4 * 256 and img.shape[0] > 8 * 256  # 8 faces x (blurry, mask, output, sharp)
     page = (tmp_path / "demo" / "index.html").read_text()
-    assert page.count("<tr>") == 10 and "faces/00004_output.png" in page and "dB" in page
+    # header, 8 faces, a mean row per family: by default the faces take turns between the two families
+    assert page.count("<tr>") == 11 and "faces/00004_output.png" in page and "dB" in page
+    assert "mean, thesis" in page and "mean, realistic" in page
     assert f"wrote {tmp_path / 'demo' / 'index.html'}" in res.out
+
+    res = run_cli(["demo", "-o", str(tmp_path / "real"), "--weights", str(bundle), "--degradation", "realistic"])
+    assert res.code == 0, res.err
+    page = (tmp_path / "real" / "index.html").read_text()
+    assert page.count("<tr>") == 10 and "mean, realistic" in page and "mean, thesis" not in page
+    assert "camera shake" in page
+
+
+def test_demo_rejects_an_unknown_degradation(tmp_path, run_cli):
+    res = run_cli(["demo", "-o", str(tmp_path / "demo"), "--degradation", "heavy"])
+    assert res.code == 2
+    assert res.err.strip() == "smfd: error: --degradation must be one of both, thesis, realistic, got 'heavy'"
+    assert not (tmp_path / "demo").exists()
 
 
 def test_bundle_switches_a_deblur_option(tmp_path, run_cli):

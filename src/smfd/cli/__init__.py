@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Deblur face images guided by semantic face masks (SMFD-UNet).",
+    help="Deblur face images guided by semantic face masks (a mask generator and a deblurring net: NAFNet or "
+         "the thesis's SMFD-UNet).",
     pretty_exceptions_enable=False,
 )
 prepare_app = typer.Typer(no_args_is_help=True, help="Convert public datasets to the smfd folder layout.")

@@ -144,34 +144,47 @@ def deblur(
     _report_failures(failures, len(files))
 
 
+DEMO_DEGRADATIONS = ("both", "thesis", "realistic")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("smfd-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the degradations.")] = 0,
     weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
+    degradation: Annotated[str, typer.Option(
+        help="How the samples are blurred: 'thesis' (the thesis's heavy blur stacks), 'realistic' (camera shake, "
+             "defocus, mild blur, noise, JPEG) or 'both' (faces take turns).")] = "both",
 ) -> None:
     """Blur the bundled sample faces, deblur them with the bundled weights; write a picture and a web page."""
     from ..data import FaceFolder
     from ..data.io import write_image
-    from ..degrade import DegradationPipeline
+    from ..degrade import make_degradation
     from ..infer.pipeline import load_pipeline
-    from ..report import colorize_mask, make_grid
-    from ..report.html import demo_page
+    from ..report import colorize_mask, label_tile, make_grid
+    from ..report.html import demo_page, psnr_db
     from ..samples import samples_dir
 
+    if degradation not in DEMO_DEGRADATIONS:
+        raise CliError(f"--degradation must be one of {', '.join(DEMO_DEGRADATIONS)}, got {degradation!r}", code=2)
+    families = ["thesis", "realistic"] if degradation == "both" else [degradation]
+    pipelines = {name: make_degradation(name) for name in families}
     folder = FaceFolder(samples_dir())
     pipe = load_pipeline(weights)
-    degrade = DegradationPipeline()
-    sharp, blurry = [], []
+    sharp, blurry, used = [], [], []
     for k, i in enumerate(folder.ids):
         img, _ = folder.read(i)
+        name = families[k % len(families)]
         sharp.append(img)
-        blurry.append(degrade(img, np.random.default_rng([seed, k]))[0])
+        blurry.append(pipelines[name](img, np.random.default_rng([seed, k]))[0])
+        used.append(name)
     restored, masks = pipe.restore_faces(blurry)
-    rows = [[b, colorize_mask(m), r, s] for b, m, r, s in zip(blurry, masks, restored, sharp, strict=True)]
+    rows = [[label_tile(b, f"{name} {psnr_db(b, s):.1f} dB"), colorize_mask(m),
+             label_tile(r, f"{psnr_db(r, s):.1f} dB"), s]
+            for name, b, m, r, s in zip(used, blurry, masks, restored, sharp, strict=True)]
     picture = write_image(out / "side_by_side.png", make_grid(rows, ["blurry input", "predicted mask",
                                                                      "smfd output", "sharp original"]))
-    page = demo_page(out, folder.ids, blurry, restored, sharp, masks, pipe.manifest)
+    page = demo_page(out, folder.ids, blurry, restored, sharp, masks, pipe.manifest, degradations=used)
     typer.echo(f"wrote {picture}")
     typer.echo(f"wrote {page}")
     typer.echo(f"open {picture} to see blurry | mask | restored | sharp, or {page} in a browser")

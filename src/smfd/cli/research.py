@@ -158,7 +158,7 @@ def _run_dir(out: Path | None, task: str, model: str) -> Path:
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Argument(help="mask (the mask generator) or deblur (SMFD-UNet).")],
+    task: Annotated[str, typer.Argument(help="mask (the mask generator) or deblur (the deblurring net: model.name).")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (configs/thesis.yaml).")] = None,
     data: Annotated[Path | None, typer.Option(
         help="Face folder (images/ + masks/). Required, except with --resume (the run remembers it).")] = None,
@@ -167,7 +167,8 @@ def train(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Run folder (default runs/TASK-MODEL-TIME).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its last.pt.")] = None,
 ) -> None:
-    """Train the mask generator or SMFD-UNet with the thesis protocol (Ctrl-C is safe: --resume continues)."""
+    """Train the mask generator or a deblurring net (SMFD-UNet, NAFNet...) with a config's protocol (Ctrl-C is
+    safe: --resume continues)."""
     from ..train import fit, load_config
 
     if task not in ("mask", "deblur"):

@@ -1,4 +1,4 @@
-"""``FaceDeblurrer``: blurry photo or face crop -> predicted face mask -> SMFD-UNet -> restored image.
+"""``FaceDeblurrer``: blurry photo or face crop -> predicted face mask -> deblurring net -> restored image.
 
 Example:
     >>> import smfd
@@ -62,7 +62,7 @@ def _check_image(image: np.ndarray) -> None:
 
 
 class FaceDeblurrer:
-    """Restores blurry faces with a mask generator and SMFD-UNet (PyTorch or ONNX Runtime).
+    """Restores blurry faces with a mask generator and a deblurring net (PyTorch or ONNX Runtime).
 
     Args:
         mask_model, deblur_model: the two networks (torch modules) or ONNX Runtime sessions.

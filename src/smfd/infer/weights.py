@@ -1,4 +1,4 @@
-"""Weight bundles: the mask generator and SMFD-UNet as safetensors, a manifest with their SHA-256 and a model
+"""Weight bundles: the mask generator and the deblurring net as safetensors, a manifest with their SHA-256 and a model
 card. The package ships one (``smfd/weights``, loaded as ``weights="default"``); ``smfd bundle`` makes one
 from training runs. Every file's checksum is verified before anything is loaded; nothing is unpickled.
 """

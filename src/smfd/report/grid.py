@@ -10,6 +10,16 @@ import numpy as np
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+def label_tile(img: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``img`` with ``text`` in white on a dark box in its bottom-left corner (e.g. a tile's PSNR)."""
+    img = np.ascontiguousarray(img).copy()
+    (w, h), base = cv2.getTextSize(text, _FONT, 0.55, 1)
+    y = img.shape[0] - 8
+    cv2.rectangle(img, (2, y - h - 4), (10 + w, y + base), (0, 0, 0), cv2.FILLED)
+    cv2.putText(img, text, (6, y), _FONT, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
 def make_grid(
     rows: Sequence[Sequence[np.ndarray]],
     titles: Sequence[str] | None = None,

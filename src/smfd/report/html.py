@@ -20,11 +20,28 @@ def _scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return psnr(ta, tb).item(), ssim(ta, tb).item()
 
 
-def demo_page(out: str | os.PathLike, ids, blurry, restored, sharp, masks, manifest: dict) -> Path:
-    """Write ``out/index.html`` and its images under ``out/faces/``; returns the page's path."""
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of one RGB uint8 image against another, as the page reports it."""
+    return _scores(a, b)[0]
+
+
+_FAMILIES = {
+    "thesis": "the thesis's degradation (1-3 stacked motion/Gaussian blurs, rescaling, noise)",
+    "realistic": "the realistic family (camera shake, defocus, mild blur, sensor noise, JPEG)",
+}
+
+
+def demo_page(out: str | os.PathLike, ids, blurry, restored, sharp, masks, manifest: dict,
+              degradations=None) -> Path:
+    """Write ``out/index.html`` and its images under ``out/faces/``; returns the page's path.
+
+    ``degradations``: the family each face was blurred with (``thesis`` or ``realistic``), one per face; by
+    default every face is taken as thesis-degraded.
+    """
     out = Path(out)
+    degradations = list(degradations or ["thesis"] * len(ids))
     rows, totals = [], []
-    for i, b, r, s, m in zip(ids, blurry, restored, sharp, masks, strict=True):
+    for i, d, b, r, s, m in zip(ids, degradations, blurry, restored, sharp, masks, strict=True):
         names = {}
         for kind, img in (("blurry", b), ("mask", colorize_mask(m)), ("output", r), ("sharp", s)):
             names[kind] = f"faces/{i}_{kind}.png"
@@ -34,25 +51,30 @@ def demo_page(out: str | os.PathLike, ids, blurry, restored, sharp, masks, manif
         totals.append((pb, sb, pr, sr))
         cells = "".join(f'<td><img src="{names[k]}" width="192" alt="{k}"></td>'
                         for k in ("blurry", "mask", "output", "sharp"))
-        rows.append(f"<tr><td>{html.escape(i)}</td>{cells}<td>{pb:.2f} dB / {sb:.3f}</td>"
+        rows.append(f"<tr><td>{html.escape(i)}<br>{html.escape(d)}</td>{cells}<td>{pb:.2f} dB / {sb:.3f}</td>"
                     f"<td>{pr:.2f} dB / {sr:.3f}</td></tr>")
-    mean = np.mean(totals, axis=0)
+    means = []
+    for d in dict.fromkeys(degradations):
+        mean = np.mean([t for t, e in zip(totals, degradations, strict=True) if e == d], axis=0)
+        means.append(f'<tr><th>mean, {html.escape(d)}</th><td colspan="4"></td>'
+                     f"<th>{mean[0]:.2f} dB / {mean[1]:.3f}</th><th>{mean[2]:.2f} dB / {mean[3]:.3f}</th></tr>")
     card = manifest.get("card", {})
     status = html.escape(card.get("status", card.get("summary", "")))
+    net = html.escape(manifest.get("files", {}).get("deblur", {}).get("model_name", "deblurring net"))
+    used = " and ".join(_FAMILIES.get(d, d) for d in dict.fromkeys(degradations))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>smfd demo</title>
 <style>body{{font-family:sans-serif;margin:2em}} td{{padding:4px;text-align:center}}
 th{{background:#eee;padding:6px}} .note{{color:#555;max-width:60em}}</style></head><body>
 <h1>smfd: face deblurring guided by semantic face masks</h1>
-<p class="note">Sample faces blurred with the thesis's degradation pipeline (seeded), then restored by the
-bundled mask generator and SMFD-UNet. PSNR / SSIM are measured against the sharp original on this page's
+<p class="note">Sample faces blurred (seeded) with {html.escape(used)}, then restored by the bundled mask
+generator and deblurring net ({net}). PSNR / SSIM are measured against the sharp original on this page's
 images.</p>
 <p class="note">{status}</p>
 <table><tr><th>face</th><th>blurry input</th><th>predicted mask</th><th>smfd output</th><th>sharp original</th>
 <th>blurry: PSNR / SSIM</th><th>output: PSNR / SSIM</th></tr>
 {''.join(rows)}
-<tr><th>mean</th><td colspan="4"></td><th>{mean[0]:.2f} dB / {mean[1]:.3f}</th>
-<th>{mean[2]:.2f} dB / {mean[3]:.3f}</th></tr>
+{''.join(means)}
 </table></body></html>
 """
     atomic_write_bytes(out / "index.html", page.encode())
