@@ -162,7 +162,7 @@ def demo(
     from ..degrade import make_degradation
     from ..infer.pipeline import load_pipeline
     from ..report import colorize_mask, label_tile, make_grid
-    from ..report.html import demo_page, psnr_db
+    from ..report.html import demo_page, image_scores
     from ..samples import samples_dir
 
     if degradation not in DEMO_DEGRADATIONS:
@@ -179,12 +179,13 @@ def demo(
         blurry.append(pipelines[name](img, np.random.default_rng([seed, k]))[0])
         used.append(name)
     restored, masks = pipe.restore_faces(blurry)
-    rows = [[label_tile(b, f"{name} {psnr_db(b, s):.1f} dB"), colorize_mask(m),
-             label_tile(r, f"{psnr_db(r, s):.1f} dB"), s]
-            for name, b, m, r, s in zip(used, blurry, masks, restored, sharp, strict=True)]
+    scores = [(*image_scores(b, s), *image_scores(r, s)) for b, r, s in zip(blurry, restored, sharp, strict=True)]
+    rows = [[label_tile(b, f"{name} {pb:.1f} dB"), colorize_mask(m), label_tile(r, f"{pr:.1f} dB"), s]
+            for name, (pb, _, pr, _), b, m, r, s in zip(used, scores, blurry, masks, restored, sharp, strict=True)]
     picture = write_image(out / "side_by_side.png", make_grid(rows, ["blurry input", "predicted mask",
                                                                      "smfd output", "sharp original"]))
-    page = demo_page(out, folder.ids, blurry, restored, sharp, masks, pipe.manifest, degradations=used)
+    page = demo_page(out, folder.ids, blurry, restored, sharp, masks, pipe.manifest, degradations=used,
+                     scores=scores)
     typer.echo(f"wrote {picture}")
     typer.echo(f"wrote {page}")
     typer.echo(f"open {picture} to see blurry | mask | restored | sharp, or {page} in a browser")

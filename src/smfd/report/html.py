@@ -15,14 +15,10 @@ from ..metrics import psnr, ssim
 from .palette import colorize_mask
 
 
-def _scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+def image_scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of an RGB uint8 image against a reference, as the demo reports them."""
     ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b))
     return psnr(ta, tb).item(), ssim(ta, tb).item()
-
-
-def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) of one RGB uint8 image against another, as the page reports it."""
-    return _scores(a, b)[0]
 
 
 _FAMILIES = {
@@ -31,37 +27,35 @@ _FAMILIES = {
 }
 
 
-def demo_page(out: str | os.PathLike, ids, blurry, restored, sharp, masks, manifest: dict,
-              degradations=None) -> Path:
+def demo_page(out: str | os.PathLike, ids, blurry, restored, sharp, masks, manifest: dict, *,
+              degradations, scores) -> Path:
     """Write ``out/index.html`` and its images under ``out/faces/``; returns the page's path.
 
-    ``degradations``: the family each face was blurred with (``thesis`` or ``realistic``), one per face; by
-    default every face is taken as thesis-degraded.
+    ``degradations``: the family each face was blurred with (``thesis`` or ``realistic``); ``scores``: each
+    face's (blurry PSNR, blurry SSIM, output PSNR, output SSIM) against the sharp face (:func:`image_scores`).
     """
     out = Path(out)
-    degradations = list(degradations or ["thesis"] * len(ids))
-    rows, totals = [], []
-    for i, d, b, r, s, m in zip(ids, degradations, blurry, restored, sharp, masks, strict=True):
+    rows = []
+    for i, d, (pb, sb, pr, sr), b, r, s, m in zip(ids, degradations, scores, blurry, restored, sharp, masks,
+                                                   strict=True):
         names = {}
         for kind, img in (("blurry", b), ("mask", colorize_mask(m)), ("output", r), ("sharp", s)):
             names[kind] = f"faces/{i}_{kind}.png"
             write_image(out / names[kind], img)
-        pb, sb = _scores(b, s)
-        pr, sr = _scores(r, s)
-        totals.append((pb, sb, pr, sr))
         cells = "".join(f'<td><img src="{names[k]}" width="192" alt="{k}"></td>'
                         for k in ("blurry", "mask", "output", "sharp"))
         rows.append(f"<tr><td>{html.escape(i)}<br>{html.escape(d)}</td>{cells}<td>{pb:.2f} dB / {sb:.3f}</td>"
                     f"<td>{pr:.2f} dB / {sr:.3f}</td></tr>")
+    families = list(dict.fromkeys(degradations))
     means = []
-    for d in dict.fromkeys(degradations):
-        mean = np.mean([t for t, e in zip(totals, degradations, strict=True) if e == d], axis=0)
+    for d in families:
+        mean = np.mean([t for t, e in zip(scores, degradations, strict=True) if e == d], axis=0)
         means.append(f'<tr><th>mean, {html.escape(d)}</th><td colspan="4"></td>'
                      f"<th>{mean[0]:.2f} dB / {mean[1]:.3f}</th><th>{mean[2]:.2f} dB / {mean[3]:.3f}</th></tr>")
     card = manifest.get("card", {})
     status = html.escape(card.get("status", card.get("summary", "")))
     net = html.escape(manifest.get("files", {}).get("deblur", {}).get("model_name", "deblurring net"))
-    used = " and ".join(_FAMILIES.get(d, d) for d in dict.fromkeys(degradations))
+    used = " and ".join(_FAMILIES.get(d, d) for d in families)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>smfd demo</title>
 <style>body{{font-family:sans-serif;margin:2em}} td{{padding:4px;text-align:center}}
