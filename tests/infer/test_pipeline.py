@@ -171,3 +171,53 @@ def test_the_shipped_default_weights_load_and_pass_their_checksums():
     assert out.image.shape == (64, 64, 3)
 
 
+
+
+def test_an_oversized_aligned_crop_runs_at_the_working_size(bundle, monkeypatch):
+    """A 4000x3000 'crop' once took 6 GB and minutes: the nets now see at most face_size pixels a side."""
+    pipe = smfd.load_pipeline(str(bundle))
+    seen = []
+    real = pipe._run
+    monkeypatch.setattr(pipe, "_run", lambda lq: (seen.append(tuple(lq.shape)), real(lq))[1])
+    face = cv2.resize(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8), (1200, 900))
+    res = pipe.deblur(face, aligned=True)
+    assert seen == [(1, 3, 192, 256)]  # scaled to fit 256 px, aspect kept
+    assert res.image.shape == face.shape and res.mask.shape == face.shape[:2]  # back at the input's size
+    assert pipe.working_size(face.shape) == (192, 256) and pipe.working_size((200, 100, 3)) == (200, 100)
+    kept = pipe.deblur(face, aligned=True, keep=",".join(smfd.data.CLASSES))
+    assert np.abs(kept.image.astype(int) - face.astype(int)).max() <= 1  # kept regions: the full-size input
+
+
+def test_a_large_photo_is_searched_on_a_bounded_copy(tmp_path, monkeypatch):
+    pytest.importorskip("dlib")
+    from smfd.infer import pipeline as pipeline_mod
+
+    face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    photo = cv2.copyMakeBorder(cv2.resize(face, (512, 512)), 200, 100, 300, 150, cv2.BORDER_CONSTANT,
+                               value=(90, 120, 150))
+    pipe = smfd.load_pipeline(str(make_tiny_bundle(tmp_path / "bundle", favour_class=1)))
+    full = pipe.deblur(photo)
+    seen = []
+    real = pipe.detector.detect
+    monkeypatch.setattr(pipe.detector, "detect", lambda im: (seen.append(im.shape), real(im))[1])
+    monkeypatch.setattr(pipeline_mod, "DETECT_MAX_PIXELS", photo.shape[0] * photo.shape[1] // 4)
+    half = pipe.deblur(photo)
+    assert seen == [(photo.shape[0] // 2, photo.shape[1] // 2, 3)]  # the detector saw a quarter of the pixels
+    assert len(half.faces) == 1 and np.abs(np.subtract(half.faces[0].box, full.faces[0].box)).max() < 0.1 * 310
+    assert np.abs(half.faces[0].landmarks - full.faces[0].landmarks).max() < 6  # in the photo's own pixels
+    assert half.image.shape == photo.shape and (half.mask > 0).sum() > 0.9 * (full.mask > 0).sum()
+
+
+def test_paste_back_touches_only_the_face_region_and_matches_the_whole_photo_warp(tmp_path):
+    pytest.importorskip("dlib")
+    from smfd.infer.faces import paste_back
+
+    face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    photo = cv2.copyMakeBorder(face, 60, 300, 120, 400, cv2.BORDER_CONSTANT, value=(90, 120, 150))
+    pipe = smfd.load_pipeline(str(make_tiny_bundle(tmp_path / "bundle")))
+    res = pipe.deblur(photo)
+    f = res.faces[0]
+    restored, _ = pipe.restore_faces([cv2.warpAffine(photo, f.matrix, (256, 256), flags=cv2.INTER_CUBIC,
+                                                     borderMode=cv2.BORDER_REFLECT_101)])
+    whole = paste_back(photo, restored[0], f.matrix)  # the whole photo warped, as before
+    assert np.abs(whole.astype(int) - res.image.astype(int)).max() <= 1

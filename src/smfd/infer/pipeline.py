@@ -24,6 +24,10 @@ from ..precision import autocast, check_precision, resolve_precision, to_channel
 from .faces import Face, align, alignment_matrix, paste_back
 from .steps import restore
 
+#: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
+#: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
+DETECT_MAX_PIXELS = 4_000_000
+
 
 class NoFaceError(ValueError):
     """No face was found in a whole photo."""
@@ -113,27 +117,62 @@ class FaceDeblurrer:
         """Restore aligned RGB uint8 face crops in batches; returns (restored faces, class-id masks).
 
         ``keep``: class ids whose pixels are taken from the input (e.g. hair, background), with a soft edge.
+        A crop larger than the working size (``face_size``) is restored at that size and scaled back, so the
+        work and memory per face stay bounded whatever the input's size (see :meth:`working_size`).
         """
         outs, masks = [], []
         for start in range(0, len(faces), self.batch_size):
             chunk = list(faces[start : start + self.batch_size])
             for f in chunk:
                 _check_image(f)
-            same = all(f.shape == chunk[0].shape for f in chunk)
-            groups = [chunk] if same else [[f] for f in chunk]  # batch faces of one size together
+            small = [self._fit(f) for f in chunk]
+            same = all(f.shape == small[0].shape for f in small)
+            groups = [list(range(len(chunk)))] if same else [[i] for i in range(len(chunk))]  # one size per batch
             for group in groups:
-                lq = torch.from_numpy(np.stack(group)).permute(0, 3, 1, 2).float() / 255
+                lq = torch.from_numpy(np.stack([small[i] for i in group])).permute(0, 3, 1, 2).float() / 255
                 out, probs = self._run(lq)
                 ids = probs.argmax(1)
-                if keep:
-                    kept = torch.zeros_like(ids, dtype=torch.float32)
-                    for c in keep:
-                        kept += (ids == c).float()
-                    kept = _soften(kept)
-                    out = out * (1 - kept) + lq * kept
-                outs += [(o * 255).round().byte().permute(1, 2, 0).numpy() for o in out]
-                masks += [m.byte().numpy() for m in ids]
+                kept = _soften(sum((ids == c).float() for c in keep)) if keep else None
+                for j, i in enumerate(group):
+                    o, m = self._full_size(chunk[i], lq[j], out[j], ids[j], None if kept is None else kept[j])
+                    outs.append(o)
+                    masks.append(m)
         return outs, masks
+
+    def working_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """(height, width) an aligned crop of ``shape`` is restored at: its own, or scaled down to fit
+        ``face_size`` (the training faces' size; a larger crop holds no more of the face the nets were made for)."""
+        h, w = shape[:2]
+        scale = min(1.0, self.face_size / max(h, w))
+        return (max(1, round(h * scale)), max(1, round(w * scale))) if scale < 1 else (h, w)
+
+    def _fit(self, face: np.ndarray) -> np.ndarray:
+        h, w = self.working_size(face.shape)
+        return face if (h, w) == face.shape[:2] else cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
+
+    @staticmethod
+    def _full_size(face: np.ndarray, lq: torch.Tensor, out: torch.Tensor, ids: torch.Tensor,
+                   kept: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+        """One restored crop as uint8 (H, W, 3) and its class ids (H, W), at the size of the input ``face``.
+
+        Shape:
+            lq, out: (3, h, w) in [0, 1] at the working size; ids: (h, w); kept: (1, h, w).
+        """
+        h, w = face.shape[:2]
+        if out.shape[1:] == (h, w):
+            if kept is not None:
+                out = out * (1 - kept) + lq * kept
+            return (out * 255).round().byte().permute(1, 2, 0).numpy(), ids.byte().numpy()
+        size = (w, h)
+        restored = (out * 255).round().byte().permute(1, 2, 0).numpy()
+        restored = cv2.resize(restored, size, interpolation=cv2.INTER_CUBIC)
+        mask = cv2.resize(ids.byte().numpy(), size, interpolation=cv2.INTER_NEAREST)
+        if kept is not None:  # kept regions come from the full-size input, not from its scaled-down copy
+            alpha = cv2.resize(kept[0].numpy(), size, interpolation=cv2.INTER_LINEAR)[..., None]
+            blend = restored.astype(np.float32)
+            blend += (face.astype(np.float32) - blend) * alpha
+            restored = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+        return restored, mask
 
     # --- images -------------------------------------------------------------------------------------------------
 
@@ -148,7 +187,7 @@ class FaceDeblurrer:
         if aligned:
             (out,), (mask,) = self.restore_faces([image], keep_ids)
             return Result(out, mask, [])
-        faces = self.detector.detect(image)
+        faces = self._detect(image)
         todo = []
         for f in faces:
             if f.size < self.min_face:
@@ -161,14 +200,34 @@ class FaceDeblurrer:
             raise NoFaceError(f"{why}; for a face crop use aligned mode (--aligned)")
         crops = [align(image, f.matrix, self.face_size) for f in todo]
         restored, masks = self.restore_faces(crops, keep_ids)
-        out = image
+        out = image.copy()
         full_mask = np.zeros(image.shape[:2], np.uint8)
         for f, face, m in sorted(zip(todo, restored, masks, strict=True), key=lambda t: t[0].size):
-            out = paste_back(out, face, f.matrix)
-            inv = cv2.invertAffineTransform(f.matrix)
-            warped = cv2.warpAffine(m, inv, image.shape[1::-1], flags=cv2.INTER_NEAREST, borderValue=255)
-            full_mask = np.where(warped != 255, warped, full_mask)
+            # only the face's own region of the photo is touched: memory per face stays bounded by its size
+            (x0, y0, x1, y1), matrix = _face_region(f.matrix, self.face_size, image.shape)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            out[y0:y1, x0:x1] = paste_back(out[y0:y1, x0:x1], face, matrix)
+            inv = cv2.invertAffineTransform(matrix)
+            warped = cv2.warpAffine(m, inv, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST, borderValue=255)
+            region = full_mask[y0:y1, x0:x1]
+            region[warped != 255] = warped[warped != 255]
         return Result(out, full_mask, faces)
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
+        """Faces found on a copy of at most ``DETECT_MAX_PIXELS`` (the detector's memory and time grow with the
+        pixels it scans), with boxes and landmarks in the photo's own pixels."""
+        h, w = image.shape[:2]
+        scale = min(1.0, (DETECT_MAX_PIXELS / (h * w)) ** 0.5)
+        if scale == 1.0:
+            return self.detector.detect(image)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        faces = self.detector.detect(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        sx, sy = w / size[0], h / size[1]
+        for f in faces:
+            f.box = (round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx), round(f.box[3] * sy))
+            f.landmarks = (f.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
+        return faces
 
     @property
     def detector(self):
@@ -177,6 +236,21 @@ class FaceDeblurrer:
 
             self._detector = FaceDetector()
         return self._detector
+
+
+def _face_region(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[tuple[int, int, int, int],
+                                                                             np.ndarray]:
+    """The part of the photo an aligned ``size`` crop covers, (x0, y0, x1, y1) clipped to the photo, and the
+    alignment matrix for that part (its origin moved to (x0, y0))."""
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float32)
+    inv = cv2.invertAffineTransform(matrix)
+    pts = corners @ inv[:, :2].T + inv[:, 2]
+    h, w = shape[:2]
+    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in pts.min(0))
+    x1, y1 = min(w, int(np.ceil(pts[:, 0].max())) + 2), min(h, int(np.ceil(pts[:, 1].max())) + 2)
+    moved = matrix.copy()
+    moved[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+    return (x0, y0, x1, y1), moved
 
 
 def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
