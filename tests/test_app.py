@@ -177,3 +177,117 @@ def test_heap_arenas_are_capped_unless_the_environment_sets_them(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas() is True
+
+
+NET_GUARD = '''
+import atexit, ipaddress, json, socket, sys
+
+OUTBOUND = []
+
+
+def _local(host):
+    host = host.decode() if isinstance(host, bytes) else host
+    if host in (None, "", "localhost") or str(host).endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback or str(host) in ("0.0.0.0", "::")
+    except ValueError:
+        return False
+
+
+_getaddrinfo, _connect, _connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if not _local(host):
+        OUTBOUND.append(f"lookup {host}")
+        raise socket.gaierror(f"blocked: lookup of {host}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+def _check(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
+        OUTBOUND.append(f"connect {address[0]}")
+        raise OSError(f"blocked: connection to {address[0]}")
+
+
+def connect(self, address):
+    _check(self, address)
+    return _connect(self, address)
+
+
+def connect_ex(self, address):
+    _check(self, address)
+    return _connect_ex(self, address)
+
+
+socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex = getaddrinfo, connect, connect_ex
+atexit.register(lambda: print("outbound: " + json.dumps(OUTBOUND), file=sys.stderr, flush=True))
+'''
+
+
+def _start_cli_server(tmp_path, *args):
+    """``smfd serve ARGS`` in a child process with every DNS look-up and connection outside loopback blocked and
+    recorded; its temporary files under ``tmp_path / "tmp"``. Returns (process, url, the first stdout line)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "guard").mkdir(exist_ok=True)
+    (tmp_path / "guard" / "netguard.py").write_text(NET_GUARD)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "guard"), os.environ.get("PYTHONPATH", "")])}
+    for key in ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE", "GRADIO_TEMP_DIR"):  # the server must set them
+        env.pop(key, None)
+    code = "import sys, netguard; from smfd.cli import main; sys.argv = ['smfd', *sys.argv[1:]]; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # blocks until the server is up (or the process ended)
+    url = line.split()[2] if line.startswith("smfd on ") else None
+    return proc, url, line
+
+
+def test_the_server_is_offline_and_leaves_no_photos_behind(pipe, tmp_path):
+    """No look-up or connection outside loopback at start-up or while serving (Gradio's analytics and version
+    check, Hugging Face telemetry); Ctrl-C stops it and deletes the folder with the uploads and results."""
+    import signal
+
+    import httpx
+
+    from helpers import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    proc, url, line = _start_cli_server(tmp_path, "--port", str(_free_port()), "--weights", str(bundle))
+    try:
+        assert url, (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert "offline" in line
+        assert httpx.get(url + "/").status_code == 200
+        assert httpx.get(url + "/config").json()["analytics_enabled"] is False
+        with open(samples_dir() / "images" / "00004.jpg", "rb") as f:
+            r = httpx.post(f"{url}/api/deblur", params={"aligned": "true"}, files={"file": ("a.jpg", f)},
+                           timeout=120)
+        assert r.status_code == 200
+        assert [p.name[:11] for p in (tmp_path / "tmp").iterdir()] == ["smfd-serve-"]  # while it runs
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130) and "Traceback" not in err, err  # 130: stopped by SIGINT, as it was
+    assert "outbound: []" in err, err
+    assert list((tmp_path / "tmp").iterdir()) == []  # the uploads and results went with it
+
+
+def test_a_server_that_cannot_start_says_so_in_one_line_and_leaves_nothing(tmp_path, run_cli):
+    res = run_cli(["serve", "--port", "70000"])
+    assert res.code == 2 and res.err.strip() == "smfd: error: --port must be 1..65535, got 70000"
+    from helpers import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc, url, line = _start_cli_server(tmp_path, "--port", str(port), "--weights", str(bundle))
+        _, err = proc.communicate(timeout=120)
+    assert url is None and proc.returncode == 1
+    assert err.splitlines()[0] == f"smfd: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert list((tmp_path / "tmp").iterdir()) == []

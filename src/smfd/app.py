@@ -32,7 +32,10 @@ HTTP endpoint (``POST /api/deblur``, multipart field ``file``)::
 import concurrent.futures
 import ctypes
 import ctypes.util
+import math
 import os
+import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -48,6 +51,16 @@ from .infer.pipeline import FaceDeblurrer, NoFaceError, parse_keep
 from .report.palette import colorize_mask
 
 KEEP_CHOICES = ["hair", "wearables", "background"]
+
+#: Set before Gradio is imported or builds anything: no usage analytics or version check (api.gradio.app), no
+#: Hugging Face Hub telemetry or look-ups (huggingface.co). The server then makes no outbound connection.
+OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+               "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1", "DO_NOT_TRACK": "1"}
+
+
+def stay_offline() -> None:
+    """Switch off everything in Gradio and the Hugging Face Hub client that calls out (see ``OFFLINE_ENV``)."""
+    os.environ.update(OFFLINE_ENV)
 
 
 class Busy(RuntimeError):
@@ -173,13 +186,15 @@ def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_di
 def build_app(pipe: FaceDeblurrer | ModelWorker, *, max_upload_mb: float = 20.0, queue_size: int = 32,
               keep_minutes: float = 60, keep_files: int = 200, out_dir: Path | None = None):
     """The Gradio Blocks app: upload, options, input | mask | output, download."""
+    stay_offline()
     import gradio as gr
 
     worker = pipe if isinstance(pipe, ModelWorker) else ModelWorker(pipe, queue_size)
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="smfd-serve-"))
     card = worker.pipe.manifest.get("card", {})
     # Gradio's own cache (uploads, shown images): checked every 10 minutes, files older than keep_minutes removed
-    with gr.Blocks(title="smfd face deblurring", delete_cache=(600, int(keep_minutes * 60))) as app:
+    with gr.Blocks(title="smfd face deblurring", delete_cache=(600, int(keep_minutes * 60)),
+                   analytics_enabled=False) as app:
         gr.Markdown("# smfd: face deblurring guided by semantic face masks\n"
                     "Upload a photo with faces (or an aligned face crop). Everything runs locally on this "
                     f"machine. {card.get('status', '')}")
@@ -274,53 +289,119 @@ def add_http_api(api, worker: ModelWorker, *, max_upload_mb: float, upload_dir: 
 
 
 class Server:
-    """A running ``smfd serve``: ``url``, ``work_dir`` (results and uploads) and ``close()``."""
+    """A running ``smfd serve``: ``url``, ``work_dir`` (results and uploads) and ``close()``, which stops it and
+    deletes ``work_dir`` with every photo in it."""
 
-    def __init__(self, server, thread: threading.Thread | None, url: str, work_dir: Path, worker: ModelWorker):
+    def __init__(self, server, thread: threading.Thread | None, url: str, work_dir: Path, worker: ModelWorker,
+                 restore_env=lambda: None):
         self._server, self._thread, self.url, self.work_dir, self.worker = server, thread, url, work_dir, worker
+        self._restore_env = restore_env
 
     def close(self) -> None:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.worker.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._restore_env()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything is announced: a port in use or out of range is one line."""
+    if not 0 < port < 65536:
+        raise ValueError(f"port must be 1..65535, got {port}")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    except UnicodeError:  # an address that is not one (e.g. a name with an empty label)
+        sock.close()
+        raise ValueError(f"--host: not an address, got {host!r}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 20.0,
-          queue_size: int = 32, keep_minutes: float = 60, keep_files: int = 200, block: bool = True) -> Server:
+          queue_size: int = 32, keep_minutes: float = 60, keep_files: int = 200, block: bool = True,
+          on_ready=None) -> Server:
     """Start the page (``/``) and the HTTP endpoint (``/api/deblur``); with ``block=False`` returns the running
-    :class:`Server` (tests, benchmarks)."""
-    import gradio as gr
-    import uvicorn
-    from fastapi import FastAPI
-
+    :class:`Server` (tests, benchmarks). ``on_ready(url)`` is called once the port is bound. Nothing is fetched
+    from or sent to the network (:func:`stay_offline`); the temporary folder with the uploads and results is
+    deleted when the server stops, or when it fails to start."""
+    stay_offline()
     limit_malloc_arenas()  # before the server's threads exist
-    worker = ModelWorker(pipe, queue_size)
+    sock = _listen(host, port)
     work_dir = Path(tempfile.mkdtemp(prefix="smfd-serve-"))
-    for sub in ("results", "uploads", "gradio"):
-        (work_dir / sub).mkdir()
-    os.environ.setdefault("GRADIO_TEMP_DIR", str(work_dir / "gradio"))  # Gradio's cache beside ours, one place
-    blocks = build_app(worker, max_upload_mb=max_upload_mb, queue_size=queue_size, keep_minutes=keep_minutes,
-                       keep_files=keep_files, out_dir=work_dir / "results")
-    api = FastAPI(title="smfd", docs_url=None, redoc_url=None)
-    add_http_api(api, worker, max_upload_mb=max_upload_mb, upload_dir=work_dir / "uploads", keep_minutes=keep_minutes,
-                 keep_files=keep_files)
-    app = gr.mount_gradio_app(api, blocks, path="", max_file_size=int(max_upload_mb * 1e6), show_error=True,
-                              allowed_paths=[str(work_dir / "results")])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    url = f"http://{host}:{port}"
+    worker = ModelWorker(pipe, queue_size)
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    if before is None or before.startswith(tempfile.gettempdir() + os.sep + "smfd-serve-"):
+        # Gradio's cache inside ours, deleted with it; set before Gradio is first imported, which reads it then
+        os.environ["GRADIO_TEMP_DIR"] = str(work_dir / "gradio")
+
+    def restore_env():
+        if before is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = before
+
+    def clean_up():
+        sock.close()
+        worker.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
+        restore_env()
+
+    try:
+        import gradio as gr
+        import uvicorn
+        from fastapi import FastAPI
+
+        for sub in ("results", "uploads", "gradio"):
+            (work_dir / sub).mkdir()
+        blocks = build_app(worker, max_upload_mb=max_upload_mb, queue_size=queue_size, keep_minutes=keep_minutes,
+                           keep_files=keep_files, out_dir=work_dir / "results")
+        api = FastAPI(title="smfd", docs_url=None, redoc_url=None)
+        add_http_api(api, worker, max_upload_mb=max_upload_mb, upload_dir=work_dir / "uploads",
+                     keep_minutes=keep_minutes, keep_files=keep_files)
+        app = gr.mount_gradio_app(api, blocks, path="", max_file_size=_gradio_file_limit(max_upload_mb),
+                                  show_error=True, allowed_paths=[str(work_dir / "results")])
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    except BaseException:
+        clean_up()
+        raise
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if block:
-        server.run()
+        try:
+            if on_ready:
+                on_ready(url)
+            server.run(sockets=[sock])
+        finally:
+            clean_up()
         return Server(server, None, url, work_dir, worker)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(600):
         if server.started:
             break
         time.sleep(0.05)
     else:
+        server.should_exit = True
+        thread.join(timeout=10)
+        clean_up()
         raise RuntimeError(f"the server did not start on {url}")
-    return Server(server, thread, url, work_dir, worker)
+    if on_ready:
+        on_ready(url)
+    return Server(server, thread, url, work_dir, worker, restore_env)
 
 
-__all__ = ["Busy", "ModelWorker", "Server", "add_http_api", "build_app", "make_handler", "serve", "sweep"]
+def _gradio_file_limit(max_upload_mb: float) -> int:
+    """The page's own upload limit in bytes: a little over ours, as Gradio states limits in MiB ('19.1 Mb' for
+    20 MB); the handler refuses anything over ``max_upload_mb`` MB with our message."""
+    return int(math.ceil(max_upload_mb * 1e6 / 2**20) * 2**20)
+
+
+__all__ = ["Busy", "ModelWorker", "Server", "add_http_api", "build_app", "make_handler", "serve", "stay_offline",
+           "sweep"]

@@ -247,20 +247,28 @@ def serve(
     output, download) and POST /api/deblur for programs (curl -F file=@photo.jpg http://127.0.0.1:7860/api/deblur
     -o out.jpg)."""
     precision = _precision(precision)
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise CliError("the web app needs Gradio: pip install 'smfd[web]'") from None
+    from ..app import stay_offline
+
+    stay_offline()  # before Gradio or the Hugging Face Hub client are imported: they read it then
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:  # found, not imported: serve() sets its folders first
+        raise CliError("the web app needs Gradio: pip install 'smfd[web]'")
     for name, value in (("--queue-size", queue_size), ("--keep-files", keep_files)):
         if value < 1:
             raise CliError(f"{name} must be at least 1, got {value}", code=2)
+    if not 0 < port < 65536:
+        raise CliError(f"--port must be 1..65535, got {port}", code=2)
     if keep_minutes <= 0 or max_upload_mb <= 0:
         raise CliError("--keep-minutes and --max-upload-mb must be positive", code=2)
     from ..app import serve as serve_app
     from ..infer.pipeline import load_pipeline
 
     pipe = load_pipeline(weights, precision=precision)
-    typer.echo(f"smfd on http://{host}:{port} (page) and http://{host}:{port}/api/deblur (POST a photo); "
-               "Ctrl-C stops it")
+
+    def ready(url: str) -> None:
+        typer.echo(f"smfd on {url} (page) and {url}/api/deblur (POST a photo); offline: nothing is sent out; "
+                   "Ctrl-C stops it and deletes the uploads and results")
+
     serve_app(pipe, host=host, port=port, max_upload_mb=max_upload_mb, queue_size=queue_size,
-              keep_minutes=keep_minutes, keep_files=keep_files)
+              keep_minutes=keep_minutes, keep_files=keep_files, on_ready=ready)
