@@ -31,10 +31,16 @@ def test_folder_run_goes_on_past_bad_files(bundle, tmp_path, run_cli):
     shutil.copy(samples_dir() / "images" / "00004.jpg", folder / "good.jpg")
     res = run_cli(["deblur", str(folder), "-o", str(tmp_path / "o"), "--aligned", "--weights", str(bundle)])
     assert res.code == 1 and "Traceback" not in res.err
-    assert "7 of 8 inputs failed" in res.err
-    for name in ("empty.jpg", "truncated.jpg", "text.png", "deep.png", "rgba.png", "tiny.png", "bomb.png"):
+    assert "5 of 8 inputs failed" in res.err
+    for name in ("empty.jpg", "truncated.jpg", "text.png", "tiny.png", "bomb.png"):
         assert name in res.err
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["good.jpg"]  # no partial outputs
+    # a 16-bit image comes back at 16 bits, a transparent one with its alpha channel; no partial outputs
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["deep.png", "good.jpg", "rgba.png"]
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "o" / "deep.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    alpha = cv2.imread(str(tmp_path / "o" / "rgba.png"), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert (alpha == 100).all()
     assert "empty.jpg: empty.jpg" not in res.err and res.err.count("empty.jpg") == 1  # each file named once
 
 
@@ -150,3 +156,147 @@ def test_missing_onnx_packages_are_one_line_errors(bundle, tmp_path, run_cli, mo
     res = run_cli(["deblur", str(samples_dir() / "images" / "00004.jpg"), "-o", str(tmp_path / "o"), "--aligned",
                    "--weights", str(bundle), "--backend", "onnxruntime"])
     assert res.code == 1 and "pip install 'smfd[onnx]'" in res.err
+
+
+def _faces(folder, n=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, src in enumerate(sorted((samples_dir() / "images").iterdir())[:n]):
+        shutil.copy(src, folder / f"f{i}.jpg")
+    return folder
+
+
+def test_a_run_never_writes_over_its_own_outputs_or_inputs(bundle, tmp_path, run_cli):
+    src = samples_dir() / "images" / "00004.jpg"
+    shutil.copy(src, tmp_path / "a.jpg")
+    shutil.copy(src, tmp_path / "a_mask.jpg")
+    args = ["--aligned", "--weights", str(bundle)]
+    res = run_cli(["deblur", str(tmp_path / "a.jpg"), str(tmp_path / "a_mask.jpg"), "-o", str(tmp_path / "o"),
+                   "--save-mask", "--format", "png", *args])
+    assert res.code == 1 and "would be written for both" in res.err and "a_mask.png" in res.err
+    assert not (tmp_path / "o").exists()
+    before = (tmp_path / "a.jpg").read_bytes()
+    res = run_cli(["deblur", str(tmp_path / "a.jpg"), "-o", str(tmp_path), "--overwrite", *args])
+    assert res.code == 1 and "an input would be replaced" in res.err
+    assert (tmp_path / "a.jpg").read_bytes() == before
+
+
+def test_skip_existing_goes_on_where_a_run_stopped(bundle, tmp_path, run_cli):
+    folder = _faces(tmp_path / "in")
+    args = [str(folder), "-o", str(tmp_path / "o"), "--aligned", "--weights", str(bundle), "--save-mask"]
+    assert run_cli(["deblur", *args]).code == 0
+    (tmp_path / "o" / "f1.jpg").unlink()  # an incomplete set, as if the run had been killed there
+    (tmp_path / "o" / "f2.jpg").unlink()
+    (tmp_path / "o" / "f2_mask.png").unlink()
+    kept = (tmp_path / "o" / "f0.jpg").stat().st_mtime_ns
+    res = run_cli(["deblur", *args])
+    assert res.code == 1 and "--skip-existing" in res.err
+    res = run_cli(["deblur", *args, "--skip-existing"])
+    assert res.code == 0, res.err
+    assert "from 2 of 3 image(s)" in res.err and "1 done before, left alone" in res.err
+    assert len(list((tmp_path / "o").iterdir())) == 6 and (tmp_path / "o" / "f0.jpg").stat().st_mtime_ns == kept
+    assert run_cli(["deblur", *args, "--skip-existing", "--overwrite"]).code == 2
+
+
+def test_a_full_disk_stops_the_run_with_complete_output_sets(bundle, tmp_path, run_cli, monkeypatch):
+    import errno
+
+    from smfd.data import io as data_io
+    from smfd.infer import photo_io
+
+    folder = _faces(tmp_path / "in")
+    real, calls = data_io.atomic_write_bytes, []
+
+    def write(path, data):
+        calls.append(path)
+        if len(calls) == 4:  # the second input's mask: its restored image is already written
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(photo_io, "atomic_write_bytes", write)
+    monkeypatch.setattr(data_io, "atomic_write_bytes", write)
+    args = [str(folder), "-o", str(tmp_path / "o"), "--aligned", "--weights", str(bundle), "--save-mask"]
+    res = run_cli(["deblur", *args])
+    assert res.code == 1 and "Traceback" not in res.err
+    assert "No space left on device" in res.err and "f1_mask.png" in res.err
+    assert "2 image(s) not done" in res.err and "--skip-existing" in res.err and len(calls) == 4  # stopped there
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["f0.jpg", "f0_mask.png"]  # no half set
+    monkeypatch.setattr(photo_io, "atomic_write_bytes", real)
+    monkeypatch.setattr(data_io, "atomic_write_bytes", real)
+    res = run_cli(["deblur", *args, "--skip-existing"])
+    assert res.code == 0 and "from 2 of 3 image(s)" in res.err
+    assert len(list((tmp_path / "o").iterdir())) == 6
+
+
+def test_ctrl_c_prints_what_was_done(bundle, tmp_path, run_cli, monkeypatch):
+    from smfd.infer.pipeline import FaceDeblurrer
+
+    folder = _faces(tmp_path / "in")
+    real, calls = FaceDeblurrer.restore_faces, []
+
+    def restore(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(FaceDeblurrer, "restore_faces", restore)
+    res = run_cli(["deblur", str(folder), "-o", str(tmp_path / "o"), "--aligned", "--weights", str(bundle)])
+    assert res.code == 130 and "Traceback" not in res.err
+    assert "restored 1 face(s) from 1 of 3 image(s)" in res.err and "stopped by Ctrl-C" in res.err
+    assert "2 image(s) not done" in res.err and sorted(p.name for p in (tmp_path / "o").iterdir()) == ["f0.jpg"]
+
+
+def test_files_a_folder_run_leaves_out_are_named(bundle, tmp_path, run_cli):
+    folder = _faces(tmp_path / "in", n=1)
+    for name in ("clip.gif", "phone.heic", "movie.mp4"):
+        (folder / name).write_bytes(b"x" * 10)
+    (folder / ".DS_Store").write_bytes(b"x")
+    res = run_cli(["deblur", str(folder), "-o", str(tmp_path / "o"), "--aligned", "--weights", str(bundle)])
+    assert res.code == 0, res.err
+    assert "left out 3 file(s) that are not images smfd reads (.gif, .heic, .mp4)" in res.err
+    assert "DS_Store" not in res.err
+
+
+def test_usage_errors_exit_2_in_one_line(tmp_path, run_cli):
+    src = str(samples_dir() / "images" / "00004.jpg")
+    for extra, words in ((["--min-face", "-5"], "--min-face must be at least 0, got -5"),
+                         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+                         (["--max-megapixels", "0"], "--max-megapixels must be positive"),
+                         (["--overwrite", "--skip-existing"], "exclude each other")):
+        res = run_cli(["deblur", src, "-o", str(tmp_path / "o"), *extra])
+        assert res.code == 2 and words in res.err and res.err.count("\n") == 1, (extra, res.err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_megapixels_and_oversized_crops(bundle, tmp_path, run_cli):
+    from smfd.data import write_image
+
+    face = read_image(samples_dir() / "images" / "00004.jpg")
+    import cv2
+
+    write_image(tmp_path / "big.png", cv2.resize(face, (1600, 1200)))
+    args = [str(tmp_path / "big.png"), "--aligned", "--weights", str(bundle)]
+    res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--max-megapixels", "1"])
+    assert res.code == 1 and "1600x1200 is over the 1 MP limit" in res.err
+    res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--max-megapixels", "2"])
+    assert res.code == 0 and "a 1600x1200 crop, restored at 256x192 and scaled back" in res.err
+    assert read_image(tmp_path / "o" / "big.png").shape == (1200, 1600, 3)
+
+
+def test_photos_keep_their_exif_and_icc_unless_stripped(bundle, tmp_path, run_cli):
+    from PIL import Image, ImageCms
+
+    im = Image.open(samples_dir() / "images" / "00004.jpg")
+    exif = im.getexif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0)})
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    im.save(tmp_path / "p.jpg", exif=exif.tobytes(), icc_profile=icc, quality=95)
+    args = [str(tmp_path / "p.jpg"), "--aligned", "--weights", str(bundle)]
+    assert run_cli(["deblur", *args, "-o", str(tmp_path / "o")]).code == 0
+    with Image.open(tmp_path / "o" / "p.jpg") as out:
+        assert out.getexif()[0x010F] == "Canon" and out.getexif().get_ifd(0x8825)[1] == "N"
+        assert out.info["icc_profile"] == icc
+    assert run_cli(["deblur", *args, "-o", str(tmp_path / "s"), "--strip-metadata"]).code == 0
+    with Image.open(tmp_path / "s" / "p.jpg") as out:
+        assert not out.getexif() and "icc_profile" not in out.info

@@ -31,11 +31,72 @@ def _writable_folder(out: Path) -> None:
         raise CliError(f"{out}: output folder is not writable (permission denied)")
 
 
+def _not_read(inputs: list[str]) -> list[Path]:
+    """Files in the given folders that a folder run leaves out (not an image suffix smfd reads); hidden files
+    are not counted."""
+    from ..data.io import IMAGE_SUFFIXES
+
+    left = []
+    for item in inputs:
+        if Path(item).is_dir():
+            left += sorted(p for p in Path(item).iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() not in IMAGE_SUFFIXES)
+    return left
+
+
+def _plan(targets: dict[Path, list[Path]], overwrite: bool, skip_existing: bool
+          ) -> tuple[dict[Path, list[Path]], list[Path]]:
+    """Check each input's output files: none written twice in one run, none an input, none replaced without
+    --overwrite. Returns (the inputs to do with their outputs, the inputs already done, with --skip-existing)."""
+    owners: dict[Path, list[Path]] = {}
+    for f, ts in targets.items():
+        for t in ts:
+            owners.setdefault(t.resolve(), []).append(f)
+    twice = [(t, fs) for t, fs in owners.items() if len(fs) > 1]
+    if twice:
+        t, fs = twice[0]
+        raise CliError(f"{t}: would be written for both {fs[0]} and {fs[1]}; rename one of them or leave out "
+                       "--save-mask/--side-by-side")
+    inputs = {f.resolve(): f for f in targets}
+    clash = [inputs[t] for t in owners if t in inputs]
+    if clash:
+        raise CliError(f"{clash[0]}: an input would be replaced by an output; choose another --out")
+    done = [f for f, ts in targets.items() if skip_existing and all(t.exists() for t in ts)]
+    todo = {f: ts for f, ts in targets.items() if f not in done}
+    existing = [t for ts in todo.values() for t in ts if t.exists()]
+    if existing and not overwrite and not skip_existing:  # --skip-existing redoes an input's incomplete set
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise CliError(f"{existing[0]}: already exists{more}; use --overwrite to replace, or --skip-existing to go "
+                       "on where a run stopped")
+    return todo, done
+
+
+class _WriteFailed(Exception):
+    """An output could not be written (disk full, ...): the run stops."""
+
+
+def _write_set(writes: list[tuple[Path, object]]) -> None:
+    """Write one input's outputs (path, function writing it) all or none: on failure or Ctrl-C, the ones
+    already written are removed, so a re-run with --skip-existing redoes that input."""
+    done = []
+    try:
+        for path, write in writes:
+            write(path)
+            done.append(path)
+    except BaseException as e:
+        for written in done:
+            written.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _WriteFailed(f"{path}: cannot write: {e.strerror or e}") from None
+        raise
+
+
 @app.command()
 def deblur(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created with the first output).")],
-    aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces.")] = False,
+    aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces (larger "
+                                               "ones are restored at 256 px a side and scaled back).")] = False,
     save_mask: Annotated[bool, typer.Option(help="Also write the coloured 5-class mask (NAME_mask.png).")] = False,
     keep: Annotated[str, typer.Option(
         help=f"Regions taken unchanged from the input, comma-separated, from: {', '.join(CLASSES)} "
@@ -57,11 +118,20 @@ def deblur(
         "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else "
                          "becomes PNG), png or jpg.")] = "keep",
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    skip_existing: Annotated[bool, typer.Option(
+        help="Leave out inputs whose outputs all exist (and redo those with only some): go on with a run that "
+             "was stopped.")] = False,
+    strip_metadata: Annotated[bool, typer.Option(
+        help="Write outputs without the input's EXIF (date, camera, GPS) and ICC profile (kept by default).")] = (
+        False
+    ),
+    max_megapixels: Annotated[float, typer.Option(
+        help="Refuse photos larger than this (memory grows with it: about 1.2 GB at 50 MP).")] = 50.0,
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back) or aligned crops (--aligned)."""
     precision = _precision(precision)
     from ..data.io import expand_inputs, write_image
-    from ..infer.photo_io import read_photo
+    from ..infer.photo_io import open_photo, output_format, save_photo
     from ..infer.pipeline import load_pipeline, parse_keep
     from ..report import colorize_mask
     from ..report.grid import side_by_side as sbs
@@ -72,9 +142,18 @@ def deblur(
         keep_ids = parse_keep(keep)
     except ValueError as e:
         raise CliError(f"--keep: {e}", code=2) from None
+    for name, value, low in (("--batch-size", batch_size, 1), ("--min-face", min_face, 0)):
+        if value is not None and value < low:
+            raise CliError(f"{name} must be at least {low}, got {value}", code=2)
+    if not max_megapixels > 0:
+        raise CliError(f"--max-megapixels must be positive, got {max_megapixels:g}", code=2)
+    if overwrite and skip_existing:
+        raise CliError("--overwrite and --skip-existing exclude each other: choose one", code=2)
     files = expand_inputs(inputs)
+    left_out = _not_read(inputs)
     if not files:
-        raise CliError("no input images found")
+        raise CliError("no input images found" + (f" ({len(left_out)} file(s) of other kinds, e.g. "
+                                                  f"{left_out[0].name})" if left_out else ""))
     stems = [f.stem for f in files]
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
@@ -87,60 +166,87 @@ def deblur(
 
     extra = [*(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
     targets = {f: [out / restored_name(f), *(out / f"{f.stem}{sfx}.png" for sfx in extra)] for f in files}
-    existing = [t for ts in targets.values() for t in ts if t.exists()]
-    if existing and not overwrite:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise CliError(f"{existing[0]}: already exists{more}; use --overwrite to replace")
-    if batch_size is not None and batch_size < 1:
-        raise CliError(f"--batch-size must be at least 1, got {batch_size}")
+    todo, done_before = _plan(targets, overwrite, skip_existing)
     pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face, precision=precision)
-    batch_size = pipe.batch_size
-    failures, notes = [], []
+    max_pixels = int(max_megapixels * 1e6)
+    failures, skips, notes, written = [], [], [], []
     restored = 0
 
-    def save(src: Path, image: np.ndarray, result_img: np.ndarray, mask: np.ndarray) -> None:
-        outputs = [result_img]
+    def save(src: Path, photo, result_img: np.ndarray, mask: np.ndarray) -> None:
+        writes = [(todo[src][0], lambda p: save_photo(p, photo, result_img, strip_metadata=strip_metadata))]
         if save_mask:
-            outputs.append(colorize_mask(mask))
+            writes.append((todo[src][1], lambda p: write_image(p, colorize_mask(mask))))
         if side_by_side:
-            outputs.append(sbs([image, colorize_mask(mask), result_img], ["input", "mask", "output"]))
-        for path, img in zip(targets[src], outputs, strict=True):
-            write_image(path, img)
+            writes.append((todo[src][-1], lambda p: write_image(
+                p, sbs([photo.image, colorize_mask(mask), result_img], ["input", "mask", "output"]))))
+        _write_set(writes)
+        written.append(src)
+        if photo.alpha is not None and output_format(photo, src.suffix, format) == "jpg":
+            notes.append(f"{src}: its transparency is not in the JPEG output (--format png keeps it)")
 
+    def note_size(f: Path, image: np.ndarray) -> None:
+        h, w = pipe.working_size(image.shape)
+        if (h, w) != image.shape[:2]:
+            notes.append(f"{f}: a {image.shape[1]}x{image.shape[0]} crop, restored at {w}x{h} and scaled back")
+
+    pending = [f for f in files if f in todo]
+    stop = None
     with _progress() as bar:
-        task = bar.add_task("deblurring", total=len(files))
-        if aligned:
-            for start in range(0, len(files), batch_size):
-                chunk, images = [], []
-                for f in files[start : start + batch_size]:
+        task = bar.add_task("deblurring", total=len(pending))
+        try:
+            if aligned:
+                for start in range(0, len(pending), pipe.batch_size):
+                    chunk, photos = [], []
+                    for f in pending[start : start + pipe.batch_size]:
+                        try:
+                            photos.append(open_photo(f, max_pixels=max_pixels))
+                            chunk.append(f)
+                        except (OSError, ValueError) as e:
+                            failures.append((str(f), str(e)))
+                    if chunk:
+                        outs, masks = pipe.restore_faces([ph.image for ph in photos], keep_ids)
+                        for f, photo, o, m in zip(chunk, photos, outs, masks, strict=True):
+                            note_size(f, photo.image)
+                            save(f, photo, o, m)
+                            restored += 1
+                    bar.advance(task, len(pending[start : start + pipe.batch_size]))
+            else:
+                for f in pending:
                     try:
-                        images.append(read_photo(f))
-                        chunk.append(f)
-                    except (OSError, ValueError) as e:
+                        photo = open_photo(f, max_pixels=max_pixels)
+                        result = pipe.deblur(photo.image, keep=keep_ids)
+                    except (OSError, ValueError, RuntimeError) as e:
                         failures.append((str(f), str(e)))
-                if chunk:
-                    outs, masks = pipe.restore_faces(images, keep_ids)
-                    for f, image, o, m in zip(chunk, images, outs, masks, strict=True):
-                        save(f, image, o, m)
-                        restored += 1
-                bar.advance(task, len(files[start : start + batch_size]))
-        else:
-            for f in files:
-                try:
-                    image = read_photo(f)
-                    result = pipe.deblur(image, keep=keep_ids)
-                    save(f, image, result.image, result.mask)
-                    done = [x for x in result.faces if not x.skipped]
-                    restored += len(done)
-                    notes += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
-                except (OSError, ValueError, RuntimeError) as e:
-                    failures.append((str(f), str(e)))
-                bar.advance(task)
+                    else:
+                        save(f, photo, result.image, result.mask)
+                        restored += sum(not x.skipped for x in result.faces)
+                        skips += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
+                    bar.advance(task)
+        except _WriteFailed as e:
+            stop = (f"stopped: {e}", 1)
+        except KeyboardInterrupt:
+            stop = ("stopped by Ctrl-C", 130)
     where = str(out) if out.exists() else f"{out} (nothing written)"
-    console.print(f"restored {restored} face(s) from {len(files) - len(failures)} of {len(files)} image(s) into "
-                  f"{where}", markup=False, highlight=False)
-    for n in notes:
-        console.print(f"skipped {n}", markup=False, highlight=False)
+    before = f" ({len(done_before)} done before, left alone)" if done_before else ""
+    console.print(f"restored {restored} face(s) from {len(written)} of {len(files)} image(s) into {where}{before}",
+                  markup=False, highlight=False)
+    for line in [*(f"skipped {n}" for n in skips), *(f"note: {n}" for n in notes)]:
+        console.print(line, markup=False, highlight=False)
+    if left_out:
+        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in left_out}))
+        console.print(f"left out {len(left_out)} file(s) that are not images smfd reads ({kinds}): "
+                      f"{', '.join(p.name for p in left_out[:5])}{' ...' if len(left_out) > 5 else ''}",
+                      markup=False, highlight=False)
+    if stop:
+        failed = {name for name, _ in failures}
+        not_done = [f for f in pending if f not in written and str(f) not in failed]
+        console.print(f"{stop[0]}; {len(not_done)} image(s) not done, from {not_done[0] if not_done else '-'}; "
+                      "re-run with --skip-existing to go on", markup=False, highlight=False)
+        try:
+            _report_failures(failures, len(files))
+        except CliError:
+            pass  # the stop is the error to exit with
+        raise CliError(stop[0], code=stop[1])
     _report_failures(failures, len(files))
 
 
