@@ -35,12 +35,52 @@ def test_handler_checks_uploads(pipe, tmp_path):
         handler(str(big), False, [])
     text = tmp_path / "note.png"
     text.write_text("not an image")
-    with pytest.raises(gr.Error, match="note.png: not a readable image"):
+    with pytest.raises(gr.Error, match="note.png: not a readable image") as e:
         make_handler(pipe, 20, tmp_path)(str(text), False, [])
-    image, mask, out, download, status = make_handler(pipe, 20, tmp_path)(
+    assert e.value.print_exception is False  # a user's bad file is no fault of the server: no traceback in its log
+    (image, out), mask, faces, download, status = make_handler(pipe, 20, tmp_path)(
         str(samples_dir() / "images" / "00004.jpg"), True, ["hair"])
     assert out.shape == image.shape == (256, 256, 3) and mask.shape == (256, 256, 3)
+    assert len(faces) == 1 and faces[0][0].shape == (256, 2 * 256 + 8, 3)  # the face, before | after
     assert os.path.isfile(download) and status == "Restored the face crop."
+    assert os.path.basename(download) == "00004_deblurred.jpg"  # named after the upload
+
+
+def test_the_page_explains_itself_and_its_limits():
+    from smfd.app import PAGE_HEADER, _gradio_file_limit
+
+    assert "runs on this machine only" in PAGE_HEADER.lower() and "restore blurry faces" in PAGE_HEADER.lower()
+    assert not any(w in PAGE_HEADER for w in ("fp32", "190 minutes", "--aligned"))
+    assert _gradio_file_limit(20) / 2**20 >= 20 > (_gradio_file_limit(20) - 2**20) / 2**20  # Gradio: "20 Mb"
+
+
+def test_the_page_handler_on_a_whole_photo(tmp_path):
+    pytest.importorskip("dlib")
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    import smfd
+    from smfd.app import make_handler
+
+    face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    photo = cv2.copyMakeBorder(face, 60, 40, 120, 80, cv2.BORDER_CONSTANT, value=(90, 120, 150))
+    im = Image.fromarray(photo)
+    exif = im.getexif()
+    exif[0x010F] = "Canon"
+    im.save(tmp_path / "party.jpg", exif=exif.tobytes(), quality=95)
+    (tmp_path / "wall.png").write_bytes(b"")
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((200, 300, 3), 120, np.uint8))
+    handler = make_handler(smfd.load_pipeline(str(make_tiny_bundle(tmp_path / "b"))), 20, tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    (before, after), mask, faces, download, status = handler(str(tmp_path / "party.jpg"), False, [])
+    assert status == "Restored 1 face(s)." and before.shape == after.shape == photo.shape and len(faces) == 1
+    with Image.open(download) as out:
+        assert out.getexif()[0x010F] == "Canon" and os.path.basename(download) == "party_deblurred.jpg"
+    with pytest.raises(gr.Error) as e:
+        handler(str(tmp_path / "wall.png"), False, [])
+    assert "wall.png: no face found" in str(e.value) and "--aligned" not in str(e.value)
+    assert "Aligned face crop" in str(e.value)
 
 
 def _free_port() -> int:
@@ -55,7 +95,7 @@ def server(pipe):
 
     port = _free_port()
     app = serve(pipe, port=port, block=False, max_upload_mb=0.5)
-    yield f"http://127.0.0.1:{port}"
+    yield app
     app.close()
 
 
@@ -72,7 +112,9 @@ def page():
 
 
 def test_browser_upload_shows_the_output(server, page, tmp_path):
-    page.goto(server)
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None)
+    page.goto(server.url)
     page.locator("#upload input[type=file]").set_input_files(str(samples_dir() / "images" / "00004.jpg"))
     page.locator("#aligned input").check()
     page.locator("#deblur").click()
@@ -83,12 +125,14 @@ def test_browser_upload_shows_the_output(server, page, tmp_path):
     if os.environ.get("SMFD_SCREENSHOT"):
         shutil.copy(shot, os.environ["SMFD_SCREENSHOT"])
     assert page.locator("#mask-image img").count() == 1 and shot.stat().st_size > 10_000
+    assert page.locator("#faces img").count() >= 1  # the face enlarged, before | after
+    assert outside == []  # the page loads nothing from elsewhere (fonts, scripts, analytics)
 
 
 def test_browser_rejects_a_non_image(server, page, tmp_path):
     fake = tmp_path / "holiday.png"
     fake.write_text("definitely not a picture")
-    page.goto(server)
+    page.goto(server.url)
     page.locator("#upload input[type=file]").set_input_files(str(fake))
     page.locator("#deblur").click()
     page.get_by_text("holiday.png: not a readable image").first.wait_for(timeout=60_000)
@@ -100,7 +144,7 @@ def test_http_endpoint_status_codes(server, tmp_path):
     import httpx
     import numpy as np
 
-    url = f"{server}/api/deblur"
+    url = f"{server.url}/api/deblur"
     face = samples_dir() / "images" / "00004.jpg"
     with open(face, "rb") as f:
         r = httpx.post(url, params={"aligned": "true"}, files={"file": ("00004.jpg", f)}, timeout=120)
@@ -115,7 +159,8 @@ def test_http_endpoint_status_codes(server, tmp_path):
              ("big.png", b"x" * 700_000, 413, "0.5 MB limit")]
     for name, data, code, words in cases:
         r = httpx.post(url, files={"file": (name, data)}, timeout=60)
-        assert r.status_code == code and words in r.json()["error"] and name in r.json()["error"], (name, r.text)
+        named = name in r.json()["error"] or code == 413  # too large: refused before the form (and name) is read
+        assert r.status_code == code and words in r.json()["error"] and named, (name, r.text)
     pytest.importorskip("dlib")
     wall = tmp_path / "wall.png"
     cv2.imwrite(str(wall), np.full((200, 300, 3), 120, np.uint8))
@@ -291,3 +336,138 @@ def test_a_server_that_cannot_start_says_so_in_one_line_and_leaves_nothing(tmp_p
     assert url is None and proc.returncode == 1
     assert err.splitlines()[0] == f"smfd: error: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+
+def _face_bytes() -> bytes:
+    return (samples_dir() / "images" / "00004.jpg").read_bytes()
+
+
+def _png(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _http_cases():
+    """(id, request keyword arguments, expected status, words in the error): what hostile or careless clients
+    send. Each must get one line of JSON with the documented code, and leave nothing behind."""
+    import numpy as np
+
+    face = _face_bytes()
+    tiny = _png(np.zeros((4, 4, 3), np.uint8))
+    chunks = (b for b in (face[:100], face[100:]))
+    return [
+        ("no file field", {"files": {"photo": ("a.jpg", face)}}, 400, "no 'file' field"),
+        ("raw body", {"content": face, "headers": {"content-type": "image/jpeg"}}, 400, "not a multipart form"),
+        ("two files", {"files": [("file", ("a.jpg", face)), ("file", ("b.jpg", face))]}, 400, "2 'file' fields"),
+        ("text field", {"data": {"file": "hello"}, "files": {"other": ("x", b"x")}}, 400, "text field"),
+        ("urlencoded", {"data": {"file": "a.jpg"}}, 400, "not a multipart form"),
+        ("no body", {}, 400, "not a multipart form"),
+        ("chunked", {"content": chunks, "headers": {"content-type": "multipart/form-data; boundary=x"}}, 411,
+         "Content-Length"),
+        ("unknown option", {"params": {"align": "true"}, "files": {"file": ("a.jpg", face)}}, 400,
+         "unknown option 'align'"),
+        ("bad flag", {"params": {"aligned": "maybe"}, "files": {"file": ("a.jpg", face)}}, 400,
+         "aligned must be true or false"),
+        ("bad strip flag", {"params": {"strip_metadata": "2"}, "files": {"file": ("a.jpg", face)}}, 400,
+         "strip_metadata must be true or false"),
+        ("repeated option", {"params": [("aligned", "true"), ("aligned", "false")],
+                             "files": {"file": ("a.jpg", face)}}, 400, "given 2 times"),
+        ("bad output", {"params": {"output": "pdf"}, "files": {"file": ("a.jpg", face)}}, 400, "output must be"),
+        ("bad keep", {"params": {"keep": "beard"}, "files": {"file": ("a.jpg", face)}}, 400, "unknown region"),
+        ("broken jpeg", {"files": {"file": ("broken.jpg", face[:300])}}, 400, "broken.jpg: cannot decode"),
+        ("text as png", {"files": {"file": ("notes.png", b"just some text")}}, 415, "notes.png: not a readable"),
+        ("empty file", {"files": {"file": ("empty.jpg", b"")}}, 400, "empty.jpg: file is empty"),
+        ("tiny image", {"files": {"file": ("tiny.png", tiny)}}, 400, "tiny.png: 4x4 is too small"),
+        ("over the limit", {"files": {"file": ("big.png", b"x" * 700_000)}}, 413, "0.5 MB limit"),
+        ("html upload", {"files": {"file": ("x.html", b"<script>alert(1)</script>")}}, 415, "not a readable"),
+        ("path in name", {"files": {"file": ("../../etc/passwd", b"root:x:0:0")}}, 415, "passwd: not a readable"),
+        ("zip bomb name", {"files": {"file": ("a.png", b"PK\x03\x04" + b"\0" * 100)}}, 415, "not a readable"),
+    ]
+
+
+@pytest.mark.parametrize("case", _http_cases(), ids=lambda c: c[0])
+def test_http_contract_for_bad_requests(server, case):
+    import httpx
+
+    _, kwargs, code, words = case
+    r = httpx.post(f"{server.url}/api/deblur", timeout=60, **kwargs)
+    assert r.status_code == code, r.text
+    assert list(r.json()) == ["error"] and words in r.json()["error"] and "\n" not in r.text, r.text
+    assert list((server.work_dir / "uploads").iterdir()) == []  # nothing of the upload stays
+    assert list((server.work_dir / "results").iterdir()) == []
+
+
+def test_http_other_methods_and_bombs(server, tmp_path):
+    import httpx
+
+    r = httpx.get(f"{server.url}/api/deblur")
+    assert r.status_code == 405 and "use POST" in r.json()["error"] and r.headers["allow"] == "POST"
+    from helpers import write_bad_inputs
+
+    bad = write_bad_inputs(tmp_path)
+    r = httpx.post(f"{server.url}/api/deblur", files={"file": ("bomb.png", bad["bomb"].read_bytes())}, timeout=60)
+    assert r.status_code == 400 and "MP limit" in r.json()["error"] and "--max-megapixels" not in r.text
+
+
+def test_http_results_keep_what_the_photo_carries(server):
+    import io
+
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    im = Image.open(samples_dir() / "images" / "00004.jpg")
+    exif = im.getexif()
+    exif[0x010F] = "Canon"
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    url = f"{server.url}/api/deblur"
+    r = httpx.post(url, params={"aligned": "true"}, files={"file": ("a.jpg", buf.getvalue())}, timeout=120)
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).getexif()[0x010F] == "Canon"
+    r = httpx.post(url, params={"aligned": "1", "strip_metadata": "true"}, files={"file": ("a.jpg", buf.getvalue())},
+                   timeout=120)
+    assert r.status_code == 200 and not Image.open(io.BytesIO(r.content)).getexif()
+    rgba = np.dstack([np.asarray(im), np.full(im.size[::-1], 77, np.uint8)])
+    r = httpx.post(url, params={"aligned": "true"}, files={"file": ("cut.png", _png(rgba))}, timeout=120)
+    back = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert r.headers["content-type"] == "image/png" and back.shape == (256, 256, 4) and (back[..., 3] == 77).all()
+
+
+def test_an_oversized_aligned_request_stays_small(server, monkeypatch):
+    """4000x3000 'crops' once took 6 GB: the nets see the working size, the reply is the upload's size."""
+    import io
+
+    import cv2
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    face = cv2.imdecode(np.frombuffer(_face_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    ok, buf = cv2.imencode(".jpg", cv2.resize(face, (2000, 1500)))
+    seen = []
+    real = server.worker.pipe._run
+    monkeypatch.setattr(server.worker.pipe, "_run", lambda lq: (seen.append(tuple(lq.shape)), real(lq))[1])
+    r = httpx.post(f"{server.url}/api/deblur", params={"aligned": "true"}, files={"file": ("big.jpg", buf.tobytes())},
+                   timeout=120)
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (2000, 1500)
+    assert seen == [(1, 3, 192, 256)]
+
+
+def test_the_page_api_answers_with_a_slider_the_faces_and_a_named_download(server, tmp_path):
+    """What the browser gets, through the page's own API (no browser needed)."""
+    gradio_client = pytest.importorskip("gradio_client")
+
+    client = gradio_client.Client(server.url, verbose=False)
+    slider, mask, faces, download, status = client.predict(
+        gradio_client.handle_file(str(samples_dir() / "images" / "00004.jpg")), True, [], api_name="/deblur")
+    assert status == "Restored the face crop." and len(slider) == 2 and len(faces) == 1
+    assert os.path.basename(download) == "00004_deblurred.jpg"
+    (tmp_path / "holiday.png").write_text("definitely not a picture")
+    with pytest.raises(Exception, match="holiday.png: not a readable image"):
+        client.predict(gradio_client.handle_file(str(tmp_path / "holiday.png")), False, [], api_name="/deblur")

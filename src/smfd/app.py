@@ -15,20 +15,17 @@ needs:
   ``Retry-After`` from the endpoint, "Queue is full" from the page);
 * bounded disk: results and uploads older than ``keep_minutes`` are deleted, and at most ``keep_files`` results
   are kept (newest first), Gradio's own cache included (``delete_cache``);
-* the same limits and one-line errors as the command line.
+* the same limits and one-line errors as the command line;
+* private: nothing is sent out (:func:`stay_offline`: no Gradio analytics or version check, no Hugging Face Hub
+  calls), and the folder with the uploads and results is deleted when the server stops or fails to start.
 
-HTTP endpoint (``POST /api/deblur``, multipart field ``file``)::
+HTTP endpoint (``POST /api/deblur``, multipart field ``file``; its contract is in :mod:`smfd.http_api`)::
 
     curl -F file=@photo.jpg http://127.0.0.1:7860/api/deblur -o restored.jpg
     curl -F file=@crop.png "http://127.0.0.1:7860/api/deblur?aligned=true&keep=hair&output=report"
-
-``output``: ``image`` (default; the input's format: JPEG stays JPEG), ``mask`` (coloured PNG) or ``report``
-(JSON: the faces found, restored or skipped, and the mask's class shares). Errors are JSON ``{"error": ...}``:
-400 unreadable image, 413 over the upload limit, 415 not an image, 422 no face found, 503 busy.
 """
 
 
-# no "from __future__ import annotations" here: FastAPI reads the endpoint's annotations as real types
 import concurrent.futures
 import ctypes
 import ctypes.util
@@ -44,10 +41,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data.celebamask import CLASSES
-from .data.io import write_image
-from .infer.photo_io import read_photo
-from .infer.pipeline import FaceDeblurrer, NoFaceError, parse_keep
+from .http_api import add_http_api
+from .infer.photo_io import open_photo, output_format, save_photo
+from .infer.pipeline import FaceDeblurrer, NoFaceError
 from .report.palette import colorize_mask
 
 KEEP_CHOICES = ["hair", "wearables", "background"]
@@ -122,85 +118,126 @@ class ModelWorker:
 
 
 def sweep(folder: Path, *, max_age_s: float, max_files: int) -> int:
-    """Delete files in ``folder`` older than ``max_age_s`` and all but the newest ``max_files``; returns how many."""
+    """Delete the results in ``folder`` (files, or folders holding one result) older than ``max_age_s`` and all but
+    the newest ``max_files``; returns how many."""
     now, removed = time.time(), 0
-    files = []
+    entries = []
     for p in folder.iterdir() if folder.is_dir() else ():
         try:
-            files.append((p.stat().st_mtime, p))
+            entries.append((p.stat().st_mtime, p))
         except OSError:
             continue
-    files.sort(reverse=True)
-    for i, (mtime, p) in enumerate(files):
+    entries.sort(reverse=True)
+    for i, (mtime, p) in enumerate(entries):
         if now - mtime > max_age_s or i >= max_files:
             try:
-                p.unlink()
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
                 removed += 1
             except OSError:
                 pass
     return removed
 
 
-def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_dir: Path, *, keep_minutes: float = 60,
-                 keep_files: int = 200):
-    """The function behind the Deblur button: (file, aligned, keep) -> (input, mask, output, download, status)."""
+SHOWN_SIDE = 1600  # the page shows photos at most this wide or high; the download is full size
+
+
+def _shown(image: np.ndarray, side: int = SHOWN_SIDE) -> np.ndarray:
+    """A copy small enough to send to the browser (the page shows it at a fraction of that anyway)."""
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def face_pairs(image: np.ndarray, result, aligned: bool, size: int = 256) -> list[tuple[np.ndarray, str]]:
+    """Each restored face enlarged: (before | after at ``size`` px, caption) for the page's gallery."""
+    from .infer.faces import align
+
+    if aligned:
+        pairs = [(_shown(image, size), _shown(result.image, size))]
+    else:
+        pairs = [(align(image, f.matrix, size), align(result.image, f.matrix, size))
+                 for f in result.faces if not f.skipped]
+    gap = lambda a: np.full((a.shape[0], 8, 3), 255, np.uint8)  # noqa: E731
+    return [(np.hstack([b, gap(b), a]), f"face {i + 1}: before | after") for i, (b, a) in enumerate(pairs)]
+
+
+def _user_error(message: str):
+    """A message for the page, without a traceback in the server's log (the user's file is not a fault)."""
     import gradio as gr
 
+    return gr.Error(message, print_exception=False)
+
+
+def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_dir: Path, *, keep_minutes: float = 60,
+                 keep_files: int = 200):
+    """The function behind the Deblur button: (file, aligned, keep) -> ((input, output) for the before/after slider,
+    mask, [(face before | after, caption)], download path, status). The download is named after the upload
+    (``NAME_deblurred.jpg``) and keeps its EXIF and ICC profile."""
     worker = pipe if isinstance(pipe, ModelWorker) else ModelWorker(pipe)
 
     def deblur(path: str | None, aligned: bool, keep: list[str]):
         if not path:
-            raise gr.Error("Upload a photo first.")
+            raise _user_error("Upload a photo first.")
         size_mb = os.path.getsize(path) / 1e6
         if size_mb > max_upload_mb:
-            raise gr.Error(f"The file is {size_mb:.1f} MB; the limit is {max_upload_mb:g} MB.")
+            raise _user_error(f"The file is {size_mb:.1f} MB; the limit is {max_upload_mb:g} MB.")
         name = Path(path).name
         try:
-            image = read_photo(path)
+            photo = open_photo(path)
         except (OSError, ValueError) as e:
-            raise gr.Error(f"{name}: {str(e).split(': ', 1)[-1]}") from None
+            raise _user_error(f"{name}: {str(e).split(': ', 1)[-1].split(' (--max-megapixels')[0]}") from None
         try:
-            result = worker.deblur(image, aligned=aligned, keep=keep or ())
+            result = worker.deblur(photo.image, aligned=aligned, keep=keep or ())
         except Busy as e:
-            raise gr.Error(str(e)) from None
+            raise _user_error(str(e)) from None
         except NoFaceError as e:
-            raise gr.Error(f"{name}: {e}. Tick 'aligned face crop' for a face crop.") from None
+            raise _user_error(f"{name}: {str(e).split(';')[0]}. If it is a face crop, tick 'Aligned face crop'.") \
+                from None
         except RuntimeError as e:  # e.g. face detection not installed
-            raise gr.Error(str(e)) from None
+            raise _user_error(str(e)) from None
         sweep(out_dir, max_age_s=keep_minutes * 60, max_files=keep_files)
-        jpeg = Path(name).suffix.lower() in (".jpg", ".jpeg")
-        fd, out_path = tempfile.mkstemp(suffix=f"_{Path(name).stem}_deblurred{'.jpg' if jpeg else '.png'}",
-                                        dir=out_dir)
-        os.close(fd)
-        write_image(out_path, result.image)
+        fmt = output_format(photo, Path(name).suffix)
+        out_path = Path(tempfile.mkdtemp(dir=out_dir)) / f"{Path(name).stem}_deblurred.{fmt}"
+        save_photo(out_path, photo, result.image)
         restored = [f for f in result.faces if not f.skipped]
         status = "Restored the face crop." if aligned else f"Restored {len(restored)} face(s)."
         skipped = [f.skipped for f in result.faces if f.skipped]
         if skipped:
             status += f" Skipped {len(skipped)}: {skipped[0]}."
-        return image, colorize_mask(result.mask), result.image, out_path, status
+        if not aligned and max(photo.image.shape[:2]) > SHOWN_SIDE:
+            status += " Shown smaller here; the download is full size."
+        shown = (_shown(photo.image), _shown(result.image))
+        return (shown, _shown(colorize_mask(result.mask)), face_pairs(photo.image, result, aligned), str(out_path),
+                status)
 
     return deblur
 
 
+PAGE_HEADER = """# Restore blurry faces
+Upload a photo: the faces in it are found, restored and blended back; compare before and after with the slider,
+and each face enlarged below. For a face crop already aligned like a passport photo, tick *Aligned face crop*.
+Runs on this machine only: nothing is sent anywhere, and uploads and results are deleted after {minutes:g} minutes
+(and when the server stops)."""
+
+
 def build_app(pipe: FaceDeblurrer | ModelWorker, *, max_upload_mb: float = 20.0, queue_size: int = 32,
               keep_minutes: float = 60, keep_files: int = 200, out_dir: Path | None = None):
-    """The Gradio Blocks app: upload, options, input | mask | output, download."""
+    """The Gradio Blocks app: upload, options, a before/after slider, the face mask, each face before | after,
+    download."""
     stay_offline()
     import gradio as gr
 
     worker = pipe if isinstance(pipe, ModelWorker) else ModelWorker(pipe, queue_size)
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="smfd-serve-"))
-    card = worker.pipe.manifest.get("card", {})
     # Gradio's own cache (uploads, shown images): checked every 10 minutes, files older than keep_minutes removed
-    with gr.Blocks(title="smfd face deblurring", delete_cache=(600, int(keep_minutes * 60)),
+    with gr.Blocks(title="smfd: restore blurry faces", delete_cache=(600, int(keep_minutes * 60)),
                    analytics_enabled=False) as app:
-        gr.Markdown("# smfd: face deblurring guided by semantic face masks\n"
-                    "Upload a photo with faces (or an aligned face crop). Everything runs locally on this "
-                    f"machine. {card.get('status', '')}")
+        gr.Markdown(PAGE_HEADER.format(minutes=keep_minutes))
         with gr.Row():
-            upload = gr.File(label="Photo (JPEG, PNG, ...)", file_types=["image"], type="filepath",
-                             elem_id="upload")
+            upload = gr.File(label=f"Photo (JPEG, PNG, ...; up to {max_upload_mb:g} MB)", file_types=["image"],
+                             type="filepath", elem_id="upload")
             with gr.Column():
                 aligned = gr.Checkbox(label="Aligned face crop (like the training faces)", value=False,
                                       elem_id="aligned")
@@ -208,84 +245,18 @@ def build_app(pipe: FaceDeblurrer | ModelWorker, *, max_upload_mb: float = 20.0,
                 button = gr.Button("Deblur", variant="primary", elem_id="deblur")
                 status = gr.Markdown(elem_id="status")
         with gr.Row():
-            shown_in = gr.Image(label="Input", type="numpy", interactive=False, elem_id="input-image")
-            shown_mask = gr.Image(label="Face mask", type="numpy", interactive=False, elem_id="mask-image")
-            shown_out = gr.Image(label="Output", type="numpy", format="png", interactive=False, elem_id="output-image")
-        download = gr.File(label="Download the result", elem_id="download")
+            compare = gr.ImageSlider(label="Before | after (drag the handle)", type="numpy", format="png",
+                                     interactive=False, elem_id="output-image", max_height=700, scale=3)
+            shown_mask = gr.Image(label="Face mask", type="numpy", interactive=False, elem_id="mask-image", scale=1)
+        faces = gr.Gallery(label="Each face, before | after", columns=2, object_fit="contain", elem_id="faces",
+                           format="png")
+        download = gr.File(label="Download the result (full size, with the photo's EXIF and colour profile)",
+                           elem_id="download")
         handler = make_handler(worker, max_upload_mb, out_dir, keep_minutes=keep_minutes, keep_files=keep_files)
-        button.click(handler, [upload, aligned, keep], [shown_in, shown_mask, shown_out, download, status],
+        button.click(handler, [upload, aligned, keep], [compare, shown_mask, faces, download, status],
                      concurrency_limit=1)
     app.queue(max_size=queue_size, default_concurrency_limit=1)  # one model run at a time; others wait in line
     return app
-
-
-def _error(status: int, message: str, **headers):
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
-
-
-def add_http_api(api, worker: ModelWorker, *, max_upload_mb: float, upload_dir: Path, keep_minutes: float = 60,
-                 keep_files: int = 200) -> None:
-    """``POST /api/deblur`` on a FastAPI app (see the module doc)."""
-    from typing import Annotated
-
-    from fastapi import File, Request, UploadFile
-    from fastapi.responses import Response
-
-    limit = int(max_upload_mb * 1e6)
-
-    @api.post("/api/deblur")
-    def deblur_endpoint(request: Request, file: Annotated[UploadFile, File()], aligned: bool = False, keep: str = "",
-                        output: str = "image"):
-        name = Path(file.filename or "upload").name
-        if output not in ("image", "mask", "report"):
-            return _error(400, f"output must be image, mask or report, got {output!r}")
-        try:
-            keep_ids = parse_keep(keep)
-        except ValueError as e:
-            return _error(400, str(e))
-        if int(request.headers.get("content-length") or 0) > limit + 64_000:  # multipart overhead allowed
-            return _error(413, f"{name}: the upload is over the {max_upload_mb:g} MB limit")
-        sweep(upload_dir, max_age_s=keep_minutes * 60, max_files=keep_files)
-        fd, tmp = tempfile.mkstemp(dir=upload_dir, suffix=Path(name).suffix or ".img")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                size = 0
-                while chunk := file.file.read(1 << 20):
-                    size += len(chunk)
-                    if size > limit:
-                        return _error(413, f"{name}: the upload is over the {max_upload_mb:g} MB limit")
-                    f.write(chunk)
-            try:
-                image = read_photo(tmp)
-            except (OSError, ValueError) as e:
-                reason = str(e).split(": ", 1)[-1]
-                return _error(415 if "not a readable image" in reason else 400, f"{name}: {reason}")
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        try:
-            result = worker.deblur(image, aligned=aligned, keep=keep_ids)
-        except Busy as e:
-            return _error(503, str(e), **{"Retry-After": "5"})
-        except NoFaceError as e:
-            return _error(422, f"{name}: {e}")
-        except RuntimeError as e:
-            return _error(500, str(e))
-        if output == "report":
-            counts = np.bincount(result.mask.ravel(), minlength=len(CLASSES))[: len(CLASSES)]
-            faces = [{"box": [int(v) for v in f.box], "size": int(f.size), "restored": not f.skipped,
-                      "skipped": f.skipped} for f in result.faces]
-            return {"file": name, "width": image.shape[1], "height": image.shape[0], "aligned": aligned,
-                    "faces": faces, "restored_faces": sum(not f.skipped for f in result.faces) if not aligned else 1,
-                    "mask_share": {c: float(n) / result.mask.size for c, n in zip(CLASSES, counts, strict=True)}}
-        if output == "mask":
-            ok, buf = cv2.imencode(".png", cv2.cvtColor(colorize_mask(result.mask), cv2.COLOR_RGB2BGR))
-            return Response(buf.tobytes(), media_type="image/png")
-        jpeg = Path(name).suffix.lower() in (".jpg", ".jpeg")
-        bgr = cv2.cvtColor(result.image, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".jpg" if jpeg else ".png", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95] if jpeg else [])
-        return Response(buf.tobytes(), media_type="image/jpeg" if jpeg else "image/png")
 
 
 class Server:

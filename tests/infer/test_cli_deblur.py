@@ -277,7 +277,7 @@ def test_max_megapixels_and_oversized_crops(bundle, tmp_path, run_cli):
     write_image(tmp_path / "big.png", cv2.resize(face, (1600, 1200)))
     args = [str(tmp_path / "big.png"), "--aligned", "--weights", str(bundle)]
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--max-megapixels", "1"])
-    assert res.code == 1 and "1600x1200 is over the 1 MP limit" in res.err
+    assert res.code == 1 and "1600x1200 is over the 1 MP limit" in res.err and "--max-megapixels raises" in res.err
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--max-megapixels", "2"])
     assert res.code == 0 and "a 1600x1200 crop, restored at 256x192 and scaled back" in res.err
     assert read_image(tmp_path / "o" / "big.png").shape == (1200, 1600, 3)

@@ -230,6 +230,8 @@ def deblur(
     before = f" ({len(done_before)} done before, left alone)" if done_before else ""
     console.print(f"restored {restored} face(s) from {len(written)} of {len(files)} image(s) into {where}{before}",
                   markup=False, highlight=False)
+    if any("MP limit" in msg for _, msg in failures):
+        notes.append(f"--max-megapixels raises the {max_megapixels:g} MP limit (memory grows with it)")
     for line in [*(f"skipped {n}" for n in skips), *(f"note: {n}" for n in notes)]:
         console.print(line, markup=False, highlight=False)
     if left_out:

@@ -114,8 +114,7 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise ValueError(f"{path}: {w}x{h} is over the {max_pixels / 1e6:g} MP limit "
-                                     "(--max-megapixels raises it)")
+                    raise ValueError(f"{path}: {w}x{h} is over the {max_pixels / 1e6:g} MP limit")
                 if min(w, h) < MIN_SIDE:
                     raise ValueError(f"{path}: {w}x{h} is too small (at least {MIN_SIDE} px a side)")
                 if im.mode == "F" or (im.mode == "I" and im.format not in ("PNG", "TIFF")):

@@ -1,0 +1,167 @@
+"""``POST /api/deblur``: the HTTP endpoint of ``smfd serve`` for programs (see :mod:`smfd.app`).
+
+The contract, kept whatever a client sends: one photo in the multipart field ``file``; the query options
+``aligned``, ``keep``, ``output`` (``image``, ``mask`` or ``report``) and ``strip_metadata``; every error is one
+line of JSON, ``{"error": "..."}``, with one of the documented codes:
+
+* 400 a request smfd cannot use: no ``file`` field, two of them, a raw body instead of a form, an unknown or
+  malformed option, an unreadable or damaged image, an image too large or too small;
+* 405 a method other than POST; 411 no ``Content-Length`` (the size is checked before anything is read);
+* 413 over the upload limit; 415 not an image; 422 no face found (whole-photo mode); 503 busy (``Retry-After``);
+* 500 only for a fault of the server itself (e.g. face detection not installed).
+
+The image comes back in the upload's format (JPEG stays JPEG; transparent and 16-bit images as PNG) with its
+EXIF and ICC profile, unless ``strip_metadata=true``.
+"""
+
+# no "from __future__ import annotations" here: FastAPI reads the endpoint's annotations as real types
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .data.celebamask import CLASSES
+from .infer.photo_io import encode_photo, open_photo, output_format
+from .infer.pipeline import NoFaceError, parse_keep
+from .report.palette import colorize_mask
+
+OPTIONS = ("aligned", "keep", "output", "strip_metadata")
+OUTPUTS = ("image", "mask", "report")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _error(status: int, message: str, **headers):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def parse_options(query) -> dict:
+    """The endpoint's query options, checked: an unknown, repeated or malformed one is a ``ValueError``."""
+    unknown = [k for k in query.keys() if k not in OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r}; the options are {', '.join(OPTIONS)}")
+    repeated = [k for k in OPTIONS if len(query.getlist(k)) > 1]
+    if repeated:
+        raise ValueError(f"option {repeated[0]!r} given {len(query.getlist(repeated[0]))} times; give it once")
+    opts = {}
+    for flag in ("aligned", "strip_metadata"):
+        value = query.get(flag, "false").strip().lower()
+        if value not in _TRUE + _FALSE:
+            raise ValueError(f"{flag} must be true or false, got {query.get(flag)!r}")
+        opts[flag] = value in _TRUE
+    opts["output"] = query.get("output", "image")
+    if opts["output"] not in OUTPUTS:
+        raise ValueError(f"output must be image, mask or report, got {opts['output']!r}")
+    opts["keep"] = parse_keep(query.get("keep", ""))
+    return opts
+
+
+def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_minutes: float = 60,
+                 keep_files: int = 200) -> None:
+    """``POST /api/deblur`` on a FastAPI app; ``worker`` is the server's :class:`smfd.app.ModelWorker`."""
+    from fastapi import Request
+    from starlette.concurrency import run_in_threadpool
+    from starlette.formparsers import MultiPartException
+
+    from .app import Busy, sweep
+
+    limit = int(max_upload_mb * 1e6)
+    too_big = f"the upload is over the {max_upload_mb:g} MB limit"
+    how = "send the photo as the multipart form field 'file' (curl -F file=@photo.jpg URL)"
+
+    @api.api_route("/api/deblur", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    def wrong_method():
+        return _error(405, f"use POST: {how}", Allow="POST")
+
+    @api.post("/api/deblur")
+    async def deblur_endpoint(request: Request):
+        try:
+            opts = parse_options(request.query_params)
+        except ValueError as e:
+            return _error(400, str(e))
+        length = request.headers.get("content-length")
+        if length is None:
+            return _error(411, f"the request has no Content-Length; {how}")
+        if not length.isdigit():
+            return _error(400, f"Content-Length must be a number of bytes, got {length!r}")
+        if int(length) > limit + 64_000:  # multipart overhead allowed
+            return _error(413, too_big)
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return _error(400, f"the body is not a multipart form; {how}")
+        try:
+            form = await request.form(max_files=2, max_fields=8)
+        except MultiPartException as e:
+            return _error(400, f"the form cannot be read ({e}); {how}")
+        try:
+            parts = form.getlist("file")
+            if not parts:
+                return _error(400, f"no 'file' field in the form; {how}")
+            if len(parts) > 1:
+                return _error(400, f"{len(parts)} 'file' fields in the form; send one photo per request")
+            if isinstance(parts[0], str):
+                return _error(400, f"'file' is a text field, not a file; {how}")
+            return await run_in_threadpool(_deblur, parts[0], opts)
+        finally:
+            await form.close()
+
+    def _deblur(part, opts: dict):
+        name = Path(part.filename or "upload").name
+        sweep(upload_dir, max_age_s=keep_minutes * 60, max_files=keep_files)
+        fd, tmp = tempfile.mkstemp(dir=upload_dir, suffix=Path(name).suffix or ".img")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                part.file.seek(0)
+                copied = _copy_at_most(part.file, f, limit)
+            if copied > limit:
+                return _error(413, f"{name}: {too_big}")
+            try:
+                photo = open_photo(tmp)
+            except (OSError, ValueError) as e:
+                reason = str(e).split(": ", 1)[-1]
+                return _error(415 if "not a readable image" in reason else 400, f"{name}: {reason}")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        try:
+            result = worker.deblur(photo.image, aligned=opts["aligned"], keep=opts["keep"])
+        except Busy as e:
+            return _error(503, str(e), **{"Retry-After": "5"})
+        except NoFaceError as e:
+            return _error(422, f"{name}: {str(e).split(';')[0]}; for a face crop use aligned=true")
+        except RuntimeError as e:
+            return _error(500, str(e))
+        return _response(name, photo, result, opts)
+
+
+def _copy_at_most(src, dst, limit: int) -> int:
+    """Copy up to ``limit + 1`` bytes; returns how many were copied (more than ``limit``: too large)."""
+    size = 0
+    while size <= limit and (chunk := src.read(min(1 << 20, limit + 1 - size))):
+        dst.write(chunk)
+        size += len(chunk)
+    return size
+
+
+def _response(name: str, photo, result, opts: dict):
+    from fastapi.responses import Response
+
+    aligned = opts["aligned"]
+    if opts["output"] == "report":
+        counts = np.bincount(result.mask.ravel(), minlength=len(CLASSES))[: len(CLASSES)]
+        faces = [{"box": [int(v) for v in f.box], "size": int(f.size), "restored": not f.skipped,
+                  "skipped": f.skipped} for f in result.faces]
+        h, w = photo.image.shape[:2]
+        return {"file": name, "width": w, "height": h, "aligned": aligned, "faces": faces,
+                "restored_faces": sum(not f.skipped for f in result.faces) if not aligned else 1,
+                "mask_share": {c: float(n) / result.mask.size for c, n in zip(CLASSES, counts, strict=True)}}
+    if opts["output"] == "mask":
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(colorize_mask(result.mask), cv2.COLOR_RGB2BGR))
+        return Response(buf.tobytes(), media_type="image/png")
+    fmt = output_format(photo, Path(name).suffix)
+    data = encode_photo(photo, result.image, fmt, strip_metadata=opts["strip_metadata"])
+    return Response(data, media_type="image/jpeg" if fmt == "jpg" else "image/png")
+
+
+__all__ = ["OPTIONS", "add_http_api", "parse_options"]
