@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 from typing import Annotated
@@ -72,7 +73,12 @@ def _plan(targets: dict[Path, list[Path]], overwrite: bool, skip_existing: bool
 
 
 class _WriteFailed(Exception):
-    """An output could not be written (disk full, ...): the run stops."""
+    """An output could not be written because of the disk (full, over quota, read-only, failing): the run stops,
+    as every later output would fail too."""
+
+
+#: errno values that stop a run; any other write error (a name too long, say) fails that input only
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 
 def _write_set(writes: list[tuple[Path, object]]) -> None:
@@ -86,8 +92,10 @@ def _write_set(writes: list[tuple[Path, object]]) -> None:
     except BaseException as e:
         for written in done:
             written.unlink(missing_ok=True)
-        if isinstance(e, OSError):
+        if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
             raise _WriteFailed(f"{path}: cannot write: {e.strerror or e}") from None
+        if isinstance(e, OSError):
+            raise OSError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
 
 
@@ -206,9 +214,13 @@ def deblur(
                     if chunk:
                         outs, masks = pipe.restore_faces([ph.image for ph in photos], keep_ids)
                         for f, photo, o, m in zip(chunk, photos, outs, masks, strict=True):
-                            note_size(f, photo.image)
-                            save(f, photo, o, m)
-                            restored += 1
+                            try:
+                                save(f, photo, o, m)
+                            except OSError as e:
+                                failures.append((str(f), str(e)))
+                            else:
+                                note_size(f, photo.image)
+                                restored += 1
                     bar.advance(task, len(pending[start : start + pipe.batch_size]))
             else:
                 for f in pending:
@@ -218,9 +230,13 @@ def deblur(
                     except (OSError, ValueError, RuntimeError) as e:
                         failures.append((str(f), str(e)))
                     else:
-                        save(f, photo, result.image, result.mask)
-                        restored += sum(not x.skipped for x in result.faces)
-                        skips += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
+                        try:
+                            save(f, photo, result.image, result.mask)
+                        except OSError as e:
+                            failures.append((str(f), str(e)))
+                        else:
+                            restored += sum(not x.skipped for x in result.faces)
+                            skips += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
                     bar.advance(task)
         except _WriteFailed as e:
             stop = (f"stopped: {e}", 1)
