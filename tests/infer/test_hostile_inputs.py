@@ -61,6 +61,10 @@ def _corpus() -> dict[str, tuple[bytes, str]]:
         "jpeg-header.jpg": (jpeg[:40], "cannot decode"),
         "png-signature.png": (png[:8], "not a readable image"),
         "corrupt-data.png": (bytes(corrupt_png), "cannot decode"),
+        # found by benchmarks/fuzz_inputs.py: Pillow raised a bare ValueError / SyntaxError for these
+        "short-ihdr.png": (png[:8] + struct.pack(">I", 5) + b"IHDR" + png[16:21] + png[33:], "cannot decode"),
+        "broken-chunk.png": (png[:33] + b"\0\0\0\x10\xdf\xe7\xb3\xfb" + png[41:], "not a readable"),
+        "ppm-header.png": (b"P6\n96\x00\x00\xff\xff 96\n255\n" + b"\0" * 300, "cannot decode"),
         "zip.png": (b"PK\x03\x04" + b"\0" * 200, "not a readable image"),
         "pdf.jpg": (b"%PDF-1.4\n" + b"0" * 200, "not a readable image"),
         "svg.png": (b'<svg xmlns="http://www.w3.org/2000/svg" width="900" height="900"/>', "not a readable image"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ def _read_deep(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | N
     raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.dtype != np.uint16:
         got = "nothing" if raw is None else raw.dtype
-        raise ValueError(f"{path}: cannot decode its 16-bit data (got {got})")
+        raise _Refused(f"{path}: cannot decode its 16-bit data (got {got})")
     alpha = None
     if raw.ndim == 2:
         rgb = np.repeat(raw[..., None], 3, axis=2)
@@ -111,14 +112,15 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            warnings.simplefilter("ignore", UserWarning)  # a damaged file's decoder notes: it reads or is refused
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise ValueError(f"{path}: {w}x{h} is over the {max_pixels / 1e6:g} MP limit")
+                    raise _Refused(f"{path}: {w}x{h} is over the {max_pixels / 1e6:g} MP limit")
                 if min(w, h) < MIN_SIDE:
-                    raise ValueError(f"{path}: {w}x{h} is too small (at least {MIN_SIDE} px a side)")
+                    raise _Refused(f"{path}: {w}x{h} is too small (at least {MIN_SIDE} px a side)")
                 if im.mode == "F" or (im.mode == "I" and im.format not in ("PNG", "TIFF")):
-                    raise ValueError(f"{path}: a floating-point or 32-bit image ({im.mode}); smfd reads 8 and 16 "
+                    raise _Refused(f"{path}: a floating-point or 32-bit image ({im.mode}); smfd reads 8 and 16 "
                                      "bits per channel: save it as 8 or 16 bits first")
                 fmt = im.format or ""
                 orientation = im.getexif().get(ORIENTATION, 1)
@@ -140,8 +142,24 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
         raise ValueError(f"{path}: image is over the {max_pixels / 1e6:g} MP limit") from None
     except Image.UnidentifiedImageError:
         raise ValueError(f"{path}: not a readable image") from None
-    except OSError as e:  # truncated data and decoder errors
-        raise ValueError(f"{path}: cannot decode image ({e})") from None
+    except _Refused:
+        raise
+    except _DAMAGED as e:  # truncated data, broken headers and chunks: what decoders raise on damaged files
+        raise ValueError(f"{path}: cannot decode image ({_reason(e)})") from None
+
+
+#: What Pillow's decoders raise on damaged files, besides OSError (found by benchmarks/fuzz_inputs.py)
+_DAMAGED = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
+            OverflowError, MemoryError, struct.error)
+
+
+class _Refused(ValueError):
+    """A refusal already worded with the file's name."""
+
+
+def _reason(e: Exception) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the decoder wrote
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def read_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
