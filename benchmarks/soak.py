@@ -5,7 +5,8 @@ Starts ``smfd serve`` as a child process on loopback (its temporary files in a f
 what the page uses) and ``POST /api/deblur``, each an 800x800 photo with one face. Prints per round: answered /
 busy / failed, p50 and p95 latency, the server's resident memory and its temporary disk, then the targets:
 nothing lost except clean busy replies, memory after the last round within 15 % of after the first, temporary
-disk under 100 MB throughout. Only 127.0.0.1 is contacted; every loop is bounded in count and time.
+disk under 100 MB throughout, Gradio's analytics off and nothing left in the temporary folder once it stops.
+Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 
 Usage: python benchmarks/soak.py [--rounds 10] [--concurrent 20] [--weights default] [--out results/soak.md]
 """
@@ -110,10 +111,11 @@ def main() -> None:
     tmp.mkdir()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TMPDIR": str(tmp), "GRADIO_TEMP_DIR": str(tmp / "gradio"), "GRADIO_ANALYTICS_ENABLED": "0"}
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED")}
+    env["TMPDIR"] = str(tmp)  # the server's own defaults: its folders under here, analytics off by itself
     server = subprocess.Popen([sys.executable, "-c", "from smfd.cli import main; main()", "serve", "--port", str(port),
                                "--weights", args.weights], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    lines = []
+    lines, analytics = [], None
     try:
         import httpx
 
@@ -158,13 +160,17 @@ def main() -> None:
                   f"target within 15 %): {'met' if abs(growth) <= 0.15 else 'NOT met'}",
                   f"largest temporary disk: {max(disk):.1f} MB (target under 100 MB): "
                   f"{'met' if max(disk) < 100 else 'NOT met'}"]
+        analytics = httpx.get(f"{url}/config", timeout=10).json().get("analytics_enabled")
     finally:
         server.terminate()
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        left = [p.name for p in tmp.iterdir()]
         shutil.rmtree(work, ignore_errors=True)
+    lines += [f"Gradio analytics: {'off' if analytics is False else analytics}; temporary files left after the "
+              f"server stopped: {len(left)} (target 0): {'met' if not left else f'NOT met ({left[:3]})'}"]
     text = "\n".join(lines)
     print(text)
     if args.out:
