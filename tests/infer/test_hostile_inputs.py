@@ -207,9 +207,11 @@ def test_api_keep_names_what_is_wrong(pipe, keep, words):
         pipe.deblur(FACE, aligned=True, keep=keep)
 
 
-@pytest.mark.parametrize("call", ["keep=True", "restore_faces(None)", "weights=None", "device=cuda"])
-@pytest.mark.xfail(strict=True, reason="issue 34 item 9: these still raise TypeError/AttributeError/torch errors")
-def test_api_known_gaps(pipe, call, tmp_path):
+@pytest.mark.parametrize("call", ["keep=True", "restore_faces(None)", "weights=None", "device=cuda",
+                                  "manifest [1,2,3]"])
+@pytest.mark.xfail(strict=True, reason="issue 34 item 9: these still raise TypeError/AttributeError/torch errors "
+                                       "from smfd.infer.pipeline and smfd.infer.weights")
+def test_api_known_gaps(pipe, bundle, call, tmp_path):
     import smfd
 
     with pytest.raises(ValueError):
@@ -219,12 +221,16 @@ def test_api_known_gaps(pipe, call, tmp_path):
             pipe.restore_faces(None)
         elif call == "weights=None":
             smfd.load_pipeline(weights=None)
-        else:
+        elif call == "device=cuda":
             import torch
 
             if torch.cuda.is_available():
-                raise ValueError("CUDA is here")
-            smfd.load_pipeline(str(tmp_path / "nothing"), device="cuda")
+                raise ValueError("CUDA is here: nothing to test")
+            smfd.load_pipeline(str(bundle), device="cuda")
+        else:
+            shutil.copytree(bundle, tmp_path / "b")
+            (tmp_path / "b" / "manifest.json").write_text("[1, 2, 3]")
+            smfd.load_pipeline(str(tmp_path / "b"))
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -264,3 +270,43 @@ def test_open_photo_on_missing_paths_and_folders(tmp_path):
         (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
         with pytest.raises(FileNotFoundError, match="dangling.jpg: no such file"):
             open_photo(tmp_path / "dangling.jpg")
+
+
+# --- the HTTP endpoint ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(pipe):
+    pytest.importorskip("gradio")
+    import socket
+
+    from smfd.app import serve
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = serve(pipe, port=port, block=False)
+    yield app
+    app.close()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_http_on_a_hostile_file(corpus, server, name):
+    import httpx
+
+    expected = _corpus()[name][1]
+    data = (corpus / name).read_bytes()
+    r = httpx.post(f"{server.url}/api/deblur", params={"aligned": "true"}, files={"file": (name, data)}, timeout=120)
+    assert list((server.work_dir / "uploads").iterdir()) == []  # the upload is gone, whatever happened
+    if expected == "ok":
+        assert r.status_code == 200, r.text
+        back = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert back is not None and back.shape[:2] == Image.open(corpus / name).size[::-1] or name == "rotated.jpg"
+        if name.startswith("deep"):
+            assert back.dtype == np.uint16  # 16 bits in, 16 bits out
+        if name in ("transparent.png", "invisible.png", "deep-alpha.png", "grey-alpha.png"):
+            assert back.shape[2] == 4  # the alpha channel is put back
+    else:
+        code = 415 if expected.startswith("not a readable") else 400
+        assert r.status_code == code and list(r.json()) == ["error"], r.text
+        assert r.json()["error"].startswith(f"{name}: ") and expected in r.text and "\n" not in r.json()["error"]
