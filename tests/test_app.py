@@ -44,6 +44,8 @@ def test_handler_checks_uploads(pipe, tmp_path):
     assert len(faces) == 1 and faces[0][0].shape == (256, 2 * 256 + 8, 3)  # the face, before | after
     assert os.path.isfile(download) and status == "Restored the face crop."
     assert os.path.basename(download) == "00004_deblurred.jpg"  # named after the upload
+    with pytest.raises(gr.Error, match="00004.jpg: 256x256 is over the 0.05 MP limit"):  # serve --max-megapixels
+        make_handler(pipe, 20, tmp_path, max_pixels=50_000)(str(samples_dir() / "images" / "00004.jpg"), True, [])
 
 
 def test_the_page_explains_itself_and_its_limits():
@@ -324,6 +326,8 @@ def test_the_server_is_offline_and_leaves_no_photos_behind(pipe, tmp_path):
 def test_a_server_that_cannot_start_says_so_in_one_line_and_leaves_nothing(tmp_path, run_cli):
     res = run_cli(["serve", "--port", "70000"])
     assert res.code == 2 and res.err.strip() == "smfd: error: --port must be 1..65535, got 70000"
+    res = run_cli(["serve", "--max-megapixels", "0"])
+    assert res.code == 2 and "--max-megapixels must be positive" in res.err and res.err.count("\n") == 1
     from helpers import make_tiny_bundle
 
     bundle = make_tiny_bundle(tmp_path / "bundle")

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from .http_api import add_http_api
-from .infer.photo_io import open_photo, output_format, save_photo
+from .infer.photo_io import MAX_PIXELS, open_photo, output_format, save_photo
 from .infer.pipeline import FaceDeblurrer, NoFaceError
 from .report.palette import colorize_mask
 
@@ -171,7 +171,7 @@ def _user_error(message: str):
 
 
 def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_dir: Path, *, keep_minutes: float = 60,
-                 keep_files: int = 200):
+                 keep_files: int = 200, max_pixels: int = MAX_PIXELS):
     """The function behind the Deblur button: (file, aligned, keep) -> ((input, output) for the before/after slider,
     mask, [(face before | after, caption)], download path, status). The download is named after the upload
     (``NAME_deblurred.jpg``) and keeps its EXIF and ICC profile."""
@@ -185,7 +185,7 @@ def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_di
             raise _user_error(f"The file is {size_mb:.1f} MB; the limit is {max_upload_mb:g} MB.")
         name = Path(path).name
         try:
-            photo = open_photo(path)
+            photo = open_photo(path, max_pixels=max_pixels)
         except (OSError, ValueError) as e:
             raise _user_error(f"{name}: {str(e).split(': ', 1)[-1].split(' (--max-megapixels')[0]}") from None
         try:
@@ -223,7 +223,8 @@ Runs on this machine only: nothing is sent anywhere, and uploads and results are
 
 
 def build_app(pipe: FaceDeblurrer | ModelWorker, *, max_upload_mb: float = 20.0, queue_size: int = 32,
-              keep_minutes: float = 60, keep_files: int = 200, out_dir: Path | None = None):
+              keep_minutes: float = 60, keep_files: int = 200, out_dir: Path | None = None,
+              max_pixels: int = MAX_PIXELS):
     """The Gradio Blocks app: upload, options, a before/after slider, the face mask, each face before | after,
     download."""
     stay_offline()
@@ -252,7 +253,8 @@ def build_app(pipe: FaceDeblurrer | ModelWorker, *, max_upload_mb: float = 20.0,
                            format="png")
         download = gr.File(label="Download the result (full size, with the photo's EXIF and colour profile)",
                            elem_id="download")
-        handler = make_handler(worker, max_upload_mb, out_dir, keep_minutes=keep_minutes, keep_files=keep_files)
+        handler = make_handler(worker, max_upload_mb, out_dir, keep_minutes=keep_minutes, keep_files=keep_files,
+                               max_pixels=max_pixels)
         button.click(handler, [upload, aligned, keep], [compare, shown_mask, faces, download, status],
                      concurrency_limit=1)
     app.queue(max_size=queue_size, default_concurrency_limit=1)  # one model run at a time; others wait in line
@@ -298,7 +300,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 20.0,
           queue_size: int = 32, keep_minutes: float = 60, keep_files: int = 200, block: bool = True,
-          on_ready=None) -> Server:
+          on_ready=None, max_pixels: int = MAX_PIXELS) -> Server:
     """Start the page (``/``) and the HTTP endpoint (``/api/deblur``); with ``block=False`` returns the running
     :class:`Server` (tests, benchmarks). ``on_ready(url)`` is called once the port is bound. Nothing is fetched
     from or sent to the network (:func:`stay_offline`); the temporary folder with the uploads and results is
@@ -333,10 +335,10 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
         for sub in ("results", "uploads", "gradio"):
             (work_dir / sub).mkdir()
         blocks = build_app(worker, max_upload_mb=max_upload_mb, queue_size=queue_size, keep_minutes=keep_minutes,
-                           keep_files=keep_files, out_dir=work_dir / "results")
+                           keep_files=keep_files, out_dir=work_dir / "results", max_pixels=max_pixels)
         api = FastAPI(title="smfd", docs_url=None, redoc_url=None)
         add_http_api(api, worker, max_upload_mb=max_upload_mb, upload_dir=work_dir / "uploads",
-                     keep_minutes=keep_minutes, keep_files=keep_files)
+                     keep_minutes=keep_minutes, keep_files=keep_files, max_pixels=max_pixels)
         app = gr.mount_gradio_app(api, blocks, path="", max_file_size=_gradio_file_limit(max_upload_mb),
                                   show_error=True, allowed_paths=[str(work_dir / "results")])
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .data.celebamask import CLASSES
-from .infer.photo_io import encode_photo, open_photo, output_format
+from .infer.photo_io import MAX_PIXELS, encode_photo, open_photo, output_format
 from .infer.pipeline import NoFaceError, parse_keep
 from .report.palette import colorize_mask
 
@@ -60,7 +60,7 @@ def parse_options(query) -> dict:
 
 
 def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_minutes: float = 60,
-                 keep_files: int = 200) -> None:
+                 keep_files: int = 200, max_pixels: int = MAX_PIXELS) -> None:
     """``POST /api/deblur`` on a FastAPI app; ``worker`` is the server's :class:`smfd.app.ModelWorker`."""
     from fastapi import Request
     from starlette.concurrency import run_in_threadpool
@@ -118,7 +118,7 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
             if copied > limit:
                 return _error(413, f"{name}: {too_big}")
             try:
-                photo = open_photo(tmp)
+                photo = open_photo(tmp, max_pixels=max_pixels)
             except (OSError, ValueError) as e:
                 reason = str(e).split(": ", 1)[-1]
                 return _error(415 if "not a readable image" in reason else 400, f"{name}: {reason}")

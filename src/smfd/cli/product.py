@@ -360,6 +360,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     weights: Annotated[str, typer.Option(help="'default' (bundled), a bundle or an ONNX export folder.")] = "default",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted upload (MB); bigger ones get 413.")] = 20.0,
+    max_megapixels: Annotated[float, typer.Option(
+        help="Refuse photos larger than this (400); memory grows with it: about 1.1 GB at 50 MP.")] = 50.0,
     queue_size: Annotated[int, typer.Option(
         help="Requests that may wait or run at once (one runs at a time); the next gets 'busy' (503).")] = 32,
     keep_minutes: Annotated[float, typer.Option(
@@ -383,8 +385,8 @@ def serve(
             raise CliError(f"{name} must be at least 1, got {value}", code=2)
     if not 0 < port < 65536:
         raise CliError(f"--port must be 1..65535, got {port}", code=2)
-    if keep_minutes <= 0 or max_upload_mb <= 0:
-        raise CliError("--keep-minutes and --max-upload-mb must be positive", code=2)
+    if keep_minutes <= 0 or max_upload_mb <= 0 or max_megapixels <= 0:
+        raise CliError("--keep-minutes, --max-upload-mb and --max-megapixels must be positive", code=2)
     from ..app import serve as serve_app
     from ..infer.pipeline import load_pipeline
 
@@ -395,4 +397,4 @@ def serve(
                    "Ctrl-C stops it and deletes the uploads and results")
 
     serve_app(pipe, host=host, port=port, max_upload_mb=max_upload_mb, queue_size=queue_size,
-              keep_minutes=keep_minutes, keep_files=keep_files, on_ready=ready)
+              keep_minutes=keep_minutes, keep_files=keep_files, on_ready=ready, max_pixels=int(max_megapixels * 1e6))
