@@ -88,7 +88,7 @@ def test_mixed_pipeline_and_the_factory(face):
     families = {type(mixed(face, np.random.default_rng(s))[1]).__name__ for s in range(20)}
     assert families == {"DegradationParams", "RealisticParams"}
     assert isinstance(make_degradation("thesis"), DegradationPipeline)
-    with pytest.raises(ValueError, match="thesis, realistic, mixed, sharp"):
+    with pytest.raises(ValueError, match="thesis, realistic, lowres, mixed, sharp"):
         make_degradation("gan")
     with pytest.raises(ValueError, match="clean_share"):
         RealisticConfig(clean_share=2)

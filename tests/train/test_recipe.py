@@ -41,7 +41,7 @@ def test_cosine_lr():
 def test_config_checks_the_new_keys(tiny_data):
     for key, value, match in (("precision", "fp16", "auto, bf16, fp32"), ("optim.name", "sgd", "adam or adamw"),
                               ("scheduler.name", "step", "plateau or cosine"), ("loss", "ssim", "charbonnier"),
-                              ("data.degradation", "gan", "thesis, realistic, mixed, sharp"), ("ema", 1.5, "ema"),
+                              ("data.degradation", "gan", "realistic, lowres, mixed"), ("ema", 1.5, "ema"),
                               ("budget_minutes", 0, "budget_minutes")):
         with pytest.raises(ValueError, match=match):
             _cfg(tiny_data, **{key: value})

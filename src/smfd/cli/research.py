@@ -33,7 +33,8 @@ def degrade(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives byte-identical outputs.")] = 0,
     degradation: Annotated[str, typer.Option(
         help="thesis (the thesis's pipeline), realistic (camera shake, defocus, mild blur, sensor noise, JPEG, "
-             "some clean faces) or mixed (half each).")] = "thesis",
+             "some clean faces), lowres (a small face compressed at its size, then resized up), mixed (half thesis, "
+             "half realistic) or sharp (unchanged).")] = "thesis",
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
 ) -> None:
     """Degrade sharp images (the thesis pipeline by default); writes PNGs and the drawn parameters (params.jsonl).
@@ -109,6 +110,35 @@ def prepare_celebamask(
             bar.advance(task)
     console.print(f"wrote {written} faces to {out}")
     _report_failures(failures, len(indices))
+
+
+@prepare_app.command("pack")
+def prepare_pack(
+    source: Annotated[Path, typer.Argument(help="Face folder (images/ + masks/), e.g. ../shared/data/synthface.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Pack folder to write (must be new or empty).")],
+    subset: Annotated[int, typer.Option(help="Faces to pack: the thesis's seeded random subset (0: all).")] = 2000,
+    split_seed: Annotated[int, typer.Option(help="Seed of the subset and split (the thesis's: 0).")] = 0,
+    quality: Annotated[int, typer.Option(help="WebP quality of the images (masks are lossless).")] = 85,
+    max_mib: Annotated[float, typer.Option(help="Refuse (and remove) a pack larger than this.")] = 25.0,
+    also_split: Annotated[list[Path] | None, typer.Option(
+        help="Another split file of the source to carry over, restricted to the packed faces, as split-NAME.json "
+             "(NAME: the file's stem, or the folder of a split.json); repeatable. E.g. results/bakeoff/split.json.")
+    ] = None,
+) -> None:
+    """A compact copy of a face folder that travels with the code: WebP faces, PNG masks and the split drawn from
+    the source (train on it with --data PACK --set data.split=PACK/split.json)."""
+    from ..data.pack import make_pack
+
+    if subset < 0:
+        raise CliError(f"--subset must be >= 0, got {subset}", code=2)
+    with _progress() as bar:
+        task = bar.add_task("packing", total=subset or None)
+        record = make_pack(source, out, subset=subset or None, split_seed=split_seed, quality=quality,
+                           max_mib=max_mib, also_splits=tuple(also_split or ()),
+                           progress=lambda n: bar.advance(task, n))
+    console.print(f"wrote {record['faces']} faces ({record['trainval']} train+val, {record['test']} test) to {out}: "
+                  f"{record['mib']} MiB, images {record['psnr_vs_source']['mean']} dB PSNR against the source "
+                  f"(min {record['psnr_vs_source']['min']})", markup=False, highlight=False)
 
 
 @app.command()
@@ -208,7 +238,8 @@ def eval_(
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     degradation: Annotated[str, typer.Option(
         help="How the test faces are blurred: thesis (the thesis's pipeline), realistic (camera shake, defocus, "
-             "mild blur, sensor noise, JPEG, some clean faces) or mixed.")] = "thesis",
+             "mild blur, sensor noise, JPEG, some clean faces), lowres (small faces compressed at their size, then "
+             "resized up), mixed or sharp.")] = "thesis",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:
@@ -336,3 +367,33 @@ def report_features(
         if getattr(net, "work_size", None):  # a mask net runs at its working size
             inputs = (resize(inputs[0], work_shape(tuple(x.shape[-2:]), net.work_size)),)
     typer.echo(f"wrote {feature_maps(net, inputs, out)}")
+
+
+@app.command()
+def queue(
+    queue_file: Annotated[Path, typer.Argument(help="Queue YAML (configs/gpu/first-run.yaml): jobs, minutes, lanes.")],
+    data: Annotated[Path, typer.Option(help="Face folder or training pack (smfd prepare pack).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for at most 8 files: results, metrics, log, "
+                                                          "kept weights.")],
+    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget of the whole queue (default: "
+                                                       "the file's).")] = None,
+    lanes: Annotated[int | None, typer.Option(help="Jobs run side by side (default: the file's).")] = None,
+    work: Annotated[Path | None, typer.Option(help="Folder for the jobs' run folders (default OUT-work).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override for every training job.")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Score at most this many test faces a job.")] = None,
+) -> None:
+    """Run a queue of training jobs inside a time budget (a lent GPU's one command) and keep results, metrics, a
+    log and fp16 weights in one small folder."""
+    from ..train.queue import load_queue, run_queue
+
+    if minutes is not None and minutes <= 0:
+        raise CliError(f"--minutes must be > 0, got {minutes}", code=2)
+    if lanes is not None and lanes < 1:
+        raise CliError(f"--lanes must be >= 1, got {lanes}", code=2)
+    q = load_queue(queue_file)
+    record = run_queue(q, data, out, work=work or out.with_name(out.name + "-work"), minutes=minutes, lanes=lanes,
+                       extra_set=set_ or [], eval_limit=eval_limit)
+    typer.echo((out / "results.md").read_text())
+    failed = [j for j in record["jobs"] if j["status"] != "done"]
+    if failed:
+        raise CliError(f"{len(failed)} of {len(record['jobs'])} jobs did not finish (see {out / 'results.md'})")

@@ -279,19 +279,36 @@ class RealisticPipeline:
 
 
 class MixedPipeline:
-    """Each face degraded by the realistic family with chance ``share``, else by the thesis pipeline."""
+    """Each face degraded by the realistic family with chance ``share``, by ``lowres`` (if given) with chance
+    ``lowres_share``, else by the thesis pipeline. One uniform draw picks the family, so a mix without the
+    low-resolution family draws exactly what it always did."""
 
-    def __init__(self, thesis, realistic: RealisticPipeline | None = None, share: float = 0.5) -> None:
-        if not 0 <= share <= 1:
-            raise ValueError(f"realistic share must be in [0, 1], got {share}")
+    def __init__(self, thesis, realistic: RealisticPipeline | None = None, share: float = 0.5, *, lowres=None,
+                 lowres_share: float = 0.0) -> None:
+        if not 0 <= share <= 1 or not 0 <= lowres_share <= 1 or share + lowres_share > 1:
+            raise ValueError(f"realistic share {share} and low-resolution share {lowres_share} must be in [0, 1] "
+                             "and add up to at most 1")
+        if lowres_share and lowres is None:
+            raise ValueError("lowres_share > 0 needs a low-resolution pipeline")
         self.thesis, self.realistic, self.share = thesis, realistic or RealisticPipeline(), share
+        self.lowres, self.lowres_share = lowres, lowres_share
 
     def sample(self, rng: np.random.Generator):
-        return self.realistic.sample(rng) if rng.uniform() < self.share else self.thesis.sample(rng)
+        u = rng.uniform()
+        if u < self.share:
+            return self.realistic.sample(rng)
+        if u < self.share + self.lowres_share:
+            return self.lowres.sample(rng)
+        return self.thesis.sample(rng)
 
     def apply(self, image: np.ndarray, params) -> np.ndarray:
-        pipe = self.realistic if isinstance(params, RealisticParams) else self.thesis
-        return pipe.apply(image, params)
+        if isinstance(params, RealisticParams):
+            return self.realistic.apply(image, params)
+        if getattr(params, "family", None) == "lowres":
+            if self.lowres is None:
+                raise ValueError("low-resolution params given to a mix without the low-resolution family")
+            return self.lowres.apply(image, params)
+        return self.thesis.apply(image, params)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator):
         params = self.sample(rng)

@@ -45,6 +45,7 @@ class DataConfig:
     augment: bool = True
     degradation: str = "thesis"  # thesis, realistic or mixed (see smfd.degrade.make_degradation)
     realistic_share: float = 0.5  # mixed: the share of faces degraded with the realistic family
+    lowres_share: float = 0.0  # mixed: the share of small faces compressed and resized up (the lowres family)
     num_workers: int = 2
     seed: int = 0  # seed of the fixed validation degradations
 

@@ -125,8 +125,8 @@ def evaluate_model(
             else:
                 probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
                 out = restore(model, lq, to_channels_last(probs) if probs is not None else None)
+            batch_rows = metric_rows(out.float(), batch, task)  # on the device: see metric_rows
             out = out.float().cpu()
-            batch_rows = metric_rows(out, batch, task)
             for i, row in enumerate(batch_rows):
                 row["id"] = Path(row["path"]).stem
                 if task == "deblur":

@@ -230,14 +230,15 @@ def evaluate(model, loader, cfg: TrainConfig, masks, device, progress=None, per_
 
 
 def metric_rows(out: torch.Tensor, batch: dict, task: str) -> list[dict]:
-    """Per-image metrics of a batch: Dice/Jaccard per class (mask logits) or PSNR/SSIM/MSE/colour shift."""
+    """Per-image metrics of a batch: Dice/Jaccard per class (mask logits) or PSNR/SSIM/MSE/colour shift, computed
+    where ``out`` is (on a GPU the float64 SSIM of a CPU would take longer than the net's whole step)."""
     if task == "mask":
-        pred, target = out.argmax(1).cpu(), batch["mask"]
-        d, j = dice_per_class(pred, target, out.shape[1]), jaccard_per_class(pred, target, out.shape[1])
+        pred, target = out.argmax(1), batch["mask"].to(out.device)
+        d, j = dice_per_class(pred, target, out.shape[1]).cpu(), jaccard_per_class(pred, target, out.shape[1]).cpu()
         return [{"path": path, **{f"dice_{c}": d[i, c].item() for c in range(d.shape[1])},
                  **{f"jaccard_{c}": j[i, c].item() for c in range(j.shape[1])}} for i, path in enumerate(batch["path"])]
-    pred, target = out.clamp(0, 1).cpu(), batch["gt"]
-    p, s, m, c = psnr(pred, target), ssim(pred, target), mse255(pred, target), colour_shift(pred, target)
+    pred, target = out.float().clamp(0, 1), batch["gt"].to(out.device)
+    p, s, m, c = (f(pred, target).cpu() for f in (psnr, ssim, mse255, colour_shift))
     return [{"path": path, "psnr": p[i].item(), "ssim": s[i].item(), "mse": m[i].item(), "colour_shift": c[i].item()}
             for i, path in enumerate(batch["path"])]
 
@@ -292,11 +293,18 @@ def _datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Fac
     common = {"size": cfg.data.size, "grayscale": grey}
     # a mask net with a working size learns on whole faces resized to it (validation: full size, the net resizes)
     work_size = cfg.model.kwargs.get("work_size") if grey else None
-    degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share)
+    degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share, cfg.data.lowres_share)
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
                               crop=cfg.data.crop, work_size=work_size, degradation=degradation, **common)
     val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common)
     return train, val
+
+
+def _one_thread_worker(_: int) -> None:
+    """A loader worker degrades one face at a time: torch's own thread pool would only oversubscribe the cores the
+    other workers use. (OpenCV's is set to one thread in the parent before the workers fork: setting it inside a
+    forked worker, after the parent used OpenCV's pool, deadlocks.)"""
+    torch.set_num_threads(1)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -359,8 +367,18 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     # the shuffle DataLoader(shuffle=True) would make, as batches an epoch resumed within can skip into
     batches = ResumableBatches(sampler or RandomSampler(train_ds, generator=loader_gen), cfg.batch_size,
                                drop_last=len(train_ds) >= cfg.batch_size * world)
-    train_loader = DataLoader(train_ds, batch_sampler=batches, num_workers=cfg.data.num_workers, generator=loader_gen)
-    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers)
+    # on a GPU the loader must keep up: pinned batches, and workers that stay up between epochs
+    if cfg.data.num_workers > 0:
+        import cv2
+
+        cv2.setNumThreads(1)  # inherited by the forked workers (see _one_thread_worker)
+    fast = {"pin_memory": device.type == "cuda", "worker_init_fn": _one_thread_worker,
+            "persistent_workers": device.type == "cuda" and cfg.data.num_workers > 0}
+    train_loader = DataLoader(train_ds, batch_sampler=batches, num_workers=cfg.data.num_workers, generator=loader_gen,
+                              **fast)
+    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, num_workers=cfg.data.num_workers, **fast)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed 256 px batches: let cuDNN pick its fastest kernels once
 
     torch.manual_seed(cfg.seed)
     window = cfg.model.kwargs.get("pool_window")
@@ -534,6 +552,9 @@ def _named(scored: nn.Module, model: nn.Module) -> nn.Module:
 def _init_from(model: nn.Module, path: str) -> None:
     """Load an smfd safetensors file (never a pickle) into ``model``; its architecture must match."""
     source = load_weights(path)
+    if (source.model_name, model.model_name) == ("nafnet", "nafnet_mask"):
+        warm_start_mask_nafnet(model, source, path)
+        return
     if source.model_name != model.model_name:
         raise ValueError(f"model.init: {path} holds {source.model_name}, the config trains {model.model_name}")
     if source.model_kwargs != model.model_kwargs:
@@ -541,6 +562,25 @@ def _init_from(model: nn.Module, path: str) -> None:
                     model.model_kwargs)
     load_state(model, source.state_dict(), path)
     log.info("initialised %s from %s", model.model_name, path)
+
+
+def warm_start_mask_nafnet(model: nn.Module, plain: nn.Module, source: str = "plain NAFNet") -> None:
+    """Start a mask-guided NAFNet from a plain one: the shared body takes the plain net's weights and the mask
+    fusion (the 1x1 projections that add the mask features to the image branch) starts at zero, so before the
+    first step the guided net gives exactly the plain net's outputs and training adds what the mask is worth
+    (the zero-initialised branch of ControlNet)."""
+    own, theirs = model.state_dict(), plain.state_dict()
+    missing = [k for k in theirs if k not in own]
+    extra = [k for k in own if k not in theirs and not k.startswith(("mask_levels.", "mask_down.", "fuse."))]
+    if missing or extra or any(own[k].shape != v.shape for k, v in theirs.items()):
+        raise ValueError(f"model.init: {source} does not fit {model.model_name}'s image branch "
+                         f"(options {plain.model_kwargs} vs {model.model_kwargs})")
+    load_state(model, {**own, **theirs}, source)
+    with torch.no_grad():
+        for conv in model.fuse:
+            conv.weight.zero_()
+            conv.bias.zero_()
+    log.info("initialised %s from the plain NAFNet %s (mask fusion at zero)", model.model_name, source)
 
 
 def _best_epoch_from_csv(path: Path, monitor: str) -> int:

@@ -1,0 +1,125 @@
+"""Does the data path keep a training step busy? Faces/s of each, on this machine.
+
+* data path: the training dataset (read, degrade, augment, to tensors) through a DataLoader with N workers, for a
+  degradation family, in faces/s;
+* training step: forward, loss, backward and AdamW step of each net on a random batch already on the device
+  (bf16 autocast where the device does it natively, channels_last), in faces/s.
+
+If the data path's faces/s at the workers a run can spare is below the step's, the accelerator waits on the CPU.
+
+Usage:
+    python benchmarks/train_throughput.py --data packs/synthface-2000 --workers 0,2 --nets nafnet,smfd_unet
+    python benchmarks/train_throughput.py --data packs/synthface-2000 --workers 0,4,15 --batch 16   # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+from smfd.data import FaceDeblurDataset, FaceFolder
+from smfd.degrade import DEGRADATIONS, make_degradation
+from smfd.models import create_model, model_task
+from smfd.models.mask_generator import mask_logits
+from smfd.precision import autocast, resolve_precision, to_channels_last
+from smfd.train.loop import _one_thread_worker
+
+
+def data_rate(folder: FaceFolder, degradation: str, workers: int, batch: int, seconds: float, grey: bool) -> float:
+    import cv2
+
+    cv2.setNumThreads(1)  # as training does: one thread a worker (and a workers=0 figure is one core's rate)
+    ds = FaceDeblurDataset(folder, train=True, size=256, grayscale=grey, degradation=make_degradation(
+        degradation, 0.4, 0.3) if degradation == "mixed" else make_degradation(degradation))
+    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, worker_init_fn=_one_thread_worker,
+                        persistent_workers=False)
+    it = iter(loader)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < min(2.0, seconds):  # warm-up: workers started, files in the page cache
+        try:
+            next(it)
+        except StopIteration:
+            it = iter(loader)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        try:
+            n += next(it)["lq"].shape[0]
+        except StopIteration:
+            it = iter(loader)
+    return n / (time.perf_counter() - t0)
+
+
+def step_rate(name: str, device: torch.device, batch: int, seconds: float) -> tuple[float, str]:
+    model = to_channels_last(create_model(name).to(device).train())
+    precision = resolve_precision("auto", device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    task = model_task(name)
+    x = to_channels_last(torch.rand(batch, 1 if task == "mask" else 3, 256, 256, device=device))
+    mask = to_channels_last(torch.softmax(torch.randn(batch, 5, 256, 256, device=device), 1))
+    target = torch.rand(batch, 3, 256, 256, device=device)
+    needs_mask = getattr(model, "mask_channels", 0)
+
+    def step() -> None:
+        with autocast(precision, device):
+            if task == "mask":
+                out = mask_logits(model, x).float()
+                loss = out.logsumexp(1).mean()
+            else:
+                out = (model(x, mask) if needs_mask else model(x)).float()
+                loss = (out - target).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    step()
+    step()
+    sync()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        n += batch
+        if device.type == "cuda" and n % (batch * 4) == 0:
+            sync()
+    sync()
+    return n / (time.perf_counter() - t0), precision
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="face folder or training pack")
+    ap.add_argument("--workers", default="0,2", help="loader workers to try, comma-separated")
+    ap.add_argument("--degradations", default="thesis,mixed", help=f"families ({', '.join(DEGRADATIONS)}); mixed "
+                    "is 40 %% realistic, 30 %% lowres, 30 %% thesis")
+    ap.add_argument("--nets", default="nafnet,nafnet_mask,smfd_unet,mask_generator")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    folder = FaceFolder(args.data)
+    where = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"# Training throughput on {where} ({os.cpu_count()} CPU cores), torch {torch.__version__}, "
+          f"batch {args.batch}, {args.seconds:g} s a measurement\n")
+    print("| data path | workers | faces/s |\n|---|---:|---:|")
+    for deg in args.degradations.split(","):
+        for w in (int(v) for v in args.workers.split(",")):
+            print(f"| {deg} (RGB) | {w} | {data_rate(folder, deg, w, args.batch, args.seconds, False):.1f} |",
+                  flush=True)
+    print(f"\n| training step on {device.type} | precision | faces/s |\n|---|---|---:|")
+    for name in args.nets.split(","):
+        rate, prec = step_rate(name, device, args.batch, args.seconds)
+        print(f"| {name} | {prec} | {rate:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

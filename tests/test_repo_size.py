@@ -1,0 +1,28 @@
+"""The tracked tree stays light: a clone is quick and the tree fits a lent GPU machine (64 MiB with the training
+pack). Weights that are neither shipped nor the next run's start live in git history (results/archived-weights.md)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TREE_LIMIT = 35 * 2**20  # the whole tracked tree
+FILE_LIMIT = 16 * 2**20  # one tracked file (the largest a GPU run can send back, too)
+
+
+def _tracked() -> list[Path]:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [ROOT / p for p in out.decode().split("\0") if p and (ROOT / p).is_file()]
+
+
+def test_tracked_tree_is_light():
+    files = _tracked()
+    sizes = {p: p.stat().st_size for p in files}
+    total = sum(sizes.values())
+    assert total < TREE_LIMIT, f"tracked tree is {total / 2**20:.1f} MiB (limit {TREE_LIMIT / 2**20:.0f} MiB)"
+    big = {str(p.relative_to(ROOT)): s for p, s in sizes.items() if s > FILE_LIMIT}
+    assert not big, f"tracked files over {FILE_LIMIT / 2**20:.0f} MiB: {big}"
