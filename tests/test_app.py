@@ -475,3 +475,33 @@ def test_the_page_api_answers_with_a_slider_the_faces_and_a_named_download(serve
     (tmp_path / "holiday.png").write_text("definitely not a picture")
     with pytest.raises(Exception, match="holiday.png: not a readable image"):
         client.predict(gradio_client.handle_file(str(tmp_path / "holiday.png")), False, [], api_name="/deblur")
+
+
+def test_sigterm_and_a_killed_server_leave_no_photos_behind(tmp_path):
+    """A server stopped by SIGTERM (systemd, docker stop) deletes its folder; one that was killed outright has its
+    folder deleted by the next start."""
+    import subprocess
+    import sys
+
+    from helpers import make_tiny_bundle
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "tmp" / "smfd-serve-killed"
+    stale.mkdir(parents=True)
+    (stale / "pid").write_text(gone.stdout.strip())  # a process that no longer runs
+    (stale / "results").mkdir()
+    (stale / "results" / "someones_photo.jpg").write_bytes(b"x")
+    other = tmp_path / "tmp" / "smfd-serve-running"
+    other.mkdir()
+    (other / "pid").write_text(str(os.getpid()))  # a server still running: left alone
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    proc, url, line = _start_cli_server(tmp_path, "--port", str(_free_port()), "--weights", str(bundle))
+    try:
+        assert url, line
+        names = sorted(p.name for p in (tmp_path / "tmp").iterdir())
+        assert "smfd-serve-killed" not in names and "smfd-serve-running" in names and len(names) == 2
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == ["smfd-serve-running"]

@@ -32,6 +32,7 @@ import ctypes.util
 import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -308,10 +309,12 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
     stay_offline()
     limit_malloc_arenas()  # before the server's threads exist
     sock = _listen(host, port)
-    work_dir = Path(tempfile.mkdtemp(prefix="smfd-serve-"))
+    remove_stale_work_dirs()
+    work_dir = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
+    (work_dir / "pid").write_text(str(os.getpid()))
     worker = ModelWorker(pipe, queue_size)
     before = os.environ.get("GRADIO_TEMP_DIR")
-    if before is None or before.startswith(tempfile.gettempdir() + os.sep + "smfd-serve-"):
+    if before is None or before.startswith(tempfile.gettempdir() + os.sep + WORK_PREFIX):
         # Gradio's cache inside ours, deleted with it; set before Gradio is first imported, which reads it then
         os.environ["GRADIO_TEMP_DIR"] = str(work_dir / "gradio")
 
@@ -347,12 +350,17 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
         raise
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if block:
+        # uvicorn stops gracefully on SIGTERM, then raises it again: as an exception here, so the folder still goes
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _exit_on_signal) if main else None
         try:
             if on_ready:
                 on_ready(url)
             server.run(sockets=[sock])
         finally:
             clean_up()
+            if main:
+                signal.signal(signal.SIGTERM, previous)
         return Server(server, None, url, work_dir, worker)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -370,11 +378,36 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
     return Server(server, thread, url, work_dir, worker, restore_env)
 
 
+WORK_PREFIX = "smfd-serve-"
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def remove_stale_work_dirs() -> int:
+    """Delete the temporary folders of servers that ended without cleaning up (killed, or the machine lost
+    power): each holds its server's process id, and a folder whose process is gone goes. Returns how many."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        try:
+            pid = int((folder / "pid").read_text())
+            os.kill(pid, 0)  # raises if no such process
+            continue
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):  # another user's server, a folder being made, or not ours: left alone
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 def _gradio_file_limit(max_upload_mb: float) -> int:
     """The page's own upload limit in bytes: a little over ours, as Gradio states limits in MiB ('19.1 Mb' for
     20 MB); the handler refuses anything over ``max_upload_mb`` MB with our message."""
     return int(math.ceil(max_upload_mb * 1e6 / 2**20) * 2**20)
 
 
-__all__ = ["Busy", "ModelWorker", "Server", "add_http_api", "build_app", "make_handler", "serve", "stay_offline",
-           "sweep"]
+__all__ = ["Busy", "ModelWorker", "Server", "add_http_api", "build_app", "make_handler", "remove_stale_work_dirs",
+           "serve", "stay_offline", "sweep"]
