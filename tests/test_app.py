@@ -314,6 +314,13 @@ def test_the_server_is_offline_and_leaves_no_photos_behind(pipe, tmp_path):
             r = httpx.post(f"{url}/api/deblur", params={"aligned": "true"}, files={"file": ("a.jpg", f)},
                            timeout=120)
         assert r.status_code == 200
+        # the page's API would download a file given as a URL from anywhere: refused before Gradio sees it
+        remote = {"path": "https://example.com/face.png", "url": "https://example.com/face.png",
+                  "meta": {"_type": "gradio.FileData"}, "orig_name": "face.png"}
+        for route, body in (("call/deblur", {"data": [remote, True, []]}),
+                            ("queue/join", {"data": [remote, True, []], "fn_index": 0, "session_hash": "x"})):
+            r = httpx.post(f"{url}/gradio_api/{route}", json=body, timeout=30)
+            assert r.status_code == 400 and r.json() == {"error": "files must be uploaded, not given as URLs"}
         assert [p.name[:11] for p in (tmp_path / "tmp").iterdir()] == ["smfd-serve-"]  # while it runs
     finally:
         proc.send_signal(signal.SIGINT)

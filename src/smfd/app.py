@@ -42,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .http_api import add_http_api
+from .http_api import LocalFilesOnly, add_http_api
 from .infer.photo_io import MAX_PIXELS, open_photo, output_format, save_photo
 from .infer.pipeline import FaceDeblurrer, NoFaceError
 from .report.palette import colorize_mask
@@ -344,7 +344,7 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
                      keep_minutes=keep_minutes, keep_files=keep_files, max_pixels=max_pixels)
         app = gr.mount_gradio_app(api, blocks, path="", max_file_size=_gradio_file_limit(max_upload_mb),
                                   show_error=True, allowed_paths=[str(work_dir / "results")])
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(LocalFilesOnly(app), log_level="warning"))
     except BaseException:
         clean_up()
         raise

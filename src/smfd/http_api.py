@@ -135,6 +135,55 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
         return _response(name, photo, result, opts)
 
 
+class LocalFilesOnly:
+    """ASGI middleware for the page's API (``/gradio_api/...``): files must be uploaded. Gradio fetches a file given
+    as an http(s) URL from wherever the URL points, an outbound connection on a client's say; such a request is
+    refused with 400 before Gradio sees it. JSON bodies there are small (files are uploaded apart): over 1 MB, 413."""
+
+    def __init__(self, app, max_body: int = 1_000_000) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/gradio_api/") or \
+                not dict(scope["headers"]).get(b"content-type", b"").startswith(b"application/json"):
+            return await self.app(scope, receive, send)
+        messages, size, more = [], 0, True
+        while more:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False) and message["type"] == "http.request"
+            if size > self.max_body:
+                return await _error(413, "the request body is over 1 MB; upload files apart")(scope, receive, send)
+        if _names_a_remote_file(b"".join(m.get("body", b"") for m in messages)):
+            return await _error(400, "files must be uploaded, not given as URLs")(scope, receive, send)
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        return await self.app(scope, replay, send)
+
+
+def _names_a_remote_file(body: bytes) -> bool:
+    """Whether a JSON body holds a file payload whose ``path`` is a URL (what Gradio would download)."""
+    import json
+
+    try:
+        todo = [json.loads(body)]
+    except ValueError:
+        return False  # not JSON: Gradio refuses it itself
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            path = item.get("path")
+            if isinstance(path, str) and "://" in path.strip()[:16]:
+                return True
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
 def _copy_at_most(src, dst, limit: int) -> int:
     """Copy up to ``limit + 1`` bytes; returns how many were copied (more than ``limit``: too large)."""
     size = 0
@@ -164,4 +213,4 @@ def _response(name: str, photo, result, opts: dict):
     return Response(data, media_type="image/jpeg" if fmt == "jpg" else "image/png")
 
 
-__all__ = ["OPTIONS", "add_http_api", "parse_options"]
+__all__ = ["OPTIONS", "LocalFilesOnly", "add_http_api", "parse_options"]
