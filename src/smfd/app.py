@@ -42,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .http_api import LocalFilesOnly, add_http_api
+from .http_api import Busy, LocalFilesOnly, add_http_api, sweep
 from .infer.photo_io import MAX_PIXELS, open_photo, output_format, save_photo
 from .infer.pipeline import FaceDeblurrer, NoFaceError
 from .report.palette import colorize_mask
@@ -58,10 +58,6 @@ OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_H
 def stay_offline() -> None:
     """Switch off everything in Gradio and the Hugging Face Hub client that calls out (see ``OFFLINE_ENV``)."""
     os.environ.update(OFFLINE_ENV)
-
-
-class Busy(RuntimeError):
-    """The line of waiting requests is full."""
 
 
 def _malloc_trim():
@@ -116,27 +112,6 @@ class ModelWorker:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def sweep(folder: Path, *, max_age_s: float, max_files: int) -> int:
-    """Delete the results in ``folder`` (files, or folders holding one result) older than ``max_age_s`` and all but
-    the newest ``max_files``; returns how many."""
-    now, removed = time.time(), 0
-    entries = []
-    for p in folder.iterdir() if folder.is_dir() else ():
-        try:
-            entries.append((p.stat().st_mtime, p))
-        except OSError:
-            continue
-    entries.sort(reverse=True)
-    for i, (mtime, p) in enumerate(entries):
-        if now - mtime > max_age_s or i >= max_files:
-            try:
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
 
 
 SHOWN_SIDE = 1600  # the page shows photos at most this wide or high; the download is full size

@@ -16,7 +16,9 @@ EXIF and ICC profile, unless ``strip_metadata=true``.
 
 # no "from __future__ import annotations" here: FastAPI reads the endpoint's annotations as real types
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -30,6 +32,31 @@ from .report.palette import colorize_mask
 OPTIONS = ("aligned", "keep", "output", "strip_metadata")
 OUTPUTS = ("image", "mask", "report")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+class Busy(RuntimeError):
+    """The line of waiting requests is full."""
+
+
+def sweep(folder: Path, *, max_age_s: float, max_files: int) -> int:
+    """Delete the results in ``folder`` (files, or folders holding one result) older than ``max_age_s`` and all but
+    the newest ``max_files``; returns how many."""
+    now, removed = time.time(), 0
+    entries = []
+    for p in folder.iterdir() if folder.is_dir() else ():
+        try:
+            entries.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
+    entries.sort(reverse=True)
+    for i, (mtime, p) in enumerate(entries):
+        if now - mtime > max_age_s or i >= max_files:
+            try:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def _error(status: int, message: str, **headers):
@@ -65,8 +92,6 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
     from fastapi import Request
     from starlette.concurrency import run_in_threadpool
     from starlette.formparsers import MultiPartException
-
-    from .app import Busy, sweep
 
     limit = int(max_upload_mb * 1e6)
     too_big = f"the upload is over the {max_upload_mb:g} MB limit"
@@ -213,4 +238,4 @@ def _response(name: str, photo, result, opts: dict):
     return Response(data, media_type="image/jpeg" if fmt == "jpg" else "image/png")
 
 
-__all__ = ["OPTIONS", "LocalFilesOnly", "add_http_api", "parse_options"]
+__all__ = ["OPTIONS", "Busy", "LocalFilesOnly", "add_http_api", "parse_options", "sweep"]
