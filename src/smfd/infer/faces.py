@@ -1,14 +1,26 @@
 """Faces in whole photos: detect, align to the training template, and paste the result back seamlessly.
 
 Detection and landmarks use dlib (``dlib-bin``) with the models shipped in the ``face_recognition_models``
-package: the HOG frontal-face detector and the 5-point shape predictor (outer and inner corner of each eye,
-base of the nose). Both load from site-packages, need no network, and run fast on a CPU; the 5 points are
-all a similarity alignment needs. (The CNN/MMOD detector in the same package is more robust to pose but about
-ten times slower on a CPU.) Install with ``pip install 'smfd[faces]'``.
+package, loaded from site-packages with no network: the HOG frontal-face detector or the CNN (MMOD) detector,
+and the 5-point shape predictor (outer and inner corner of each eye, base of the nose), all a similarity
+alignment needs. Install with ``pip install 'smfd[faces]'``.
+
+Detectors (``FaceDetector(detector=...)``; measured in ``results/detect.md`` with ``benchmarks/detect.py``):
+
+- ``hog``: HOG, the photo searched at 2x (faces from about 40 px); fast. Upright faces only (roll up to ~30°).
+- ``hog-roll``: as ``hog``, then searched again turned by -40° and +40° (at 1x: faces from about 80 px), so
+  heads rolled up to ~60° are found; about 3x the time of ``hog``.
+- ``hog-small``: HOG at 4x (faces from about 20 px); about 4x the time of ``hog``.
+- ``cnn``: dlib's CNN (MMOD) detector at 1x; more tolerant of turned heads but over ten times slower on a CPU.
+
+Whatever the detector, the landmarks hold on rolled faces: they are found where the face is upright (in the
+turned copy it was found in), and a face whose eye line still leans is turned upright around its centre and
+its landmarks found again.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -25,41 +37,140 @@ _HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (or us
 TEMPLATE_256 = np.array([[172.0, 121.0], [146.0, 123.0], [83.0, 122.0], [108.0, 123.0], [128.0, 170.0]], np.float32)
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """How a named detector searches: dlib ``kind``, ``upsample`` for the upright photo, extra ``rolls``
+    (degrees) searched at ``roll_upsample``."""
+
+    kind: str
+    upsample: int
+    rolls: tuple[float, ...] = ()
+    roll_upsample: int = 0
+
+
+DETECTORS: dict[str, _Spec] = {
+    "hog": _Spec("hog", 1),
+    "hog-roll": _Spec("hog", 1, (-40.0, 40.0), 0),
+    "hog-small": _Spec("hog", 2),
+    "cnn": _Spec("cnn", 0),
+}
+
+#: A face whose eye line leans more than this (degrees) gets its landmarks found again, turned upright.
+_REFINE_ROLL = 8.0
+
+
 @dataclass
 class Face:
     """One detected face: ``box`` (x0, y0, x1, y1) in the photo, 5 ``landmarks`` (5, 2), and the 2x3 affine
-    ``matrix`` mapping photo coordinates to the aligned crop; ``skipped`` says why a face was left alone."""
+    ``matrix`` mapping photo coordinates to the aligned crop; ``skipped`` says why a face was left alone.
+    ``score`` is the detector's confidence (its own scale)."""
 
     box: tuple[int, int, int, int]
     landmarks: np.ndarray
     matrix: np.ndarray | None = None
     skipped: str = ""
+    score: float = 0.0
 
     @property
     def size(self) -> int:
         return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
 
-class FaceDetector:
-    """dlib HOG face detector + 5-point landmarks. ``upsample`` > 0 finds smaller faces, more slowly."""
+def roll_degrees(landmarks: np.ndarray) -> float:
+    """How far the eye line of dlib's 5 points leans, in degrees (positive: the image-right eye is lower)."""
+    right, left = landmarks[0:2].mean(0), landmarks[2:4].mean(0)
+    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
 
-    def __init__(self, upsample: int = 1) -> None:
+
+def _turned(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The photo turned by ``angle`` degrees (counter-clockwise) on a canvas that holds all of it, and the 2x3
+    matrix from photo to turned coordinates."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = math.ceil(w * c + h * s), math.ceil(w * s + h * c)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), m
+
+
+def _apply(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+class FaceDetector:
+    """Face detector + 5-point landmarks; ``detector`` is one of :data:`DETECTORS`. ``upsample`` overrides how
+    much the upright photo is enlarged (each step doubles its sides: smaller faces, about 4x the time)."""
+
+    def __init__(self, detector: str = "hog", *, upsample: int | None = None) -> None:
+        if detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         try:
             import dlib
         except ImportError:
             raise RuntimeError(_HINT) from None
-        self.upsample = upsample
-        self._detect = dlib.get_frontal_face_detector()
-        self._shape = dlib.shape_predictor(os.path.join(models_dir(_HINT), "shape_predictor_5_face_landmarks.dat"))
+        self.name = detector
+        self.spec = DETECTORS[detector]
+        self.upsample = self.spec.upsample if upsample is None else upsample
+        self._dlib = dlib
+        folder = models_dir(_HINT)
+        if self.spec.kind == "cnn":
+            self._cnn = dlib.cnn_face_detection_model_v1(os.path.join(folder, "mmod_human_face_detector.dat"))
+        else:
+            self._hog = dlib.get_frontal_face_detector()
+        self._shape = dlib.shape_predictor(os.path.join(folder, "shape_predictor_5_face_landmarks.dat"))
+
+    def _boxes(self, image: np.ndarray, upsample: int) -> list[tuple[float, float, float, float, float]]:
+        """(x0, y0, x1, y1, score) of the upright faces in ``image``."""
+        if self.spec.kind == "cnn":
+            return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), d.confidence)
+                    for d in self._cnn(image, upsample)]
+        rects, scores, _ = self._hog.run(image, upsample, 0.0)
+        return [(r.left(), r.top(), r.right(), r.bottom(), s) for r, s in zip(rects, scores, strict=True)]
+
+    def _points(self, image: np.ndarray, box) -> np.ndarray:
+        r = self._dlib.rectangle(*(round(v) for v in box[:4]))
+        return np.array([[p.x, p.y] for p in self._shape(image, r).parts()], np.float32)
+
+    def _upright_points(self, image: np.ndarray, centre: np.ndarray, side: float, angle: float) -> np.ndarray:
+        """Landmarks of the face at ``centre`` found on a patch of the photo turned by ``angle`` around it (the
+        face upright there), in photo coordinates."""
+        size = max(8, math.ceil(2 * side))
+        m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
+        m[:, 2] += size / 2 - centre
+        patch = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        half = side / 2
+        pts = self._points(patch, (size / 2 - half, size / 2 - half, size / 2 + half, size / 2 + half))
+        return _apply(cv2.invertAffineTransform(m), pts)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 photo, largest first."""
         image = np.ascontiguousarray(image)
-        faces = []
-        for r in self._detect(image, self.upsample):
-            shape = self._shape(image, r)
-            pts = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
-            faces.append(Face((r.left(), r.top(), r.right(), r.bottom()), pts))
+        found = []  # (score, centre, side, landmarks)
+        for angle in (0.0, *self.spec.rolls):
+            if angle == 0.0:
+                view, m, up = image, None, self.upsample
+            else:
+                (view, m), up = _turned(image, angle), self.spec.roll_upsample
+            for box in self._boxes(view, up):
+                pts = self._points(view, box)
+                centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
+                if m is not None:
+                    back = cv2.invertAffineTransform(m)
+                    pts, centre = _apply(back, pts), _apply(back, centre[None])[0]
+                found.append((box[4] - 0.01 * abs(angle), centre, float(box[2] - box[0]), pts))
+        faces: list[Face] = []
+        kept: list[tuple[np.ndarray, float]] = []
+        for score, centre, side, pts in sorted(found, key=lambda f: -f[0]):
+            # the same face found in several turned copies: keep the best-scored one
+            if any(np.linalg.norm(centre - c) < 0.5 * max(side, s) for c, s in kept):
+                continue
+            kept.append((centre, side))
+            roll = roll_degrees(pts)
+            if abs(roll) > _REFINE_ROLL:
+                pts = self._upright_points(image, centre, side, roll)
+            x0, y0 = (centre - side / 2).round().astype(int)
+            faces.append(Face((int(x0), int(y0), int(x0 + side), int(y0 + side)), pts, score=float(score)))
         return sorted(faces, key=lambda f: -f.size)
 
     def landmarks(self, image: np.ndarray) -> list[np.ndarray]:
