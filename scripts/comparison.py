@@ -20,6 +20,7 @@ from smfd.data.io import write_image
 from smfd.degrade import make_degradation
 from smfd.infer.pipeline import FaceDeblurrer
 from smfd.infer.weights import default_weights_dir, load_bundle
+from smfd.metrics import psnr_uint8
 from smfd.report.grid import label_tile, make_grid
 from smfd.train.checkpoint import load_model
 
@@ -33,10 +34,6 @@ def load(spec: str) -> tuple[str, FaceDeblurrer]:
         mask_net = load_model(masks or default_weights_dir() / "mask_generator.safetensors")
         deblur_net = load_model(path)
     return label, FaceDeblurrer(mask_net, deblur_net, precision="auto")
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b.astype(float)) ** 2), 1e-10)))
 
 
 def main() -> None:
@@ -59,10 +56,10 @@ def main() -> None:
             item = ds[i]
             lq = (item["lq"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             gt = (item["gt"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            row = [label_tile(lq, f"{name} {_psnr(lq, gt):.1f} dB")]
+            row = [label_tile(lq, f"{name} {psnr_uint8(lq, gt):.1f} dB")]
             for _, pipe in models:
                 (out,), _ = pipe.restore_faces([lq])
-                row.append(label_tile(out, f"{_psnr(out, gt):.1f} dB"))
+                row.append(label_tile(out, f"{psnr_uint8(out, gt):.1f} dB"))
             rows.append([*row, gt])
     titles = ["blurry input", *(label for label, _ in models), "sharp"]
     print(f"wrote {write_image(args.out, make_grid(rows, titles))}")

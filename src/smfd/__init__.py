@@ -1,4 +1,5 @@
-"""smfd: identity-preserving face deblurring guided by semantic face masks (SMFD-UNet).
+"""smfd: identity-preserving face deblurring guided by semantic face masks (a mask generator and a deblurring net:
+NAFNet, or the thesis's SMFD-UNet).
 
 Example:
     >>> import smfd

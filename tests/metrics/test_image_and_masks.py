@@ -56,3 +56,16 @@ def test_dice_loss():
     perfect = dice_loss(target * 50, target).item()
     random = dice_loss(torch.randn(2, 3, 8, 8), target).item()
     assert perfect < 0.01 < 0.3 < random
+def test_uint8_scores_match_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from smfd.metrics import psnr_uint8, scores_uint8
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    p, s = scores_uint8(a, b)
+    assert abs(p - peak_signal_noise_ratio(b, a, data_range=255)) < 1e-6 and p == psnr_uint8(a, b)
+    assert abs(s - structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False)) < 1e-6
+    assert psnr_uint8(a, a) == float("inf")

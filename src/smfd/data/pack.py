@@ -23,15 +23,11 @@ import cv2
 import numpy as np
 
 from ..fileio import atomic_write_bytes
+from ..metrics import psnr_uint8
 from .folder import FaceFolder
 from .splits import Splits, make_splits
 
 MIB = 2**20
-
-
-def _psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def restrict_splits(splits: Splits, ids: set[str], folds: int) -> Splits:
@@ -86,7 +82,7 @@ def make_pack(
             if not ok:
                 raise ValueError(f"{folder.image_path(id)}: cannot encode as WebP")
             decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            psnrs.append(_psnr_uint8(decoded, image))
+            psnrs.append(psnr_uint8(decoded, image))
             for path, data in ((out / "images" / f"{id}.webp", buf.tobytes()),
                                (out / "masks" / f"{id}.png",
                                 cv2.imencode(".png", mask, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes())):

@@ -55,3 +55,21 @@ def colour_shift(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     _check(pred, target)
     return ((pred.double().mean(dim=(2, 3)) - target.double().mean(dim=(2, 3))).abs() * 255).mean(dim=1)
+
+
+def from_uint8(image) -> torch.Tensor:
+    """An RGB ``(H, W, 3)`` or grey ``(H, W)`` uint8 array -> a float64 ``(1, C, H, W)`` tensor in [0, 1]."""
+    t = torch.from_numpy(image)
+    t = t[..., None] if t.ndim == 2 else t
+    return t.permute(2, 0, 1)[None].double() / 255
+
+
+def psnr_uint8(image, reference) -> float:
+    """PSNR (dB) of one uint8 image against a reference of the same shape (inf when identical)."""
+    return psnr(from_uint8(image), from_uint8(reference)).item()
+
+
+def scores_uint8(image, reference) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of one uint8 image against a reference of the same shape."""
+    a, b = from_uint8(image), from_uint8(reference)
+    return psnr(a, b).item(), ssim(a, b).item()

@@ -17,7 +17,10 @@ from .palette import colorize_mask
 
 
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("figures need matplotlib: pip install 'smfd[train]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

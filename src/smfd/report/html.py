@@ -7,18 +7,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data.io import write_image
 from ..fileio import atomic_write_bytes
-from ..metrics import psnr, ssim
+from ..metrics import scores_uint8
 from .palette import colorize_mask
 
 
 def image_scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """PSNR (dB) and SSIM of an RGB uint8 image against a reference, as the demo reports them."""
-    ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b))
-    return psnr(ta, tb).item(), ssim(ta, tb).item()
+    return scores_uint8(a, b)
 
 
 _FAMILIES = {

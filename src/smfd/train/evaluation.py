@@ -26,7 +26,7 @@ from ..data.io import list_images, read_image, write_image
 from ..degrade import make_degradation
 from ..fileio import atomic_write_bytes
 from ..infer.steps import restore
-from ..metrics import colour_shift, mse255, psnr, ssim
+from ..metrics import colour_shift, from_uint8, mse255, psnr, ssim
 from ..metrics.niqe import niqe
 from ..metrics.perceptual import perceptual_status
 from ..models import model_task
@@ -178,7 +178,7 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
             if a.shape != b.shape:
                 raise ValueError(f"size {a.shape[1]}x{a.shape[0]} differs from the sharp image's "
                                  f"{b.shape[1]}x{b.shape[0]}")
-            ta, tb = (torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b))
+            ta, tb = from_uint8(a), from_uint8(b)
             row = {"id": p.stem, "path": str(p), "psnr": psnr(ta, tb).item(), "ssim": ssim(ta, tb).item(),
                    "mse": mse255(ta, tb).item(), "colour_shift": colour_shift(ta, tb).item(), "niqe": niqe(a)}
             if scorer is not None:

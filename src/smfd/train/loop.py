@@ -324,8 +324,9 @@ def _broadcast(value: float, world: int) -> float:
 
 
 def fit(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True) -> FitResult:
-    """Train with the thesis protocol: Adam, ReduceLROnPlateau on the monitored validation metric, early
-    stopping, best checkpoint by the same metric. ``resume=True`` continues ``run_dir/last.pt``."""
+    """Train as ``cfg`` says: Adam or AdamW; the thesis's ReduceLROnPlateau on the monitored validation metric with
+    early stopping, or a cosine schedule over the time budget (or the epochs); an optional EMA of the weights; the
+    best checkpoint by the monitored metric. ``resume=True`` continues ``run_dir/last.pt``."""
     run_dir = Path(run_dir)
     rank, world = _dist_info()
     device = resolve_device(cfg.device)
@@ -396,14 +397,16 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                         weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.scheduler.factor,
-                                                           patience=cfg.scheduler.patience, min_lr=cfg.scheduler.min_lr)
+    scheduler = None if cfg.scheduler.name == "cosine" else torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.scheduler.factor, patience=cfg.scheduler.patience,
+        min_lr=cfg.scheduler.min_lr)  # the cosine sets the rate itself, step by step (lr_at)
     ema = _make_ema(model, cfg.ema) if cfg.ema else None
     start, best, best_epoch, bad, spent, stats = 1, -math.inf, 0, 0, 0.0, {"steps": 0}
     if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+        if scheduler is not None and ckpt.get("scheduler"):
+            scheduler.load_state_dict(ckpt["scheduler"])
         if ema is not None and ckpt.get("ema_state_dict") is not None:
             ema.module.load_state_dict(ckpt["ema_state_dict"])
             # the update count goes on (a count of 0 would copy the live weights over the restored average)
