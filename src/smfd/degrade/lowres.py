@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from .realistic import jpeg_roundtrip
+
 CODECS = ("jpeg", "video")
 _DOWN = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 _UP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
@@ -109,18 +111,10 @@ class LowResParams:
             raise ValueError(f"not a low-resolution params dict ({e}): {d!r}") from None
 
 
-def _jpeg(x: np.ndarray, quality: int) -> np.ndarray:
-    """JPEG round trip of a uint8 RGB or grey image at ``quality`` (4:2:0 chroma, OpenCV's default)."""
-    colour = x.ndim == 3
-    ok, buf = cv2.imencode(".jpg", x[..., ::-1] if colour else x, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    y = cv2.imdecode(buf, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
-    return np.ascontiguousarray(y[..., ::-1]) if colour else y
-
-
 def _video_frame(x: np.ndarray, quality: int) -> np.ndarray:
     """A low-bit-rate video frame's look: coarse 8x8 quantisation, then the in-loop deblocking filter's smoothing
     of the block edges (a 3x3 blend applied on the rows and columns next to each 8 px boundary)."""
-    y = _jpeg(x, quality).astype(np.float32)
+    y = jpeg_roundtrip(x, quality).astype(np.float32)
     smooth = cv2.blur(y, (3, 3), borderType=cv2.BORDER_REFLECT_101)
     edge = np.zeros(y.shape[:2], np.float32)
     for k in range(8, y.shape[0], 8):
@@ -185,11 +179,11 @@ class LowResPipeline:
             rng = np.random.default_rng(params.noise_seed)
             f += np.float32(params.noise_sigma) * rng.standard_normal(f.shape, dtype=np.float32)
         x = np.clip(np.rint(f), 0, 255).astype(np.uint8)
-        x = _video_frame(x, params.quality) if params.codec == "video" else _jpeg(x, params.quality)
+        x = _video_frame(x, params.quality) if params.codec == "video" else jpeg_roundtrip(x, params.quality)
         if params.app_scale > 0:
             big = (round(small[0] * params.app_scale), round(small[1] * params.app_scale))
             x = cv2.resize(x, big, interpolation=cv2.INTER_CUBIC)
-            x = _jpeg(_unsharp(x, params.app_sharpen), params.app_quality)
+            x = jpeg_roundtrip(_unsharp(x, params.app_sharpen), params.app_quality)
         x = cv2.resize(x, (w, h), interpolation=_UP[params.up])
         if squeeze:
             x = x[..., None]

@@ -204,6 +204,14 @@ def line_kernel(length: float, angle: float) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
+def jpeg_roundtrip(x: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG encode and decode of a uint8 RGB ``(H, W, 3)`` or grey ``(H, W)`` image at ``quality`` (OpenCV's 4:2:0)."""
+    colour = x.ndim == 3
+    ok, buf = cv2.imencode(".jpg", x[..., ::-1] if colour else x, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    y = cv2.imdecode(buf, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    return np.ascontiguousarray(y[..., ::-1]) if colour else y
+
+
 # --- the pipeline -------------------------------------------------------------------------------------------------
 
 
@@ -262,11 +270,7 @@ class RealisticPipeline:
         if params.jpeg_quality or is_uint8:
             x = np.rint(x).astype(np.uint8)
         if params.jpeg_quality:
-            colour = x.ndim == 3
-            ok, buf = cv2.imencode(".jpg", x[..., ::-1] if colour else x, [cv2.IMWRITE_JPEG_QUALITY,
-                                                                            params.jpeg_quality])
-            x = cv2.imdecode(buf, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
-            x = x[..., ::-1] if colour else x
+            x = jpeg_roundtrip(x, params.jpeg_quality)
         if squeeze:
             x = x[..., None]
         if is_uint8:
