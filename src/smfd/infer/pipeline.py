@@ -80,11 +80,18 @@ class FaceDeblurrer:
             (see :mod:`smfd.precision`); PyTorch only, ONNX Runtime runs fp32.
         channels_last: run the nets and their inputs in the channels_last memory format (measured faster on CPUs,
             ``benchmarks/speed.py``); ``False`` keeps plain NCHW.
+        detector: the face detector whole photos are searched with, one of
+            :data:`smfd.infer.faces.DETECTORS` (``results/detect.md`` measures them).
     """
 
     def __init__(self, mask_model, deblur_model, *, device: str = "cpu", batch_size: int | None = None,
                  face_size: int = 256, min_face: int = 48, manifest: dict | None = None,
-                 precision: str = "auto", channels_last: bool = True) -> None:
+                 precision: str = "auto", channels_last: bool = True, detector: str = "hog") -> None:
+        from .faces import DETECTORS
+
+        if detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+        self.detector_name = detector
         self.device = torch.device(device)
         self.mask_model, self.deblur_model = mask_model, deblur_model
         self.onnx = not isinstance(mask_model, nn.Module)
@@ -235,7 +242,7 @@ class FaceDeblurrer:
         if self._detector is None:
             from .faces import FaceDetector
 
-            self._detector = FaceDetector()
+            self._detector = FaceDetector(self.detector_name)
         return self._detector
 
 
@@ -262,13 +269,14 @@ def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
 
 
 def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch",
-                  batch_size: int | None = None, min_face: int = 48, precision: str = "auto") -> FaceDeblurrer:
+                  batch_size: int | None = None, min_face: int = 48, precision: str = "auto",
+                  detector: str = "hog") -> FaceDeblurrer:
     """Load a :class:`FaceDeblurrer` from a weight bundle (``"default"``: the one shipped in the package).
 
     ``backend="onnxruntime"`` runs a bundle's ONNX export instead (see ``smfd export``); ``weights`` must then
     be the export folder. An export folder given with ``backend="torch"`` (the default) is run with ONNX Runtime,
     as what it holds can only run there. ``precision``: ``auto``, ``bf16`` or ``fp32`` (PyTorch backend; see
-    :mod:`smfd.precision`).
+    :mod:`smfd.precision`); ``detector``: the face detector for whole photos (:data:`smfd.infer.faces.DETECTORS`).
     """
     from .weights import is_onnx_export
 
@@ -283,7 +291,7 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
 
         mask_model, deblur_model, manifest = load_bundle(weights)
         return FaceDeblurrer(mask_model, deblur_model, device=device, batch_size=batch_size, min_face=min_face,
-                             manifest=manifest, precision=precision)
+                             manifest=manifest, precision=precision, detector=detector)
     if backend == "onnxruntime":
         try:
             import onnxruntime  # noqa: F401
@@ -292,5 +300,6 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
         from .export import load_onnx
 
         mask_sess, deblur_sess, manifest = load_onnx(weights)
-        return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest)
+        return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
+                             detector=detector)
     raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
