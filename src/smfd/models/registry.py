@@ -55,6 +55,15 @@ def mask_generator(**kwargs) -> MaskGenerator:
 
 
 @_register("mask")
+def mask_generator_lite(**kwargs) -> MaskGenerator:
+    """The thesis's mask generator made light (not in the thesis): five levels of half the width (16-256), decoder
+    160-96-48-24, head 16, dense layers of growth 12. 2.34M parameters and 3.4 GFLOPs a face at 128 px, against
+    5.42M and 17.0 GFLOPs; the deeper level sees the whole face at 128 px."""
+    return MaskGenerator(**{"encoder_channels": (16, 32, 64, 128, 256), "decoder_channels": (160, 96, 48, 24),
+                            "head_channels": 16, "growth": 12, **kwargs})
+
+
+@_register("mask")
 def unet(**kwargs) -> UNet:
     """Classic UNet with BatchNorm (mask baseline, thesis Table 4.1)."""
     return UNet(**kwargs)

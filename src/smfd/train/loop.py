@@ -28,7 +28,7 @@ from ..data import FaceDeblurDataset, FaceFolder, JointAugment, Splits, make_spl
 from ..degrade import make_degradation
 from ..infer.steps import restore
 from ..metrics import colour_shift, dice_loss, dice_per_class, jaccard_per_class, mse255, psnr, ssim
-from ..models import create_model
+from ..models import create_model, model_task
 from ..models.io import load_state, load_weights, save_weights
 from ..models.mask_generator import mask_logits, mask_probabilities
 from ..precision import autocast, resolve_precision, to_channels_last
@@ -67,7 +67,7 @@ def mask_provider(source: str, device: torch.device) -> Callable[[dict], torch.T
     if source == "gt":
         return lambda batch: batch["mask_onehot"].to(device)
     generator = to_channels_last(load_model(source.split(":", 1)[1]).to(device).eval())
-    if getattr(generator, "model_name", "") not in ("mask_generator", "unet", "unet_plusplus"):
+    if model_task(generator.model_name) != "mask":
         raise ValueError(f"{source}: not a mask model ({generator.model_name})")
 
     @torch.no_grad()
