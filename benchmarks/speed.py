@@ -55,10 +55,10 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, runs: int = 3) -> float:
 def _pipe(mask, deblur, precision: str, channels_last: bool, batch: int, compiled: bool = False) -> FaceDeblurrer:
     pipe = FaceDeblurrer(copy.deepcopy(mask), copy.deepcopy(deblur), batch_size=batch, precision="fp32",
                          channels_last=channels_last)
-    pipe.precision = precision  # as asked, even where bf16 would be emulated
-    if compiled:
-        pipe.deblur_model = torch.compile(pipe.deblur_model, dynamic=False)
-        pipe.mask_model = torch.compile(pipe.mask_model, dynamic=False)
+    for net in (pipe.mask_net, pipe.deblur_net):
+        net.precision = precision  # as asked, even where bf16 would be emulated
+        if compiled:
+            net.net = torch.compile(net.net, dynamic=False)
     return pipe
 
 
@@ -111,7 +111,7 @@ def main() -> None:
     faces = (base * (args.faces // len(base) + 1))[: args.faces]
     mask, deblur, _ = load_bundle(args.weights)
     gflops = (count_flops(mask) + count_flops(deblur)) / 1e9
-    lines.append(f"pipeline: {mask.model_name} + {deblur.model_name} ({args.weights}), {gflops:.1f} GFLOPs per 256 px "
+    lines.append(f"pipeline: {mask.spec.name} + {deblur.spec.name} ({args.weights}), {gflops:.1f} GFLOPs per 256 px "
                  f"face; {args.faces} degraded sample faces; best of {args.rounds} interleaved rounds")
 
     configs = [("torch fp32 NCHW", "fp32", False, False), ("torch fp32 channels_last", "fp32", True, False)]

@@ -24,10 +24,8 @@ from torch.utils.data import DataLoader
 
 from smfd.data import FaceDeblurDataset, FaceFolder
 from smfd.degrade import DEGRADATIONS, make_degradation
-from smfd.models import create_model, model_task
-from smfd.models.mask_generator import mask_logits
-from smfd.precision import autocast, resolve_precision, to_channels_last
-from smfd.train.loop import _one_thread_worker
+from smfd.models import build
+from smfd.train.datasets import one_thread_worker
 
 
 def data_rate(folder: FaceFolder, degradation: str, workers: int, batch: int, seconds: float, grey: bool) -> float:
@@ -36,7 +34,7 @@ def data_rate(folder: FaceFolder, degradation: str, workers: int, batch: int, se
     cv2.setNumThreads(1)  # as training does: one thread a worker (and a workers=0 figure is one core's rate)
     ds = FaceDeblurDataset(folder, train=True, size=256, grayscale=grey, degradation=make_degradation(
         degradation, 0.4, 0.3) if degradation == "mixed" else make_degradation(degradation))
-    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, worker_init_fn=_one_thread_worker,
+    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, worker_init_fn=one_thread_worker,
                         persistent_workers=False)
     it = iter(loader)
     t0 = time.perf_counter()
@@ -55,23 +53,16 @@ def data_rate(folder: FaceFolder, degradation: str, workers: int, batch: int, se
 
 
 def step_rate(name: str, device: torch.device, batch: int, seconds: float) -> tuple[float, str]:
-    model = to_channels_last(create_model(name).to(device).train())
-    precision = resolve_precision("auto", device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    task = model_task(name)
-    x = to_channels_last(torch.rand(batch, 1 if task == "mask" else 3, 256, 256, device=device))
-    mask = to_channels_last(torch.softmax(torch.randn(batch, 5, 256, 256, device=device), 1))
+    runner = build(name).to(device, precision="auto", channels_last=True).train()
+    precision = runner.precision
+    opt = torch.optim.AdamW(runner.module.parameters(), lr=1e-4)
+    x = torch.rand(batch, 3, 256, 256, device=device)
+    mask = torch.softmax(torch.randn(batch, 5, 256, 256, device=device), 1)
     target = torch.rand(batch, 3, 256, 256, device=device)
-    needs_mask = getattr(model, "mask_channels", 0)
 
     def step() -> None:
-        with autocast(precision, device):
-            if task == "mask":
-                out = mask_logits(model, x).float()
-                loss = out.logsumexp(1).mean()
-            else:
-                out = (model(x, mask) if needs_mask else model(x)).float()
-                loss = (out - target).abs().mean()
+        out = runner(x, mask)  # as the training loop runs it (a mask net: logits of the grey face)
+        loss = out.logsumexp(1).mean() if runner.spec.task == "mask" else (out - target).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

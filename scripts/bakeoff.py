@@ -30,11 +30,11 @@ import yaml
 
 from smfd.data.celebamask import CLASSES
 from smfd.fileio import atomic_write_bytes
-from smfd.models import count_parameters, create_model
+from smfd.models import build, count_parameters
+from smfd.models.io import load_runner
 from smfd.models.profile import count_flops
 from smfd.report.tables import markdown_table
-from smfd.train.checkpoint import load_model
-from smfd.train.evaluation import confusion_markdown
+from smfd.score.evaluation import confusion_markdown
 
 SMFD = [sys.executable, "-c", "from smfd.cli import main; main()"]
 
@@ -163,13 +163,13 @@ def main() -> None:
     for n in [*done, *references]:
         cand = spec["candidates"].get(n) or references[n]
         if n in references or n in kept:  # scored only (its own steps and minutes, if the spec gives them)
-            model = load_model(cand["path"])
+            model = load_runner(cand["path"])
             facts = {"steps": cand.get("steps", "-"), "minutes": cand.get("minutes", "-")}
         else:
-            model = create_model(cand["model"]["name"], **cand["model"].get("kwargs", {}))
+            model = build(cand["model"]["name"], **cand["model"].get("kwargs", {}))
             facts = run_facts(out / n)
         gflops = count_flops(model) / 1e9
-        row = [cand["label"], f"{count_parameters(model)['trainable'] / 1e6:.2f}M", f"{gflops:.1f}",
+        row = [cand["label"], f"{count_parameters(model.module)['trainable'] / 1e6:.2f}M", f"{gflops:.1f}",
                f"{facts['steps']:,}" if facts["steps"] != "-" else "-",
                f"{facts['minutes']:.0f}" if facts["minutes"] != "-" else "-"]
         record[n] = {**facts, "gflops": gflops}
@@ -228,12 +228,13 @@ def mask_table(spec: dict, spec_path: str) -> str:
             *[f"Dice {c}" for c in CLASSES[:4]], "mean Dice", "mean Jaccard"]
     rows, confusions = [], []
     for name, gen in gens.items():
-        model = load_model(gen["path"])
+        model = load_runner(gen["path"])
         for d in degradations:
             ev = evaluate(spec, name, gen, d, identity=False)
             s = ev["summary"]
-            rows.append({"mask generator": gen["label"], "params": f"{count_parameters(model)['trainable'] / 1e6:.2f}M",
-                         "runs at": f"{getattr(model, 'work_size', None) or 256} px",
+            params = count_parameters(model.module)["trainable"]
+            rows.append({"mask generator": gen["label"], "params": f"{params / 1e6:.2f}M",
+                         "runs at": f"{model.spec.work_size or 256} px",
                          "steps": f"{gen['steps']:,}" if "steps" in gen else "-",
                          "train min": str(gen.get("minutes", "-")), "degradation": d,
                          **{f"Dice {c}": f"{s[f'dice_{i}']['mean']:.3f}" for i, c in enumerate(CLASSES[:4])},
@@ -254,8 +255,8 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
                only: str) -> dict:
     """The model card of a candidate shipped with the mask generator it read (every number from the evaluations)."""
     cand = spec["candidates"].get(name) or spec["references"][name]
-    model = load_model(cand["path"]) if "path" in cand else create_model(cand["model"]["name"],
-                                                                        **cand["model"].get("kwargs", {}))
+    model = load_runner(cand["path"]) if "path" in cand else build(cand["model"]["name"],
+                                                                  **cand["model"].get("kwargs", {}))
     masks = cand.get("mask_weights", spec["masks"])
     weights = cand.get("path", f"{spec['out']}/{name}")
     metrics = {}

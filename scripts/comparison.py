@@ -21,8 +21,8 @@ from smfd.degrade import make_degradation
 from smfd.infer.pipeline import FaceDeblurrer
 from smfd.infer.weights import default_weights_dir, load_bundle
 from smfd.metrics import psnr_uint8
+from smfd.models.io import load_runner
 from smfd.report.grid import label_tile, make_grid
-from smfd.train.checkpoint import load_model
 
 
 def load(spec: str) -> tuple[str, FaceDeblurrer]:
@@ -31,8 +31,8 @@ def load(spec: str) -> tuple[str, FaceDeblurrer]:
     if (Path(path) / "manifest.json").is_file():
         mask_net, deblur_net, _ = load_bundle(path)
     else:
-        mask_net = load_model(masks or default_weights_dir() / "mask_generator.safetensors")
-        deblur_net = load_model(path)
+        mask_net = load_runner(masks or default_weights_dir() / "mask_generator.safetensors")
+        deblur_net = load_runner(path)
     return label, FaceDeblurrer(mask_net, deblur_net, precision="auto")
 
 

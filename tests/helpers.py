@@ -44,16 +44,16 @@ def make_tiny_bundle(folder: Path, seed: int = 0, favour_class: int | None = Non
     import torch
 
     from smfd.infer.weights import make_bundle
-    from smfd.models import create_model
+    from smfd.models import build
 
     torch.manual_seed(seed)
-    mask = create_model("mask_generator", **TINY_KWARGS, **({"work_size": 32} if as_shipped else {}))
+    mask = build("mask_generator", **TINY_KWARGS, **({"work_size": 32} if as_shipped else {}))
     if favour_class is not None:
-        last = [m for m in mask.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        last = [m for m in mask.module.modules() if isinstance(m, torch.nn.Conv2d)][-1]
         with torch.no_grad():
             last.bias[favour_class] += 100.0
     shipped = {"residual": True, "keep_mean": True, "pool_window": 32}
-    deblur = create_model("smfd_unet", **TINY_KWARGS, **(shipped if as_shipped else {}))
+    deblur = build("smfd_unet", **TINY_KWARGS, **(shipped if as_shipped else {}))
     make_bundle(mask, deblur, folder, card={"status": "test bundle"})
     return folder
 

@@ -514,3 +514,20 @@ def test_sigterm_and_a_killed_server_leave_no_photos_behind(tmp_path):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "Traceback" not in err, err
     assert [p.name for p in (tmp_path / "tmp").iterdir()] == ["smfd-serve-running"]
+
+
+def test_an_app_built_without_a_folder_removes_its_own_at_exit(tmp_path):
+    """build_app() used as a library (no out_dir): its temporary folder holds its process id (so a later server
+    sweeps it if this process is killed) and goes when the process ends."""
+    import subprocess
+    import sys
+
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    (tmp_path / "tmp").mkdir()
+    code = ("import os, smfd; from smfd.app import build_app; build_app(smfd.load_pipeline(os.environ['B'])); "
+            "print(sorted(p.name[:11] for p in __import__('pathlib').Path(os.environ['TMPDIR']).iterdir()))")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "B": str(bundle)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "'smfd-serve-'" in out.stdout  # while it ran
+    assert not list((tmp_path / "tmp").glob("smfd-serve-*"))  # and not after

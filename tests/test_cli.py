@@ -83,7 +83,7 @@ def test_bundle_switches_a_deblur_option(tmp_path, run_cli):
                    str(src / "smfd_unet.safetensors"), "-o", str(tmp_path / "b"), "--deblur-option", "keep_mean=true"])
     assert res.code == 0, res.err
     _, deblur, manifest = load_bundle(str(tmp_path / "b"))
-    assert deblur.steps == ("keep_mean",) and deblur.model_kwargs["keep_mean"] is True
+    assert deblur.spec.steps == ("keep_mean",) and deblur.spec.options["keep_mean"] is True
     assert manifest["files"]["deblur"]["steps"] == ["keep_mean"]  # the inference step is recorded in the manifest
     run = tmp_path / "run"  # a training run folder: its best.safetensors
     run.mkdir()

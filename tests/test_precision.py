@@ -11,8 +11,7 @@ import smfd
 from smfd import precision as prec_mod
 from smfd.data import FaceFolder
 from smfd.degrade import DegradationPipeline
-from smfd.infer.steps import restore
-from smfd.models.mask_generator import mask_probabilities
+from smfd.models import Runner
 from smfd.samples import samples_dir
 
 
@@ -56,13 +55,13 @@ def test_fp32_channels_last_matches_the_plain_nchw_nets_on_the_sample_faces(blur
     pipe = smfd.load_pipeline(precision="fp32")
     assert pipe.precision == "fp32"
     outs, _ = pipe.restore_faces(blurry_samples)
-    mask_net, deblur_net = (copy.deepcopy(m).to(memory_format=torch.contiguous_format)
-                            for m in (pipe.mask_model, pipe.deblur_model))
+    mask_net, deblur_net = (Runner(copy.deepcopy(r.module).to(memory_format=torch.contiguous_format), r.spec)
+                            for r in (pipe.mask_net, pipe.deblur_net))  # fp32, NCHW
     for lq_img, out in zip(blurry_samples, outs, strict=True):
         lq = torch.from_numpy(lq_img).permute(2, 0, 1)[None].float() / 255
         with torch.inference_mode():
-            probs = mask_probabilities(mask_net, lq)  # at the mask net's working size
-            ref = restore(deblur_net, lq, probs).clamp(0, 1)  # with its inference steps (keep_mean)
+            probs = mask_net.probabilities(lq)  # at the mask net's working size
+            ref = deblur_net(lq, probs).clamp(0, 1)  # with its inference steps
         ref = (ref[0] * 255).round().byte().permute(1, 2, 0).numpy()
         assert _psnr(out, ref) >= 60
 

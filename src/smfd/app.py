@@ -26,6 +26,7 @@ HTTP endpoint (``POST /api/deblur``, multipart field ``file``; its contract is i
 """
 
 
+import atexit
 import concurrent.futures
 import ctypes
 import ctypes.util
@@ -207,7 +208,10 @@ def build_app(pipe: FaceDeblurrer | ModelWorker, *, max_upload_mb: float = 20.0,
     import gradio as gr
 
     worker = pipe if isinstance(pipe, ModelWorker) else ModelWorker(pipe, queue_size)
-    out_dir = out_dir or Path(tempfile.mkdtemp(prefix="smfd-serve-"))
+    if out_dir is None:  # a folder of its own: deleted at exit, or by the next server if this process is killed
+        out_dir = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
+        (out_dir / "pid").write_text(str(os.getpid()))
+        atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     # Gradio's own cache (uploads, shown images): checked every 10 minutes, files older than keep_minutes removed
     with gr.Blocks(title="smfd: restore blurry faces", delete_cache=(600, int(keep_minutes * 60)),
                    analytics_enabled=False) as app:

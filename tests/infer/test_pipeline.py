@@ -128,15 +128,15 @@ def test_onnx_export_is_the_whole_network_with_parity(tmp_path, kind):
     pytest.importorskip("onnxruntime")
     from smfd.infer.export import FORMAT, export_onnx
     from smfd.infer.weights import make_bundle
-    from smfd.models import create_model
+    from smfd.models import build
 
     name, kwargs, work_size = BUNDLE_KINDS[kind]
     torch.manual_seed(0)
-    deblur = create_model(name, **kwargs)
+    deblur = build(name, **kwargs)
     if name.startswith("nafnet"):
-        for p in deblur.parameters():  # NAFNet starts as the identity; make it do something
+        for p in deblur.module.parameters():  # NAFNet starts as the identity; make it do something
             torch.nn.init.normal_(p, std=0.1)
-    mask = create_model("mask_generator", **TINY_KWARGS, **({"work_size": work_size} if work_size else {}))
+    mask = build("mask_generator", **TINY_KWARGS, **({"work_size": work_size} if work_size else {}))
     make_bundle(mask, deblur, tmp_path / "b", card={"status": "test"})
     manifest = export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
     steps = ["keep_mean"] if kwargs.get("keep_mean") else []
@@ -164,8 +164,8 @@ def test_onnx_export_is_the_whole_network_with_parity(tmp_path, kind):
 
 def test_the_shipped_default_weights_load_and_pass_their_checksums():
     pipe = smfd.load_pipeline()
-    assert pipe.mask_model.model_name == "mask_generator"
-    assert pipe.deblur_model.model_name == pipe.manifest["files"]["deblur"]["model_name"]
+    assert pipe.mask_net.spec.name == pipe.manifest["files"]["mask"]["model_name"]
+    assert pipe.deblur_net.spec.name == pipe.manifest["files"]["deblur"]["model_name"]
     assert pipe.manifest["dtype"] == "float16" and pipe.manifest["card"]["status"]
     out = pipe.deblur(np.zeros((64, 64, 3), np.uint8), aligned=True)
     assert out.image.shape == (64, 64, 3)

@@ -5,13 +5,13 @@ import json
 import torch
 
 from helpers import TINY_KWARGS
-from smfd.models import create_model
+from smfd.models import build
 from smfd.models.io import load_weights, save_weights
 
 
 def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path):
     torch.manual_seed(0)
-    model = create_model("smfd_unet", **TINY_KWARGS)
+    model = build("smfd_unet", **TINY_KWARGS)
     shas = [save_weights(model, tmp_path / f"{i}.safetensors", half=True, extra={"b": 1, "a": 2}) for i in range(4)]
     assert len(set(shas)) == 1  # five metadata keys: an unsorted header would differ between saves
     data = (tmp_path / "0.safetensors").read_bytes()
@@ -20,5 +20,6 @@ def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path):
     header = json.loads(data[8 : 8 + n])
     assert list(header) == sorted(header) and list(header["__metadata__"]) == sorted(header["__metadata__"])
     loaded = load_weights(tmp_path / "0.safetensors")
-    for k, v in model.state_dict().items():
-        torch.testing.assert_close(loaded.state_dict()[k], v.half().float() if v.is_floating_point() else v)
+    assert loaded.spec == model.spec  # the same contract: name, options, stride, mask channels, steps
+    for k, v in model.module.state_dict().items():
+        torch.testing.assert_close(loaded.module.state_dict()[k], v.half().float() if v.is_floating_point() else v)

@@ -3,11 +3,10 @@
 import pytest
 import torch
 
-from smfd.infer.steps import restore
-from smfd.models import THESIS_PARAMS, count_parameters, create_model, example_inputs, list_models
-from smfd.models.mask_generator import mask_logits
+from smfd.models import THESIS_PARAMS, Runner, build, count_parameters, create_model, example_inputs, list_models
 
 ALL = list_models()
+TINY = {"encoder_channels": (8, 16), "decoder_channels": (8,), "head_channels": 8, "num_layers": 1, "growth": 4}
 
 # Sizes in the thesis's Keras convention (trainable + BatchNorm moving mean/variance). The first four are the
 # thesis's own models; see smfd.models.registry for how the widths were fitted.
@@ -78,11 +77,9 @@ def test_train_and_eval_modes(name):
 
 
 def test_mask_generator_probabilities():
-    from smfd.models.mask_generator import mask_probabilities
-
-    model = create_model("mask_generator").eval()
+    runner = build("mask_generator").eval()
     with torch.no_grad():
-        probs = mask_probabilities(model, torch.rand(1, 3, 24, 40))
+        probs = runner.probabilities(torch.rand(1, 3, 24, 40))  # an RGB face: the runner makes it grey
     assert probs.shape == (1, 5, 24, 40)
     assert torch.allclose(probs.sum(1), torch.ones(1, 24, 40), atol=1e-5)
 
@@ -93,18 +90,21 @@ def test_mask_nets_at_a_working_size_see_the_face_downscaled(name):
     small = {"channels": (4, 8, 8)}
     if name.startswith("mask_generator"):
         small = {"encoder_channels": (4, 8), "decoder_channels": (8,), "head_channels": 4, "num_layers": 1, "growth": 2}
-    free = create_model(name, **small).eval()
-    fixed = create_model(name, **small, work_size=16).eval()
-    fixed.load_state_dict(free.state_dict())  # no parameters of its own: trained weights take the option
+    free = build(name, **small).eval()
+    fixed = build(name, **small, work_size=16).eval()
+    fixed.module.load_state_dict(free.module.state_dict())  # no parameters of its own: trained weights take it
+    assert (fixed.spec.work_size, free.spec.work_size) == (16, None)
     x = torch.rand(2, 1, 64, 48)
     with torch.no_grad():
-        out = mask_logits(fixed, x)
-        small_out = free(torch.nn.functional.interpolate(x, size=(16, 12), mode="area"))
+        out = fixed(x)
+        small_out = free.module(torch.nn.functional.interpolate(x, size=(16, 12), mode="area"))
         assert out.shape == (2, 5, 64, 48)
         # the net ran on the 16 x 12 (longer side 16) area-downscaled face; its logits were resized back
         torch.testing.assert_close(out, torch.nn.functional.interpolate(small_out, size=(64, 48), mode="bilinear"))
-        torch.testing.assert_close(mask_logits(fixed, x[..., :16, :12]), free(x[..., :16, :12]))  # at its size: as is
-        torch.testing.assert_close(fixed(x), free(x))  # the net itself runs at any size; the option is one step
+        torch.testing.assert_close(fixed(x[..., :16, :12]), free.module(x[..., :16, :12]))  # at its size: as is
+        torch.testing.assert_close(fixed.module(x), free(x))  # the net runs at any size; the option is the runner's
+    with pytest.raises(ValueError, match="use smfd.models.build"):
+        create_model(name, **small, work_size=16)  # a plain net cannot hold a runner option
 
 
 def test_smfd_unet_uses_the_mask():
@@ -142,14 +142,14 @@ def test_residual_variant_adds_the_input():
 
 def test_keep_mean_gives_the_output_the_inputs_channel_means():
     torch.manual_seed(0)
-    free = create_model("smfd_unet", residual=True).eval()
-    kept = create_model("smfd_unet", residual=True, keep_mean=True).eval()
-    kept.load_state_dict(free.state_dict())  # no parameters of its own: trained weights take the switch
-    image, mask = example_inputs(free, 2, 40, 48)  # padded inside: the means are over the real pixels
-    assert kept.steps == ("keep_mean",) and free.steps == ()
+    free = build("smfd_unet", residual=True).eval()
+    kept = build("smfd_unet", residual=True, keep_mean=True).eval()
+    kept.module.load_state_dict(free.module.state_dict())  # no parameters of its own: trained weights take it
+    image, mask = example_inputs(free.module, 2, 40, 48)  # padded inside: the means are over the real pixels
+    assert kept.spec.steps == ("keep_mean",) and free.spec.steps == ()
     with torch.no_grad():
-        a, b = restore(free, image, mask), restore(kept, image, mask)
-        torch.testing.assert_close(kept(image, mask), a)  # the net itself is unchanged: the step comes after it
+        a, b = free(image, mask), kept(image, mask)
+        torch.testing.assert_close(kept.module(image, mask), a)  # the net itself is unchanged: the step follows
     means = image.mean(dim=(2, 3))
     assert (a.clamp(0, 1).mean(dim=(2, 3)) - means).abs().max() > 1e-2  # the random net drifts...
     assert ((a < 0) | (a > 1)).float().mean() > 0.01  # ...with pixels outside [0, 1]...
@@ -163,8 +163,32 @@ def test_unknown_model_and_bad_options():
         create_model("resnet50")
     with pytest.raises(ValueError, match="bad options"):
         create_model("smfd_unet", colour="blue")
-    m = create_model("smfd_unet", head_channels=32)
-    assert m.model_name == "smfd_unet" and m.model_kwargs == {"head_channels": 32}
+    r = build("smfd_unet", head_channels=32)
+    assert r.spec.name == "smfd_unet" and r.spec.options == {"head_channels": 32}
+    assert (r.spec.task, r.spec.reads_mask, r.spec.stride) == ("deblur", True, r.module.stride)
+    with pytest.raises(ValueError, match="keep_mean is an option of deblurring nets"):
+        build("mask_generator", keep_mean=True)
+    with pytest.raises(ValueError, match="work_size must be an integer"):
+        build("mask_generator", work_size=4)
+
+
+def test_a_runner_runs_every_net_the_same_way():
+    """The runner pads to the stride (and up to the local-statistics window), crops back, passes the mask only
+    to nets that read one and converts RGB faces for grey mask nets."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 37, 45)  # needs padding
+    probs = build("mask_generator", **TINY).probabilities(x)
+    assert probs.shape == (2, 5, 37, 45)
+    for name in ("smfd_unet", "nafnet", "nafnet_mask"):
+        r = build(name, **({"width": 8} if name.startswith("nafnet") else TINY)).eval()
+        with torch.no_grad():
+            out = r(x, probs)
+            ref = r.module(x, probs) if r.spec.reads_mask else r.module(x)
+        assert out.shape == x.shape and out.dtype == torch.float32
+        torch.testing.assert_close(out, ref)
+    with pytest.raises(ValueError, match="reads a mask"):
+        build("smfd_unet", **TINY)(x)
+    assert Runner(build("nafnet", width=8).module, build("nafnet", width=8).spec).precision == "fp32"
 
 
 @pytest.mark.parametrize("name", ["smfd_unet", "nafnet"])

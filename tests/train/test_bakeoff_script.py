@@ -14,7 +14,7 @@ import yaml
 
 from helpers import TINY_KWARGS, make_face_folder
 from smfd.data import Splits
-from smfd.models import create_model
+from smfd.models import build
 from smfd.models.io import save_weights
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,11 +25,11 @@ def kept_bakeoff(tmp_path: Path) -> Path:
     """A spec whose only candidate is kept as weights (its run folder gone), with two mask generators."""
     data = make_face_folder(tmp_path / "faces", n=6, size=32)
     Splits(0, ("00000", "00001", "00002"), (("00003", "00004", "00005"),)).save(tmp_path / "split.json")
-    save_weights(create_model("nafnet", width=4, encoder_blocks=(1,), middle_blocks=1, decoder_blocks=(1,)),
+    save_weights(build("nafnet", width=4, encoder_blocks=(1,), middle_blocks=1, decoder_blocks=(1,)),
                  tmp_path / "d.safetensors", half=True)
     for seed, name in enumerate(("m1", "m2")):
         torch.manual_seed(seed)
-        save_weights(create_model("mask_generator", **TINY_KWARGS), tmp_path / f"{name}.safetensors")
+        save_weights(build("mask_generator", **TINY_KWARGS), tmp_path / f"{name}.safetensors")
     spec = {"config": "configs/whole_face.yaml", "budget_minutes": 60, "lanes": 1, "out": str(tmp_path / "runs"),
             "data": str(data), "split": str(tmp_path / "split.json"), "masks": str(tmp_path / "m1.safetensors"),
             "evaluation": {"limit": 3, "degradations": ["thesis", "sharp"], "identity": False, "precision": "fp32"},

@@ -49,7 +49,7 @@ def test_best_checkpoint_is_kept(tiny_data, tmp_path, monkeypatch):
     res = loop_mod.fit(_cfg(tiny_data, epochs=3), run, progress=False)
     best, last = load_checkpoint(run / "best.pt"), load_checkpoint(run / "last.pt")
     assert (res.best_epoch, best["epoch"], last["epoch"], best["best_metric"]) == (2, 2, 3, 0.7)
-    weights = load_weights(run / "best.safetensors").state_dict()
+    weights = load_weights(run / "best.safetensors").module.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in best["state_dict"].items())
     assert not all(torch.equal(best["state_dict"][k], v) for k, v in last["state_dict"].items())
 
@@ -93,7 +93,7 @@ def test_deblur_with_generated_masks(tiny_data, tmp_path):
 
 def test_limited_folds_train_on_different_faces_and_never_on_their_validation_faces():
     from smfd.data import make_splits
-    from smfd.train.loop import limit_ids
+    from smfd.train.datasets import limit_ids
 
     splits = make_splits([f"{i:04d}" for i in range(200)], seed=0)
     seen = []
@@ -113,14 +113,14 @@ def test_init_starts_from_a_weights_file_and_refuses_another_model(tiny_data, tm
     seen = {}
     real_epoch = loop_mod.train_one_epoch
 
-    def spy(model, *args, **kwargs):  # the weights the second run starts its first epoch with
-        seen.setdefault("state", {k: v.clone() for k, v in model.state_dict().items()})
-        return real_epoch(model, *args, **kwargs)
+    def spy(runner, *args, **kwargs):  # the weights the second run starts its first epoch with
+        seen.setdefault("state", {k: v.clone() for k, v in runner.module.state_dict().items()})
+        return real_epoch(runner, *args, **kwargs)
 
     monkeypatch.setattr(loop_mod, "train_one_epoch", spy)
     init = first / "best.safetensors"
     loop_mod.fit(_cfg(tiny_data, epochs=1, **{"model.init": str(init)}), tmp_path / "second", progress=False)
-    start = load_weights(init).state_dict()
+    start = load_weights(init).module.state_dict()
     assert all(torch.equal(seen["state"][k], v) for k, v in start.items())
     cfg = load_config(None, "deblur", ["batch_size=4", "data.size=32", "data.num_workers=0", f"model.init={init}"],
                       **{"data.root": str(tiny_data)})

@@ -54,7 +54,7 @@ def test_a_queue_trains_scores_and_keeps_its_results_in_at_most_eight_files(tmp_
     blurry = next(j for j in record["jobs"] if j["job"] == "blurry")
     assert set(blurry["test"]) == {"thesis", "lowres"} and blurry["test"]["thesis"]["n"] == 2  # 20 % of 12
     net = load_weights(out / "deblur.safetensors")
-    assert net.model_name == "nafnet_mask" and net.model_kwargs == {"width": 8}
+    assert net.spec.name == "nafnet_mask" and net.spec.options == {"width": 8}
     metrics = (out / "metrics.csv").read_text().splitlines()
     assert metrics[0].startswith("job,") and any(r.startswith("masks,") for r in metrics[1:])
     assert "| deblur | nafnet_mask |" in (out / "results.md").read_text()
@@ -76,7 +76,7 @@ def test_big_weights_come_back_in_parts_that_join(tmp_path, faces, monkeypatch):
     from smfd.fileio import sha256_file
 
     assert sha256_file(joined) == record["jobs"][0]["weights_sha256"]
-    assert load_weights(joined).model_name == "nafnet"
+    assert load_weights(joined).spec.name == "nafnet"
 
 
 def test_jobs_that_cannot_finish_before_the_deadline_do_not_start(tmp_path, faces):

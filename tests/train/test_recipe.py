@@ -8,7 +8,7 @@ import torch
 
 from helpers import TINY_MODEL
 from smfd.models.io import load_weights
-from smfd.train import load_checkpoint, load_config
+from smfd.train import load_checkpoint, load_config, schedule
 from smfd.train import loop as loop_mod
 
 
@@ -32,10 +32,10 @@ def test_losses():
 
 
 def test_cosine_lr():
-    assert loop_mod.cosine_lr(1e-3, 0, 0) == pytest.approx(1e-3)
-    assert loop_mod.cosine_lr(1e-3, 0, 0.5) == pytest.approx(5e-4)
-    assert loop_mod.cosine_lr(1e-3, 1e-6, 1.0) == pytest.approx(1e-6)
-    assert loop_mod.cosine_lr(1e-3, 1e-6, 7.0) == pytest.approx(1e-6)  # past the budget: the floor
+    assert schedule.cosine_lr(1e-3, 0, 0) == pytest.approx(1e-3)
+    assert schedule.cosine_lr(1e-3, 0, 0.5) == pytest.approx(5e-4)
+    assert schedule.cosine_lr(1e-3, 1e-6, 1.0) == pytest.approx(1e-6)
+    assert schedule.cosine_lr(1e-3, 1e-6, 7.0) == pytest.approx(1e-6)  # past the budget: the floor
 
 
 def test_config_checks_the_new_keys(tiny_data):
@@ -58,7 +58,7 @@ def test_cosine_epochs_ema_fft_and_mixed_degradation_run(tiny_data, tmp_path):
     assert len(rows) == 3 and lrs[0] > lrs[1] > lrs[2]  # decays every step, not on plateaus
     last = load_checkpoint(run / "last.pt")
     assert last["ema_state_dict"] is not None and last["train_seconds"] > 0
-    saved = load_weights(run / "best.safetensors").state_dict()
+    saved = load_weights(run / "best.safetensors").module.state_dict()
     best = load_checkpoint(run / "best.pt")
     ema_keys = [k for k in saved if k.endswith("weight")]
     # the file holds the averaged weights, not the raw ones
@@ -68,12 +68,11 @@ def test_cosine_epochs_ema_fft_and_mixed_degradation_run(tiny_data, tmp_path):
 
 
 def test_ema_warms_up_and_a_restored_average_is_not_overwritten():
-    assert loop_mod.ema_decay(0.998, 0) == pytest.approx(0.1)
-    assert loop_mod.ema_decay(0.998, 100) == pytest.approx(101 / 110)
-    assert loop_mod.ema_decay(0.998, 100_000) == 0.998
+    assert schedule.ema_decay(0.998, 0) == pytest.approx(0.1)
+    assert schedule.ema_decay(0.998, 100) == pytest.approx(101 / 110)
+    assert schedule.ema_decay(0.998, 100_000) == 0.998
     net = torch.nn.Linear(2, 2)
-    net.model_name, net.model_kwargs = "linear", {}
-    ema = loop_mod._make_ema(net, 0.5)
+    ema = schedule.make_ema(net, 0.5)
     with torch.no_grad():
         ema.module.weight.fill_(1.0)  # a restored average
         net.weight.fill_(3.0)
@@ -110,13 +109,13 @@ def test_time_checkpoint_within_an_epoch_resumes_at_the_next_batch(tiny_data, tm
     real = loop_mod._forward
 
     def recording(trained, kill_at=None):  # every training step "takes" 20 s; the one after kill_at is killed
-        def forward(model, batch, *a, **k):
-            if model.training:
+        def forward(runner, batch, *a, **k):
+            if runner.module.training:
                 if len(trained) == kill_at:
                     raise KeyboardInterrupt
                 clock["t"] += 20
                 trained.append(tuple(batch["path"]))
-            return real(model, batch, *a, **k)
+            return real(runner, batch, *a, **k)
         return forward
 
     cfg = _cfg(tiny_data, epochs=1, batch_size=2, checkpoint_minutes=0.5, **{"scheduler.name": "cosine"})

@@ -328,12 +328,12 @@ def bundle(
 ) -> None:
     """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
     from ..infer.weights import make_bundle
-    from ..models.io import load_weights, resolve_weights
+    from ..models.io import load_runner
 
     options = _model_options(deblur_option, "--deblur-option")
     card_data = json.loads(card.read_text()) if card else {}
-    models = load_weights(resolve_weights(mask)), load_weights(resolve_weights(deblur), options=options)
-    manifest = make_bundle(*models, out, half=not fp32, card=card_data)
+    nets = load_runner(mask, checkpoints=False), load_runner(deblur, options=options, checkpoints=False)
+    manifest = make_bundle(*nets, out, half=not fp32, card=card_data)
     for role, e in manifest["files"].items():
         typer.echo(f"{role}: {out / e['file']} ({e['bytes'] / 1e6:.1f} MB) sha256 {e['sha256']}")
 

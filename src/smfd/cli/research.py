@@ -152,12 +152,12 @@ def summary(
     import torch
     from rich.table import Table
 
-    from ..models import THESIS_PARAMS, create_model, list_models
+    from ..models import THESIS_PARAMS, build, list_models
     from ..models.profile import summarize
 
     names = models or list_models()
     for n in names:
-        create_model(n)  # fail early, with the list of known names, before any timing
+        build(n)  # fail early, with the list of known names, before any timing
     if threads:
         torch.set_num_threads(threads)
     table = Table(title=f"smfd models at {size}x{size}, batch 1, CPU ({torch.get_num_threads()} threads)")
@@ -168,7 +168,7 @@ def summary(
         task = bar.add_task("profiling", total=len(names))
         for n in names:
             torch.manual_seed(0)
-            row = summarize(create_model(n), size, runs=runs)
+            row = summarize(build(n), size, runs=runs)
             ref = THESIS_PARAMS.get(n)
             diff = f"{(row['total_keras_convention'] - ref) / ref:+.3%}" if ref else "-"
             table.add_row(n, f"{row['total_keras_convention']:,}", f"{row['trainable']:,}",
@@ -247,7 +247,7 @@ def eval_(
     precision = _precision(precision)
     if degradation not in DEGRADATIONS:
         raise CliError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}", code=2)
-    from ..train.evaluation import evaluate_model, score_folders, write_results
+    from ..score import evaluate_model, score_folders, write_results
 
     problems: list[str] = []
     options = _model_options(model_option, "--model-option")
@@ -344,29 +344,24 @@ def report_features(
 
     from ..data.io import read_image, read_mask
     from ..degrade import DegradationPipeline
-    from ..models._utils import resize, work_shape
-    from ..models.mask_generator import rgb_to_grey
+    from ..models.io import load_runner
     from ..report.figures import feature_maps
-    from ..train import load_model
-    from ..train.loop import mask_provider
+    from ..score import mask_provider
 
-    net = load_model(model, _model_options(model_option, "--model-option")).eval()
+    net = load_runner(model, _model_options(model_option, "--model-option")).eval()
     lq, _ = DegradationPipeline()(read_image(image), np.random.default_rng(seed))
     x = torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255
-    if getattr(net, "mask_channels", 0):
+    guide = None
+    if net.spec.reads_mask:
         if mask_source == "gt":
             if mask is None:
                 raise CliError("--mask-source gt needs --mask (or use --mask-source generator:RUN)", code=2)
             m = torch.from_numpy(read_mask(mask).astype(np.int64))
-            onehot = torch.nn.functional.one_hot(m, 5).permute(2, 0, 1)[None].float()
-            inputs = (x, onehot)
+            guide = torch.nn.functional.one_hot(m, net.spec.mask_channels).permute(2, 0, 1)[None].float()
         else:
-            inputs = (x, mask_provider(mask_source, torch.device("cpu"))({"lq": x}))
-    else:
-        inputs = (rgb_to_grey(x),) if net.in_channels == 1 else (x,)
-        if getattr(net, "work_size", None):  # a mask net runs at its working size
-            inputs = (resize(inputs[0], work_shape(tuple(x.shape[-2:]), net.work_size)),)
-    typer.echo(f"wrote {feature_maps(net, inputs, out)}")
+            guide = mask_provider(mask_source)({"lq": x})
+    inputs = (x,) if guide is None else (x, guide)
+    typer.echo(f"wrote {feature_maps(net.module, inputs, out, run=lambda: net(x, guide))}")
 
 
 @app.command()

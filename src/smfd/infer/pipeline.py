@@ -10,19 +10,18 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.celebamask import CLASSES
-from ..models.mask_generator import mask_probabilities
-from ..precision import autocast, check_precision, resolve_precision, to_channels_last
+from ..models.runner import Runner
+from ..precision import check_precision
 from .faces import Face, align, alignment_matrix, paste_back
-from .steps import restore
 
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
@@ -45,8 +44,10 @@ class Result:
 
 def parse_keep(keep: str | Sequence[str | int] | None) -> tuple[int, ...]:
     """Region names (``hair,wearables,background``) or class ids -> class ids; unknown names are an error."""
-    if not keep:
+    if keep is None or (isinstance(keep, (str, Sequence)) and not keep):
         return ()
+    if not isinstance(keep, (str, Sequence)):
+        raise ValueError(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
     items = keep.split(",") if isinstance(keep, str) else keep
     ids = [int(k) for k in items if isinstance(k, (int, np.integer))]
     bad_ids = [i for i in ids if not 0 <= i < len(CLASSES)]
@@ -70,7 +71,8 @@ class FaceDeblurrer:
     """Restores blurry faces with a mask generator and a deblurring net (PyTorch or ONNX Runtime).
 
     Args:
-        mask_model, deblur_model: the two networks (torch modules) or ONNX Runtime sessions.
+        mask_net, deblur_net: the two nets' :class:`~smfd.models.runner.Runner` (torch modules or ONNX Runtime
+            sessions, both the same backend).
         device: torch device for torch models.
         batch_size: faces per forward pass; None picks 1 for PyTorch on a CPU (measured faster there, see
             results/speed_cpu.md: larger batches spill the caches) and 8 otherwise.
@@ -84,7 +86,7 @@ class FaceDeblurrer:
             :data:`smfd.infer.faces.DETECTORS` (``results/detect.md`` measures them).
     """
 
-    def __init__(self, mask_model, deblur_model, *, device: str = "cpu", batch_size: int | None = None,
+    def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
                  face_size: int = 256, min_face: int = 48, manifest: dict | None = None,
                  precision: str = "auto", channels_last: bool = True, detector: str = "hog") -> None:
         from .faces import DETECTORS
@@ -92,15 +94,16 @@ class FaceDeblurrer:
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         self.detector_name = detector
-        self.device = torch.device(device)
-        self.mask_model, self.deblur_model = mask_model, deblur_model
-        self.onnx = not isinstance(mask_model, nn.Module)
+        for role, net in (("mask", mask_net), ("deblur", deblur_net)):
+            if not isinstance(net, Runner) or net.spec.task != role:
+                raise ValueError(f"{role} net: expected the Runner of a {role} net, got {net!r}")
+        if mask_net.is_torch != deblur_net.is_torch:
+            raise ValueError("the mask and deblurring nets must run on the same backend (both torch or both ONNX)")
         check_precision(precision)
-        self.precision = "fp32" if self.onnx else resolve_precision(precision, self.device)
-        self._layout = to_channels_last if channels_last else (lambda x: x)
-        if not self.onnx:
-            self.mask_model = self._layout(mask_model.to(self.device).eval())
-            self.deblur_model = self._layout(deblur_model.to(self.device).eval())
+        self.mask_net = mask_net.to(device, precision=precision, channels_last=channels_last).eval()
+        self.deblur_net = deblur_net.to(device, precision=precision, channels_last=channels_last).eval()
+        self.onnx = not mask_net.is_torch
+        self.device, self.precision = self.mask_net.device, self.mask_net.precision
         if batch_size is None:
             batch_size = 1 if not self.onnx and self.device.type == "cpu" else 8
         if batch_size < 1:
@@ -113,11 +116,10 @@ class FaceDeblurrer:
 
     def _run(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W))."""
-        with torch.inference_mode(), autocast(self.precision, self.device):
-            lq_d = lq if self.onnx else self._layout(lq.to(self.device))
-            probs = mask_probabilities(self.mask_model, lq_d)
-            out = restore(self.deblur_model, lq_d, probs if self.onnx else self._layout(probs))  # + the net's steps
-            return out.float().clamp(0, 1).cpu().contiguous(), probs.float().cpu().contiguous()
+        with torch.inference_mode():
+            probs = self.mask_net.probabilities(lq)
+            out = self.deblur_net(lq, probs)  # the mask goes in only if the net reads one; then the net's steps
+            return out.clamp(0, 1).cpu().contiguous(), probs.cpu().contiguous()
 
     def restore_faces(
         self, faces: Sequence[np.ndarray], keep: Sequence[int] = ()
@@ -128,6 +130,11 @@ class FaceDeblurrer:
         A crop larger than the working size (``face_size``) is restored at that size and scaled back, so the
         work and memory per face stay bounded whatever the input's size (see :meth:`working_size`).
         """
+        if isinstance(faces, np.ndarray) and faces.ndim == 4:  # a stack of same-size crops
+            faces = list(faces)
+        if isinstance(faces, np.ndarray) or not isinstance(faces, Sequence):
+            got = "one image" if isinstance(faces, np.ndarray) else type(faces).__name__
+            raise ValueError(f"faces must be a list of HxWx3 uint8 RGB face crops, got {got}")
         outs, masks = [], []
         for start in range(0, len(faces), self.batch_size):
             chunk = list(faces[start : start + self.batch_size])
@@ -280,6 +287,8 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
     """
     from .weights import is_onnx_export
 
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"weights must be 'default' or a weights folder, got {weights!r}")
     check_precision(precision)
     if backend == "torch" and is_onnx_export(weights):
         backend = "onnxruntime"
@@ -289,8 +298,8 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
     if backend == "torch":
         from .weights import load_bundle
 
-        mask_model, deblur_model, manifest = load_bundle(weights)
-        return FaceDeblurrer(mask_model, deblur_model, device=device, batch_size=batch_size, min_face=min_face,
+        mask_net, deblur_net, manifest = load_bundle(weights)
+        return FaceDeblurrer(mask_net, deblur_net, device=device, batch_size=batch_size, min_face=min_face,
                              manifest=manifest, precision=precision, detector=detector)
     if backend == "onnxruntime":
         try:

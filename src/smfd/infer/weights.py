@@ -10,10 +10,9 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from torch import nn
-
 from ..fileio import atomic_write_bytes, sha256_file
 from ..models.io import load_weights, save_weights
+from ..models.runner import Runner
 
 FORMAT = "smfd-bundle-1"
 ROLES = ("mask", "deblur")
@@ -34,6 +33,8 @@ def read_manifest(folder: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: not an smfd weights manifest (a JSON object is expected)")
     if str(manifest.get("format", "")).startswith("smfd-onnx-"):
         raise ValueError(f"{path}: an ONNX export; run it with the onnxruntime backend (load_pipeline(..., "
                          "backend='onnxruntime'); the command line picks it by itself)")
@@ -53,32 +54,39 @@ def is_onnx_export(folder: str | os.PathLike) -> bool:
         return False
 
 
-def load_bundle(folder: str | os.PathLike = "default") -> tuple[nn.Module, nn.Module, dict]:
-    """``(mask_generator, deblur_model, manifest)`` from a bundle folder, checksums verified."""
+def load_bundle(folder: str | os.PathLike = "default") -> tuple[Runner, Runner, dict]:
+    """``(mask net, deblurring net, manifest)`` from a bundle folder, checksums verified: the nets' runners."""
     folder = default_weights_dir() if str(folder) == "default" else Path(folder)
     manifest = read_manifest(folder)
-    models = []
+    nets = []
     for role in ROLES:
         entry = manifest["files"][role]
-        models.append(load_weights(folder / entry["file"], sha256=entry["sha256"]).eval())
-    if getattr(models[1], "mask_channels", 0) not in (0, getattr(models[0], "num_classes", 5)):
-        raise ValueError(f"{folder}: the deblurring model expects {models[1].mask_channels} mask channels, the mask "
-                         f"generator gives {models[0].num_classes}")
-    return models[0], models[1], manifest
+        net = load_weights(folder / entry["file"], sha256=entry["sha256"]).eval()
+        if net.spec.task != role:
+            raise ValueError(f"{folder}: {entry['file']} holds a {net.spec.task} net ({net.spec.name}), the manifest "
+                             f"names it the {role} net")
+        nets.append(net)
+    mask, deblur = nets
+    if deblur.spec.mask_channels not in (0, mask.spec.classes):
+        raise ValueError(f"{folder}: the deblurring net expects {deblur.spec.mask_channels} mask channels, the mask "
+                         f"net gives {mask.spec.classes}")
+    return mask, deblur, manifest
 
 
-def make_bundle(mask_model: nn.Module, deblur_model: nn.Module, out_dir: str | os.PathLike, *, half: bool = True,
+def make_bundle(mask_net: Runner, deblur_net: Runner, out_dir: str | os.PathLike, *, half: bool = True,
                 card: dict | None = None) -> dict:
-    """Write both models (fp16 by default) with a manifest and a model card (``MODEL_CARD.md`` + in the manifest)."""
+    """Write both nets (fp16 by default) with a manifest and a model card (``MODEL_CARD.md`` + in the manifest)."""
     out_dir = Path(out_dir)
     entries = {}
-    for role, model in zip(ROLES, (mask_model, deblur_model), strict=True):
-        name = f"{model.model_name}.safetensors"
-        sha = save_weights(model, out_dir / name, half=half)
-        entries[role] = {"file": name, "sha256": sha, "model_name": model.model_name,
+    for role, net in zip(ROLES, (mask_net, deblur_net), strict=True):
+        if net.spec.task != role:
+            raise ValueError(f"the {role} net of a bundle must be a {role} net, got {net.spec.name}")
+        name = f"{net.spec.name}.safetensors"
+        sha = save_weights(net, out_dir / name, half=half)
+        entries[role] = {"file": name, "sha256": sha, "model_name": net.spec.name,
                          "bytes": (out_dir / name).stat().st_size}
-        if role == "deblur":  # the inference steps after the net (smfd.infer.steps), run by both backends
-            entries[role]["steps"] = list(getattr(model, "steps", ()))
+        if role == "deblur":  # the inference steps after the net (smfd.models.steps), run by both backends
+            entries[role]["steps"] = list(net.spec.steps)
     manifest = {"format": FORMAT, "dtype": "float16" if half else "float32", "files": entries, "card": card or {}}
     atomic_write_bytes(out_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     atomic_write_bytes(out_dir / "MODEL_CARD.md", _card_markdown(manifest).encode())

@@ -3,7 +3,8 @@
 from .baselines import MaskNAFNet, NAFNet, UNet, UNetPlusPlus
 from .blocks import CBAM, RDC, AttentionUp, PixelShuffleUp, PostProcess
 from .mask_generator import MaskGenerator
-from .registry import THESIS_PARAMS, count_parameters, create_model, example_inputs, list_models, model_task
+from .registry import THESIS_PARAMS, build, count_parameters, create_model, example_inputs, list_models, model_task
+from .runner import NetSpec, Runner
 from .smfd_unet import SMFDUNet
 
 __all__ = [
@@ -14,11 +15,14 @@ __all__ = [
     "MaskGenerator",
     "MaskNAFNet",
     "NAFNet",
+    "NetSpec",
     "PixelShuffleUp",
     "PostProcess",
+    "Runner",
     "SMFDUNet",
     "UNet",
     "UNetPlusPlus",
+    "build",
     "count_parameters",
     "create_model",
     "example_inputs",

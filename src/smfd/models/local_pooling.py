@@ -112,7 +112,7 @@ def use_local_stats(model: nn.Module, window: int) -> nn.Module:
     if window < 2 * stride or window % stride:
         raise ValueError(f"pool_window must be a multiple of {stride} and at least {2 * stride}, got {window}")
     if getattr(model, "local_stats", None):
-        raise ValueError(f"{getattr(model, 'model_name', type(model).__name__)} already uses local statistics "
+        raise ValueError(f"{type(model).__name__} already uses local statistics "
                          f"(window {model.local_stats})")
     targets = _targets(model)
     probe, widths = 4 * stride, {}

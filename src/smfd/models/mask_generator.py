@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import at_work_size, crop_to, pad_to_multiple
+from ._utils import crop_to, pad_to_multiple
 from .blocks import decode, encode, rdc_decoder, rdc_encoder, rdc_head
 
 _GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY
@@ -17,34 +17,14 @@ def rgb_to_grey(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(dim=1, keepdim=True)
 
 
-def mask_logits(mask_net, grey: torch.Tensor) -> torch.Tensor:
-    """A mask net's logits for grey faces, run at the net's working size when it has one (``work_size``, an option
-    of every mask net set by :func:`smfd.models.create_model`: the face area-downscaled so its longer side is that
-    size, the logits resized back bilinearly; not in the thesis). ``mask_net``: a torch module (a DDP wrapper too)
-    or anything callable with a ``work_size`` attribute (the ONNX Runtime backend's sessions)."""
-    work_size = getattr(getattr(mask_net, "module", mask_net), "work_size", None)
-    return at_work_size(mask_net, grey, work_size).float()
-
-
-def mask_probabilities(mask_net, face: torch.Tensor) -> torch.Tensor:
-    """A mask net's class probabilities for an RGB (or already grey) face: grey -> logits -> softmax, in fp32.
-    The one place this step is written: training, evaluation, the pipeline and its ONNX backend all call it.
-
-    Shape:
-        ``(B, 3 or 1, H, W) -> (B, num_classes, H, W)``: the deblurring nets' mask input.
-    """
-    grey = rgb_to_grey(face) if face.shape[1] == 3 else face
-    return torch.softmax(mask_logits(mask_net, grey), dim=1)
-
-
 class MaskGenerator(nn.Module):
     """UNet-like mask generator built from RDC blocks, attention upsampling and CBAM.
 
     Encoder: ``len(encoder_channels)`` RDC levels with 2x max-pooling between them (the deepest level is the
     bridge). Decoder: at each shallower level, PixelShuffle-upsample to the skip's width, CBAM on the skip,
     concatenate, RDC to ``decoder_channels[i]`` (the thesis: 256, 128, 64). Head: CBAM, RDC to
-    ``head_channels`` (32), 1x1 conv, ReLU, 1x1 conv to ``num_classes``. Returns logits; use
-    :func:`mask_probabilities` (working size, softmax) or ``argmax(1)`` for a label map.
+    ``head_channels`` (32), 1x1 conv, ReLU, 1x1 conv to ``num_classes``. Returns logits; its
+    :class:`~smfd.models.runner.Runner` gives them at the working size from RGB faces, and probabilities.
 
     Shape:
         ``(B, in_channels, H, W) -> (B, num_classes, H, W)`` for any H, W.

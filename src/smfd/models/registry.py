@@ -22,6 +22,7 @@ The search script is ``scripts/fit_model_sizes.py``; ``tests/models`` pin these 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import torch
@@ -30,6 +31,7 @@ from torch import nn
 from .baselines import MaskNAFNet, NAFNet, UNet, UNetPlusPlus
 from .local_pooling import use_local_stats
 from .mask_generator import MaskGenerator
+from .runner import NetSpec, Runner
 from .smfd_unet import ResidualSMFDUNet, SMFDUNet
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -150,44 +152,64 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
 
 
-#: Options without parameters, applied around the built net (each at one place), not passed to its constructor:
-#: ``pool_window``: test-time local statistics (:func:`smfd.models.local_pooling.use_local_stats`);
-#: ``keep_mean`` (deblurring nets): the inference step of :mod:`smfd.infer.steps`, recorded in ``model.steps``;
-#: ``work_size`` (mask nets): the size :func:`smfd.models.mask_generator.mask_logits` runs the net at.
+#: Options without parameters, kept in a net's options (so a weights file rebuilds the same net) and applied at one
+#: place each: ``pool_window``: test-time local statistics, built into the net
+#: (:func:`smfd.models.local_pooling.use_local_stats`); ``keep_mean`` (deblurring nets): the inference step of
+#: :mod:`smfd.models.steps`; ``work_size`` (mask nets): the size the runner runs the net at. The last two are the
+#: runner's (:data:`RUN_OPTIONS`): :func:`build` takes them, :func:`create_model` refuses them.
 SETTINGS = ("pool_window", "keep_mean", "work_size")
+RUN_OPTIONS = ("keep_mean", "work_size")
 
 
 def create_model(name: str, **overrides) -> nn.Module:
-    """Build a registered model; ``overrides`` replace the factory's keyword defaults, and the options in
-    :data:`SETTINGS` switch the parameterless steps around the net. ``model_kwargs`` keeps them all, so a weights
-    file rebuilds the same model.
+    """Build a registered net (a plain torch module); ``overrides`` replace the factory's keyword defaults and
+    ``pool_window`` switches on test-time local statistics. To run a net, build its :class:`Runner` instead
+    (:func:`build`), which also takes the runner's options (:data:`RUN_OPTIONS`).
 
     Raises:
-        ValueError: unknown name (the message lists the known ones) or bad overrides.
+        ValueError: unknown name (the message lists the known ones), bad overrides, or a runner option.
     """
     _check_name(name)
-    settings = {k: overrides[k] for k in SETTINGS if k in overrides}
+    run = [k for k in RUN_OPTIONS if k in overrides]
+    if run:
+        raise ValueError(f"bad options for model {name!r}: {run[0]} is applied when the net is run; "
+                         "use smfd.models.build(name, ...) for a runner")
+    try:
+        model = _REGISTRY[name](**{k: v for k, v in overrides.items() if k != "pool_window"})
+    except TypeError as e:
+        raise ValueError(f"bad options for model {name!r}: {e}") from None
+    if overrides.get("pool_window"):
+        use_local_stats(model, int(overrides["pool_window"]))
+    return model
+
+
+def build(name: str, **options) -> Runner:
+    """A registered net with its :class:`NetSpec`, ready to run: ``options`` are the factory's keyword arguments
+    plus :data:`SETTINGS`, all kept in the spec (a weights file stores them and rebuilds the same net).
+
+    Raises:
+        ValueError: unknown name, bad options, or a runner option of the other task.
+    """
+    _check_name(name)
     task = _TASKS[name]
-    wrong = [k for k in settings if (k == "keep_mean" and task != "deblur") or (k == "work_size" and task != "mask")]
+    wrong = [k for k in RUN_OPTIONS if k in options and (k == "keep_mean") != (task == "deblur")]
     if wrong:
         raise ValueError(f"bad options for model {name!r}: {wrong[0]} is an option of "
                          f"{'deblurring' if wrong[0] == 'keep_mean' else 'mask'} nets")
-    try:
-        model = _REGISTRY[name](**{k: v for k, v in overrides.items() if k not in SETTINGS})
-    except TypeError as e:
-        raise ValueError(f"bad options for model {name!r}: {e}") from None
-    if settings.get("pool_window"):
-        use_local_stats(model, int(settings["pool_window"]))
-    model.steps = ("keep_mean",) if settings.get("keep_mean") else ()
-    if task == "mask":
-        work_size = settings.get("work_size")
-        if work_size is not None and (not isinstance(work_size, int) or work_size < 2 * model.stride):
-            raise ValueError(f"bad options for model {name!r}: work_size must be an integer of at least "
-                             f"{2 * model.stride}, got {work_size!r}")
-        model.work_size = work_size
-    model.model_name = name
-    model.model_kwargs = dict(overrides)
-    return model
+    model = create_model(name, **{k: v for k, v in options.items() if k not in RUN_OPTIONS})
+    work_size = options.get("work_size")
+    if work_size is not None and (not isinstance(work_size, int) or work_size < 2 * model.stride):
+        raise ValueError(f"bad options for model {name!r}: work_size must be an integer of at least "
+                         f"{2 * model.stride}, got {work_size!r}")
+    try:  # as a weights file stores them (JSON: tuples become lists), so a loaded net has the same spec
+        stored = json.loads(json.dumps(options))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"bad options for model {name!r}: not storable in a weights file ({e})") from None
+    spec = NetSpec(name=name, task=task, options=stored, in_channels=model.in_channels,
+                   classes=model.num_classes if task == "mask" else 0, mask_channels=model.mask_channels,
+                   stride=model.stride, min_size=getattr(model, "min_size", 0), work_size=work_size,
+                   steps=("keep_mean",) if options.get("keep_mean") else ())
+    return Runner(model, spec)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
@@ -207,7 +229,7 @@ def example_inputs(model: nn.Module, batch: int = 1, height: int = 256, width: i
     """Random inputs of the right shapes: ``(image,)`` or ``(image, mask probabilities)``."""
     g = torch.Generator().manual_seed(0)
     image = torch.rand(batch, model.in_channels, height, width, generator=g)
-    if getattr(model, "mask_channels", 0):
+    if model.mask_channels:
         logits = torch.randn(batch, model.mask_channels, height, width, generator=g)
         return image, torch.softmax(logits, dim=1)
     return (image,)

@@ -32,7 +32,7 @@ class SMFDUNet(nn.Module):
         per_channel_post: post-processing around each channel's own mean instead of the all-channel mean.
         (The residual variant is :class:`ResidualSMFDUNet`; test-time local statistics are a conversion of a built
         net, :func:`smfd.models.local_pooling.use_local_stats`; keeping the input's channel means is an inference step,
-        :mod:`smfd.infer.steps`.)
+        :mod:`smfd.models.steps`.)
 
     Shape:
         ``(B, in_channels, H, W), (B, mask_channels, H, W) -> (B, out_channels, H, W)`` for any H, W; the output

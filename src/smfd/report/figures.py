@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -135,9 +136,11 @@ def _feature_to_image(t: torch.Tensor) -> np.ndarray:
     return x if c == 3 else np.repeat(x, 3, axis=2)
 
 
-def feature_maps(model: nn.Module, inputs: tuple[torch.Tensor, ...], out: str | os.PathLike, *, cols: int = 6) -> Path:
-    """Run one input through ``model`` and draw the output of each encoder, upsampling, decoder and head block (for
-    more than 3 channels, the one that varies most; 5 channels as a mask)."""
+def feature_maps(model: nn.Module, inputs: tuple[torch.Tensor, ...], out: str | os.PathLike, *, cols: int = 6,
+                 run: Callable[[], object] | None = None) -> Path:
+    """Run one input through ``model`` and draw ``inputs`` and the output of each encoder, upsampling, decoder and
+    head block (for more than 3 channels, the one that varies most; 5 channels as a mask). ``run``: how to run it
+    (a runner's call, which also resizes and pads as the net is run); default ``model(*inputs)``."""
     plt = _pyplot()
     captured: list[tuple[str, torch.Tensor]] = []
     hooks = []
@@ -150,7 +153,7 @@ def feature_maps(model: nn.Module, inputs: tuple[torch.Tensor, ...], out: str | 
                 lambda m, i, o, name=name: captured.append((name, o.detach()[0].float().cpu()))))
     model.eval()
     with torch.no_grad():
-        model(*inputs)
+        run() if run is not None else model(*inputs)
     for h in hooks:
         h.remove()
     n = len(captured) + len(inputs)

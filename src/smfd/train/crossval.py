@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..models import count_parameters, create_model
 from ..report.tables import mean_sd_row, write_table
+from ..score import evaluate_model, summarize, write_results
 from .config import load_config
-from .evaluation import evaluate_model, summarize, write_results
 from .loop import fit
 
 log = logging.getLogger("smfd.train")

@@ -112,9 +112,9 @@ def load_queue(path: str | os.PathLike) -> Queue:
 
 def run_job(spec: dict) -> dict:
     """Train (unless an input job) and score one job; writes and returns ``result.json`` in its run folder."""
-    from .checkpoint import resolve_model_path
+    from ..models.io import resolve_model_path
+    from ..score import evaluate_model, summarize
     from .config import load_config
-    from .evaluation import evaluate_model, summarize
     from .loop import fit
 
     data = spec["data"]
@@ -142,10 +142,9 @@ def run_job(spec: dict) -> dict:
             result["stopped"] = "training cut at its wall-clock share"
         rows = _read_csv(run_dir / "metrics.csv")
         steps = int(rows[-1]["steps"]) if rows else 0
-        from ..models import create_model
+        from ..models import build
 
-        reads_mask = cfg.task == "deblur" and getattr(create_model(cfg.model.name, **cfg.model.kwargs),
-                                                      "mask_channels", 0)
+        reads_mask = build(cfg.model.name, **cfg.model.kwargs).spec.reads_mask
         result.update(model_name=cfg.model.name, mask_source=cfg.mask_source if reads_mask else "-",
                       batch_size=cfg.batch_size,
                       steps=steps, face_passes=steps * cfg.batch_size, epochs=len(rows),

@@ -1,10 +1,10 @@
-"""Inference steps around a deblurring net's output, and the one function that runs a net with them.
+"""Inference steps after a deblurring net's output, run by :class:`smfd.models.runner.Runner` for every backend.
 
 ``keep_mean`` (not in the thesis): give the output each channel's mean over the blurry input. Blur, rescaling and
 zero-mean noise keep those means, so the sharp face has them too: this removes any colour drift the net adds. It
-has no parameters, so it applies to trained weights (``create_model(..., keep_mean=True)``, ``smfd eval
---model-option keep_mean=true``). A net records it in ``model.steps`` (an ONNX export in its metadata), which
-:func:`restore` reads for both backends; bundle and export manifests name it for readers (``files.deblur.steps``).
+has no parameters, so it applies to trained weights (``build(..., keep_mean=True)``, ``smfd eval --model-option
+keep_mean=true``). A net's :class:`~smfd.models.runner.NetSpec` records it in ``steps`` (weights files in their
+options, ONNX exports in their metadata); bundle and export manifests name it for readers (``files.deblur.steps``).
 """
 
 from __future__ import annotations
@@ -46,14 +46,4 @@ def apply_steps(out: torch.Tensor, blurry: torch.Tensor, steps: Sequence[str]) -
     return out
 
 
-def restore(net, blurry: torch.Tensor, mask: torch.Tensor | None = None, steps: Sequence[str] | None = None
-            ) -> torch.Tensor:
-    """A deblurring net's output for ``blurry`` (with ``mask`` if the net reads one), then its inference steps
-    (``steps``, default the net's own ``steps``), in fp32. ``net``: a torch module (a DDP wrapper too) or an ONNX
-    Runtime session of :mod:`smfd.infer.export`."""
-    inner = getattr(net, "module", net)
-    out = net(blurry, mask) if getattr(inner, "mask_channels", 0) else net(blurry)
-    return apply_steps(out.float(), blurry, getattr(inner, "steps", ()) if steps is None else steps)
-
-
-__all__ = ["KEEP_MEAN_STEPS", "STEPS", "apply_steps", "check_steps", "keep_mean", "restore"]
+__all__ = ["KEEP_MEAN_STEPS", "STEPS", "apply_steps", "check_steps", "keep_mean"]

@@ -25,18 +25,16 @@ from ..data.celebamask import CLASSES
 from ..data.io import list_images, read_image, write_image
 from ..degrade import make_degradation
 from ..fileio import atomic_write_bytes
-from ..infer.steps import restore
 from ..metrics import colour_shift, from_uint8, mse255, psnr, ssim
 from ..metrics.niqe import niqe
 from ..metrics.perceptual import perceptual_status
-from ..models import model_task
-from ..models.mask_generator import mask_logits
-from ..precision import autocast, resolve_precision, to_channels_last
+from ..models.io import load_runner
+from ..models.runner import resolve_device
 from ..report.grid import make_grid
 from ..report.palette import colorize_mask
 from ..report.tables import mean_sd
-from .checkpoint import load_model
-from .loop import mask_provider, metric_rows, resolve_device
+from .masks import mask_provider
+from .rows import metric_rows
 
 INPUT = "input"  # pseudo-model: score the degraded input as it is (the "blurry" row of a table)
 
@@ -93,18 +91,18 @@ def evaluate_model(
     same blurry faces. Returns ``(rows, info, example_rows)``.
     """
     dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
     folder = FaceFolder(data_root)
     splits, split_source = _splits_for(model_path, folder, split_file)
     ids = select_ids(splits, split)[:limit]
     if model_options and model_path == INPUT:
         raise ValueError("model options need a model, not 'input'")
-    model = None if model_path == INPUT else to_channels_last(load_model(model_path, model_options).to(dev).eval())
-    task = "deblur" if model is None else model_task(model.model_name)
+    net = None if model_path == INPUT else load_runner(model_path, model_options).to(dev, precision=precision,
+                                                                                      channels_last=True).eval()
+    task = "deblur" if net is None else net.spec.task
     ds = FaceDeblurDataset(folder, ids, train=False, seed=seed, size=size, grayscale=task == "mask",
                            degradation=make_degradation(degradation))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=0)
-    masks = mask_provider(mask_source, dev) if task == "deblur" and getattr(model, "mask_channels", 0) else None
+    masks = mask_provider(mask_source, dev, precision) if net is not None and net.spec.reads_mask else None
     scorer = None
     if identity and task == "deblur":
         from ..metrics.identity import IdentityScorer
@@ -112,19 +110,18 @@ def evaluate_model(
         scorer = IdentityScorer()
     rows, shown = [], []
     confusion = None  # mask nets: pixel counts, rows the true class, columns the predicted one
-    with torch.no_grad(), autocast(prec, dev):
+    with torch.no_grad():
         for batch in loader:
-            lq = to_channels_last(batch["lq"].to(dev))
             probs = None
-            if model is None:
-                out = lq
+            if net is None:
+                out = batch["lq"].to(dev)
             elif task == "mask":
-                out = mask_logits(model, lq)
+                out = net(batch["lq"])
                 counts = multiclass_confusion_matrix(out.argmax(1).cpu(), batch["mask"], out.shape[1])
                 confusion = counts if confusion is None else confusion + counts
             else:
                 probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
-                out = restore(model, lq, to_channels_last(probs) if probs is not None else None)
+                out = net(batch["lq"], probs)
             batch_rows = metric_rows(out.float(), batch, task)  # on the device: see metric_rows
             out = out.float().cpu()
             for i, row in enumerate(batch_rows):
@@ -145,10 +142,11 @@ def evaluate_model(
             rows.extend(batch_rows)
             if progress:
                 progress(len(batch_rows))
-    info = {"model": model_path, "model_name": getattr(model, "model_name", INPUT), "task": task,
+    info = {"model": model_path, "model_name": INPUT if net is None else net.spec.name, "task": task,
             "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
             "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-",
-            "model_options": model_options or {}, "precision": prec, "degradation": degradation}
+            "model_options": model_options or {}, "precision": "fp32" if net is None else net.precision,
+            "degradation": degradation}
     if confusion is not None:
         info["confusion"] = confusion.tolist()
     return rows, info, shown
