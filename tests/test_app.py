@@ -465,7 +465,7 @@ def test_an_oversized_aligned_request_stays_small(server, monkeypatch):
     ok, buf = cv2.imencode(".jpg", cv2.resize(face, (2000, 1500)))
     seen = []
     real = server.worker.pipe._run
-    monkeypatch.setattr(server.worker.pipe, "_run", lambda lq: (seen.append(tuple(lq.shape)), real(lq))[1])
+    monkeypatch.setattr(server.worker.pipe, "_run", lambda lq, *a: (seen.append(tuple(lq.shape)), real(lq, *a))[1])
     r = httpx.post(f"{server.url}/api/deblur", params={"aligned": "true"}, files={"file": ("big.jpg", buf.tobytes())},
                    timeout=120)
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (2000, 1500)

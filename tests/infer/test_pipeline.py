@@ -178,7 +178,7 @@ def test_an_oversized_aligned_crop_runs_at_the_working_size(bundle, monkeypatch)
     pipe = smfd.load_pipeline(str(bundle))
     seen = []
     real = pipe._run
-    monkeypatch.setattr(pipe, "_run", lambda lq: (seen.append(tuple(lq.shape)), real(lq))[1])
+    monkeypatch.setattr(pipe, "_run", lambda lq, *a: (seen.append(tuple(lq.shape)), real(lq, *a))[1])
     face = cv2.resize(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8), (1200, 900))
     res = pipe.deblur(face, aligned=True)
     assert seen == [(1, 3, 192, 256)]  # scaled to fit 256 px, aspect kept
@@ -221,3 +221,21 @@ def test_paste_back_touches_only_the_face_region_and_matches_the_whole_photo_war
                                                      borderMode=cv2.BORDER_REFLECT_101)])
     whole = paste_back(photo, restored[0], f.matrix)  # the whole photo warped, as before
     assert np.abs(whole.astype(int) - res.image.astype(int)).max() <= 1
+
+
+def test_the_mask_net_runs_only_when_something_reads_the_mask(monkeypatch):
+    """The shipped deblurring net reads no mask: without a mask asked for and no region kept, the mask net (most
+    of the work) is skipped and the restored face is the same."""
+    pipe = smfd.load_pipeline(precision="fp32")
+    assert not pipe.deblur_net.spec.reads_mask
+    calls = []
+    real = pipe.mask_net.probabilities
+    monkeypatch.setattr(pipe.mask_net, "probabilities", lambda x: calls.append(1) or real(x))
+    face = np.asarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3)), np.uint8)
+    with_mask = pipe.deblur(face, aligned=True)
+    assert len(calls) == 1 and with_mask.mask.shape == (64, 64)
+    without = pipe.deblur(face, aligned=True, mask=False)
+    assert len(calls) == 1 and without.mask is None
+    np.testing.assert_array_equal(without.image, with_mask.image)
+    kept = pipe.deblur(face, aligned=True, keep="hair", mask=False)  # keeping regions needs the mask
+    assert len(calls) == 2 and kept.mask is None

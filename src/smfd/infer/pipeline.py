@@ -35,10 +35,11 @@ class NoFaceError(ValueError):
 @dataclass
 class Result:
     """``image``: restored RGB uint8; ``mask``: predicted class ids (H, W) (0 outside restored faces in whole
-    photos); ``faces``: the faces found (empty in aligned mode), skipped ones with their reason."""
+    photos), or None where no mask was asked for and nothing needed one; ``faces``: the faces found (empty in
+    aligned mode), skipped ones with their reason."""
 
     image: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None
     faces: list[Face] = field(default_factory=list)
 
 
@@ -114,19 +115,27 @@ class FaceDeblurrer:
 
     # --- networks ---------------------------------------------------------------------------------------------
 
-    def _run(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W))."""
+    def needs_mask_net(self, mask: bool = True, keep: Sequence[int] = ()) -> bool:
+        """Whether restoring runs the mask net: when the deblurring net reads the mask, regions are kept, or the
+        caller wants the mask (``mask``). Otherwise it is skipped (for the shipped NAFNet, most of the work)."""
+        return bool(mask or keep or self.deblur_net.spec.reads_mask)
+
+    def _run(self, lq: torch.Tensor, with_mask: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W), or None
+        without ``with_mask`` when the deblurring net reads no mask)."""
         with torch.inference_mode():
-            probs = self.mask_net.probabilities(lq)
+            probs = self.mask_net.probabilities(lq) if with_mask or self.deblur_net.spec.reads_mask else None
             out = self.deblur_net(lq, probs)  # the mask goes in only if the net reads one; then the net's steps
-            return out.clamp(0, 1).cpu().contiguous(), probs.cpu().contiguous()
+            return out.clamp(0, 1).cpu().contiguous(), None if probs is None else probs.cpu().contiguous()
 
     def restore_faces(
-        self, faces: Sequence[np.ndarray], keep: Sequence[int] = ()
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        self, faces: Sequence[np.ndarray], keep: Sequence[int] = (), *, mask: bool = True
+    ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         """Restore aligned RGB uint8 face crops in batches; returns (restored faces, class-id masks).
 
         ``keep``: class ids whose pixels are taken from the input (e.g. hair, background), with a soft edge.
+        ``mask=False``: no masks are returned (None each) and the mask net runs only if something needs it
+        (:meth:`needs_mask_net`).
         A crop larger than the working size (``face_size``) is restored at that size and scaled back, so the
         work and memory per face stay bounded whatever the input's size (see :meth:`working_size`).
         """
@@ -145,13 +154,14 @@ class FaceDeblurrer:
             groups = [list(range(len(chunk)))] if same else [[i] for i in range(len(chunk))]  # one size per batch
             for group in groups:
                 lq = torch.from_numpy(np.stack([small[i] for i in group])).permute(0, 3, 1, 2).float() / 255
-                out, probs = self._run(lq)
-                ids = probs.argmax(1)
+                out, probs = self._run(lq, self.needs_mask_net(mask, keep))
+                ids = probs.argmax(1) if probs is not None else None
                 kept = _soften(sum((ids == c).float() for c in keep)) if keep else None
                 for j, i in enumerate(group):
-                    o, m = self._full_size(chunk[i], lq[j], out[j], ids[j], None if kept is None else kept[j])
+                    o, m = self._full_size(chunk[i], lq[j], out[j], None if ids is None else ids[j],
+                                           None if kept is None else kept[j])
                     outs.append(o)
-                    masks.append(m)
+                    masks.append(m if mask else None)
         return outs, masks
 
     def working_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -166,9 +176,10 @@ class FaceDeblurrer:
         return face if (h, w) == face.shape[:2] else cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
 
     @staticmethod
-    def _full_size(face: np.ndarray, lq: torch.Tensor, out: torch.Tensor, ids: torch.Tensor,
-                   kept: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
-        """One restored crop as uint8 (H, W, 3) and its class ids (H, W), at the size of the input ``face``.
+    def _full_size(face: np.ndarray, lq: torch.Tensor, out: torch.Tensor, ids: torch.Tensor | None,
+                   kept: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """One restored crop as uint8 (H, W, 3) and its class ids (H, W) (None without ``ids``), at the size of the
+        input ``face``.
 
         Shape:
             lq, out: (3, h, w) in [0, 1] at the working size; ids: (h, w); kept: (1, h, w).
@@ -177,11 +188,11 @@ class FaceDeblurrer:
         if out.shape[1:] == (h, w):
             if kept is not None:
                 out = out * (1 - kept) + lq * kept
-            return (out * 255).round().byte().permute(1, 2, 0).numpy(), ids.byte().numpy()
+            return (out * 255).round().byte().permute(1, 2, 0).numpy(), None if ids is None else ids.byte().numpy()
         size = (w, h)
         restored = (out * 255).round().byte().permute(1, 2, 0).numpy()
         restored = cv2.resize(restored, size, interpolation=cv2.INTER_CUBIC)
-        mask = cv2.resize(ids.byte().numpy(), size, interpolation=cv2.INTER_NEAREST)
+        mask = None if ids is None else cv2.resize(ids.byte().numpy(), size, interpolation=cv2.INTER_NEAREST)
         if kept is not None:  # kept regions come from the full-size input, not from its scaled-down copy
             alpha = cv2.resize(kept[0].numpy(), size, interpolation=cv2.INTER_LINEAR)[..., None]
             blend = restored.astype(np.float32)
@@ -191,8 +202,11 @@ class FaceDeblurrer:
 
     # --- images -------------------------------------------------------------------------------------------------
 
-    def deblur(self, image: np.ndarray, *, aligned: bool = False, keep: str | Sequence[str] = ()) -> Result:
+    def deblur(self, image: np.ndarray, *, aligned: bool = False, keep: str | Sequence[str] = (),
+               mask: bool = True) -> Result:
         """Restore one image: an aligned face crop (``aligned=True``) or every face in a whole photo.
+        ``mask=False``: the result holds no mask, and the mask net runs only if something needs it (the deblurring
+        net reads it, or regions are kept).
 
         Raises:
             NoFaceError: whole-photo mode found no face large enough (use ``aligned=True`` for crops).
@@ -200,8 +214,8 @@ class FaceDeblurrer:
         _check_image(image)
         keep_ids = parse_keep(keep)
         if aligned:
-            (out,), (mask,) = self.restore_faces([image], keep_ids)
-            return Result(out, mask, [])
+            (out,), (ids,) = self.restore_faces([image], keep_ids, mask=mask)
+            return Result(out, ids, [])
         faces = self._detect(image)
         todo = []
         for f in faces:
@@ -214,15 +228,17 @@ class FaceDeblurrer:
             why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
             raise NoFaceError(f"{why}; for a face crop use aligned mode (--aligned)")
         crops = [align(image, f.matrix, self.face_size) for f in todo]
-        restored, masks = self.restore_faces(crops, keep_ids)
+        restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
         out = image.copy()
-        full_mask = np.zeros(image.shape[:2], np.uint8)
+        full_mask = np.zeros(image.shape[:2], np.uint8) if mask else None
         for f, face, m in sorted(zip(todo, restored, masks, strict=True), key=lambda t: t[0].size):
             # only the face's own region of the photo is touched: memory per face stays bounded by its size
             (x0, y0, x1, y1), matrix = _face_region(f.matrix, self.face_size, image.shape)
             if x1 <= x0 or y1 <= y0:
                 continue
             out[y0:y1, x0:x1] = paste_back(out[y0:y1, x0:x1], face, matrix)
+            if full_mask is None:
+                continue
             inv = cv2.invertAffineTransform(matrix)
             warped = cv2.warpAffine(m, inv, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST, borderValue=255)
             region = full_mask[y0:y1, x0:x1]
