@@ -197,6 +197,7 @@ def deblur(
         if (h, w) != image.shape[:2]:
             notes.append(f"{f}: a {image.shape[1]}x{image.shape[0]} crop, restored at {w}x{h} and scaled back")
 
+    want_mask = save_mask or side_by_side  # otherwise the mask net runs only if the deblurring net reads it
     pending = [f for f in files if f in todo]
     stop = None
     with _progress() as bar:
@@ -212,7 +213,7 @@ def deblur(
                         except (OSError, ValueError) as e:
                             failures.append((str(f), str(e)))
                     if chunk:
-                        outs, masks = pipe.restore_faces([ph.image for ph in photos], keep_ids)
+                        outs, masks = pipe.restore_faces([ph.image for ph in photos], keep_ids, mask=want_mask)
                         for f, photo, o, m in zip(chunk, photos, outs, masks, strict=True):
                             try:
                                 save(f, photo, o, m)
@@ -226,7 +227,7 @@ def deblur(
                 for f in pending:
                     try:
                         photo = open_photo(f, max_pixels=max_pixels)
-                        result = pipe.deblur(photo.image, keep=keep_ids)
+                        result = pipe.deblur(photo.image, keep=keep_ids, mask=want_mask)
                     except (OSError, ValueError, RuntimeError) as e:
                         failures.append((str(f), str(e)))
                     else:
