@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .baselines import NAFBlock
 from .blocks import ChannelAttention, PostProcess
+from .nafnet import NAFBlock
 
 
 def local_stats(x: torch.Tensor, window: int, reduce: str) -> torch.Tensor:

@@ -28,9 +28,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .baselines import MaskNAFNet, NAFNet, UNet, UNetPlusPlus
+from .baselines import UNet, UNetPlusPlus
 from .local_pooling import use_local_stats
 from .mask_generator import MaskGenerator
+from .nafnet import MaskNAFNet, NAFNet
 from .runner import NetSpec, Runner
 from .smfd_unet import ResidualSMFDUNet, SMFDUNet
 
