@@ -126,7 +126,7 @@ def main() -> None:
 
 
 # the commands register themselves on `app` when their modules are imported
-from . import product, research  # noqa: E402, F401
+from . import experiments, product, research  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -362,33 +362,3 @@ def report_features(
             guide = mask_provider(mask_source)({"lq": x})
     inputs = (x,) if guide is None else (x, guide)
     typer.echo(f"wrote {feature_maps(net.module, inputs, out, run=lambda: net(x, guide))}")
-
-
-@app.command()
-def queue(
-    queue_file: Annotated[Path, typer.Argument(help="Queue YAML (configs/gpu/first-run.yaml): jobs, minutes, lanes.")],
-    data: Annotated[Path, typer.Option(help="Face folder or training pack (smfd prepare pack).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for at most 8 files: results, metrics, log, "
-                                                          "kept weights.")],
-    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget of the whole queue (default: "
-                                                       "the file's).")] = None,
-    lanes: Annotated[int | None, typer.Option(help="Jobs run side by side (default: the file's).")] = None,
-    work: Annotated[Path | None, typer.Option(help="Folder for the jobs' run folders (default OUT-work).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override for every training job.")] = None,
-    eval_limit: Annotated[int | None, typer.Option(help="Score at most this many test faces a job.")] = None,
-) -> None:
-    """Run a queue of training jobs inside a time budget (a lent GPU's one command) and keep results, metrics, a
-    log and fp16 weights in one small folder."""
-    from ..train.queue import load_queue, run_queue
-
-    if minutes is not None and minutes <= 0:
-        raise CliError(f"--minutes must be > 0, got {minutes}", code=2)
-    if lanes is not None and lanes < 1:
-        raise CliError(f"--lanes must be >= 1, got {lanes}", code=2)
-    q = load_queue(queue_file)
-    record = run_queue(q, data, out, work=work or out.with_name(out.name + "-work"), minutes=minutes, lanes=lanes,
-                       extra_set=set_ or [], eval_limit=eval_limit)
-    typer.echo((out / "results.md").read_text())
-    failed = [j for j in record["jobs"] if j["status"] != "done"]
-    if failed:
-        raise CliError(f"{len(failed)} of {len(record['jobs'])} jobs did not finish (see {out / 'results.md'})")

@@ -1,4 +1,4 @@
-"""scripts/bakeoff.py makes its tables again from kept weights (no run folders) and scores the mask generators."""
+"""smfd bakeoff makes its tables again from kept weights (no run folders) and scores the mask generators."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def kept_bakeoff(tmp_path: Path) -> Path:
 
 
 def _bakeoff(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/bakeoff.py", str(folder / "spec.yaml"), "--out",
+    return subprocess.run([sys.executable, "-m", "smfd", "bakeoff", str(folder / "spec.yaml"), "--out",
                            str(folder / "results"), *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -81,11 +81,8 @@ def test_tables_are_made_again_from_kept_weights(kept_bakeoff):
 
 def test_a_candidate_sets_its_own_config_overrides(tmp_path):
     """``set:`` in a candidate's entry reaches its training command (e.g. precision, so rows train alike)."""
-    import importlib.util
+    from smfd.experiments import bakeoff
 
-    loader = importlib.util.spec_from_file_location("bakeoff_script", ROOT / "scripts" / "bakeoff.py")
-    bakeoff = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(bakeoff)
     spec = {"config": "configs/whole_face.yaml", "data": "faces", "out": str(tmp_path), "budget_minutes": 60,
             "masks": "m.safetensors"}
     cand = {"model": {"name": "nafnet", "kwargs": {"width": 8}}, "set": {"precision": "fp32", "optim.lr": 5.0e-4}}

@@ -1,6 +1,6 @@
-"""Run a bake-off declared in a YAML file (configs/bakeoff.yaml): train every candidate for the same wall-clock
-budget, ``lanes`` at a time, score each on the test split under every listed degradation (and the blurry input
-itself), and write the table to results/bakeoff.md (and bakeoff.json). The mask generators the spec lists
+"""``smfd bakeoff``: run a bake-off declared in a YAML file (configs/bakeoff.yaml): train every candidate for the
+same wall-clock budget, ``lanes`` at a time, score each on the test split under every listed degradation (and the
+blurry input itself), and write the table to results/bakeoff.md (and bakeoff.json). The mask generators the spec lists
 under ``mask_generators`` are scored on the same faces (Dice and Jaccard per class, pixel confusion) into
 results/masks.md.
 
@@ -11,30 +11,33 @@ A candidate whose run folder is gone but whose weights the spec keeps (``path``,
 ``minutes``) is scored from those weights, on the spec's ``split`` file, so the tables can be made again from
 what is committed.
 
-Usage: python scripts/bakeoff.py configs/bakeoff.yaml [--only d-nafnet,e-nafnet-mask] [--lanes 1] [--no-train]
-       [--masks] [--out results]
+Usage: smfd bakeoff configs/bakeoff.yaml [--only d-nafnet,e-nafnet-mask] [--lanes 1] [--no-train] [--masks]
+       [--out results] [--card NAME]
+
+The model card of a shipped candidate (``--card``) is rendered here from the evaluations: every number in it is a
+measured one, and its protocol names the config and commands that make the weights and the card again.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import yaml
 
-from smfd.data.celebamask import CLASSES
-from smfd.fileio import atomic_write_bytes
-from smfd.models import build, count_parameters
-from smfd.models.io import load_runner
-from smfd.models.profile import count_flops
-from smfd.report.tables import markdown_table
-from smfd.score.evaluation import confusion_markdown
+from ..data.celebamask import CLASSES
+from ..fileio import atomic_write_bytes
+from ..models import build, count_parameters
+from ..models.io import load_runner
+from ..models.profile import count_flops
+from ..report.tables import markdown_table
+from ..score.evaluation import confusion_markdown
 
 SMFD = [sys.executable, "-c", "from smfd.cli import main; main()"]
 
@@ -73,7 +76,7 @@ def run_lanes(commands: list[tuple[str, list[str]]], lanes: int, log_dir: Path) 
                 running.remove(item)
                 print(f"done {name} (exit {proc.returncode})", flush=True)
                 if proc.returncode:
-                    raise SystemExit(f"{name} failed; see {log_dir / (name + '.log')}")
+                    raise ValueError(f"{name} failed; see {log_dir / (name + '.log')}")
 
 
 def _env() -> dict:
@@ -117,23 +120,18 @@ def run_facts(run: Path) -> dict:
     return {"steps": steps, "epochs": len(rows), "minutes": float(rows[-1].get("train_minutes") or "nan")}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("spec")
-    ap.add_argument("--only", default="", help="comma-separated candidates and references to train and score "
-                    "(default: all); the table then holds only those rows, so choose --out to keep the full one")
-    ap.add_argument("--lanes", type=int, default=0, help="runs side by side (default: the spec's lanes)")
-    ap.add_argument("--no-train", action="store_true", help="only evaluate and tabulate finished runs")
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--masks", action="store_true", help="only score the mask generators (results/masks.md)")
-    ap.add_argument("--card", default="", help="also write OUT/card.json (smfd bundle --card) for this candidate")
-    args = ap.parse_args()
+def run(spec_path: str, *, only: str = "", lanes: int = 0, no_train: bool = False, out_dir: str = "results",
+        masks: bool = False, card: str = "") -> None:
+    """Train what is missing, score, and write OUT/bakeoff.md, bakeoff.json and masks.md (and card.json with
+    ``card``). Raises ValueError on a bad spec or request."""
+    args = SimpleNamespace(spec=spec_path, only=only, lanes=lanes, no_train=no_train, out=out_dir, masks=masks,
+                         card=card)
     spec = yaml.safe_load(Path(args.spec).read_text())
     spec["lanes"] = args.lanes or spec["lanes"]
     only = set(args.only.split(",")) - {""}
     unknown = only - set(spec["candidates"]) - set(spec.get("references") or {})
     if unknown:
-        raise SystemExit(f"--only: no candidate or reference named {', '.join(sorted(unknown))} in {args.spec}")
+        raise ValueError(f"--only: no candidate or reference named {', '.join(sorted(unknown))} in {args.spec}")
     names = [n for n in spec["candidates"] if not only or n in only]
     references = {n: r for n, r in (spec.get("references") or {}).items() if not only or n in only}
     out = Path(spec["out"])
@@ -149,14 +147,14 @@ def main() -> None:
     assert len(tests) <= 1, "candidates were trained on different splits"
     spec["split_file"] = spec.get("split") or next(iter(split_files), None)
     if not spec["split_file"]:
-        raise SystemExit("no finished candidate to score, and no split file in the spec")
+        raise ValueError("no finished candidate to score, and no split file in the spec")
     if spec.get("mask_generators") and (args.masks or not only):
         atomic_write_bytes(Path(args.out) / "masks.md", mask_table(spec, args.spec).encode())
         print((Path(args.out) / "masks.md").read_text())
     if args.masks:
         return
     if not done and not references:
-        raise SystemExit("no finished candidate to score")
+        raise ValueError("no finished candidate to score")
     degradations = spec["evaluation"]["degradations"]
     inputs = {d: evaluate(spec, None, None, d) for d in degradations}
     table, record = [], {}
@@ -199,7 +197,7 @@ def main() -> None:
     title = (f"Bake-off at equal CPU time ({spec['budget_minutes']} min of training each)" if not only else
              f"{', '.join(sorted(only))} on the bake-off's test faces")
     text = (f"# {title}\n\n"
-            f"Made by `python scripts/bakeoff.py {args.spec}{made_by}`: "
+            f"Made by `smfd bakeoff {args.spec}{made_by}`: "
             + (f"{spec['config']}, {spec['lanes']} one-thread runs side by side on this 2-core CPU; masks from "
                f"`{spec['masks']}`." if not only else
                f"{spec['config']}, each row trained as its `how` in `{args.spec}` says; the mask-guided nets read "
@@ -244,7 +242,7 @@ def mask_table(spec: dict, spec_path: str) -> str:
                                   + confusion_markdown(ev["info"]["confusion"]))
     n_img = spec["evaluation"]["limit"]
     return (f"# Mask generation on whole faces (thesis Table 4.1 analogue)\n\n"
-            f"Made by `python scripts/bakeoff.py {spec_path}`: each generator scored on the first {n_img} test faces "
+            f"Made by `smfd bakeoff {spec_path}`: each generator scored on the first {n_img} test faces "
             "of the bake-off's split (seeded degradations, the same faces and blur for every row; 'sharp': the "
             "undegraded face). Dice per class over the faces where the class is present, mean over the classes "
             "present; no test face has wearables. Target (issue 17): mean Dice >= 0.78, features >= 0.70.\n\n"
@@ -285,7 +283,7 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
             "pipeline, half by the realistic family (camera shake, defocus, mild blur, sensor noise, JPEG, 10 % "
             "clean)."),
         "protocol": (f"{cand['how']}; " if cand.get("how") else "") + (
-            f"scored by python scripts/bakeoff.py {spec_path} --no-train --only {only} --card {name} --out "
+            f"scored by smfd bakeoff {spec_path} --no-train --only {only} --card {name} --out "
             f"{card_path.parent}; then smfd bundle --mask {masks} --deblur {weights} -o src/smfd/weights --card "
             f"{card_path}"),
         "metrics": metrics,
@@ -297,7 +295,3 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
                        f"{card_path.parent}/bakeoff.md and results/bakeoff.md.",
         "licence": "Trained on SynthFace-4k (StyleGAN2/FFHQ-derived): research, non-commercial use only.",
     }
-
-
-if __name__ == "__main__":
-    main()

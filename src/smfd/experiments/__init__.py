@@ -1,0 +1,2 @@
+"""Experiments declared in configs and run by the package: the bake-off (``smfd bakeoff``) trains what is missing,
+scores every candidate on the same test faces, tabulates, and renders a shipped candidate's model card."""
