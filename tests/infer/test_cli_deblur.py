@@ -1,11 +1,13 @@
 import os
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
 from helpers import make_tiny_bundle, write_bad_inputs
 from smfd.data import read_image
+from smfd.data.io import write_image
 from smfd.samples import samples_dir
 
 
@@ -300,3 +302,22 @@ def test_photos_keep_their_exif_and_icc_unless_stripped(bundle, tmp_path, run_cl
     assert run_cli(["deblur", *args, "-o", str(tmp_path / "s"), "--strip-metadata"]).code == 0
     with Image.open(tmp_path / "s" / "p.jpg") as out:
         assert not out.getexif() and "icc_profile" not in out.info
+
+
+def test_detector_option_finds_a_rolled_head_the_default_misses(run_cli, tmp_path):
+    """--detector hog-roll restores a face rolled 50 degrees in a photo; the default detector finds none there."""
+    pytest.importorskip("dlib")
+    face = read_image(sorted((samples_dir() / "images").iterdir())[0])
+    canvas = np.full((480, 480, 3), 110, np.uint8)
+    canvas[112:368, 112:368] = face
+    turned = cv2.warpAffine(canvas, cv2.getRotationMatrix2D((240, 240), 50, 1.0), (480, 480),
+                            borderMode=cv2.BORDER_REPLICATE)
+    photo = tmp_path / "rolled.png"
+    write_image(photo, turned)
+    res = run_cli(["deblur", str(photo), "-o", str(tmp_path / "default")])
+    assert res.code != 0 and "no face found" in res.err
+    res = run_cli(["deblur", str(photo), "-o", str(tmp_path / "roll"), "--detector", "hog-roll"])
+    assert res.code == 0, res.err
+    assert (tmp_path / "roll" / "rolled.png").is_file() and "restored 1 face(s)" in res.err
+    res = run_cli(["deblur", str(photo), "-o", str(tmp_path / "x"), "--detector", "mediapipe"])
+    assert res.code == 2 and "--detector must be one of hog" in res.err and not (tmp_path / "x").exists()
