@@ -18,3 +18,32 @@ def test_identity_separates_people_and_degrades_with_blur():
     assert other["id_distance"] > 0.6  # dlib's same-person threshold
     blurred = score(cv2.GaussianBlur(a, (0, 0), 2), a)
     assert 0 < blurred["id_distance"] < other["id_distance"]
+
+
+def test_face_identification_finds_each_face_among_the_sharp_ones():
+    import numpy as np
+
+    from smfd.metrics.identity import rank1
+
+    g = np.random.default_rng(0).normal(size=(5, 128))
+    assert rank1(g + 0.01, g).tolist() == [1.0] * 5  # each probe's nearest is its own
+    assert rank1(g[[1, 0, 2, 3, 4]], g).tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]  # two swapped: two misses
+
+
+def test_scoring_a_folder_reports_face_identification(tmp_path):
+    import shutil
+
+    from smfd.score import score_folders
+
+    sharp, pred = tmp_path / "sharp", tmp_path / "pred"
+    sharp.mkdir()
+    pred.mkdir()
+    images = sorted((samples_dir() / "images").iterdir())[:3]
+    for p in images:
+        shutil.copy(p, sharp / p.name)
+        shutil.copy(p, pred / p.name)
+    rows, _, _ = score_folders(pred, sharp, identity=True)
+    assert [r["id_rank1"] for r in rows] == [1.0, 1.0, 1.0]
+    shutil.copy(images[1], pred / images[0].name)  # a face that is someone else
+    rows, _, _ = score_folders(pred, sharp, identity=True)
+    assert rows[0]["id_rank1"] == 0.0 and rows[1]["id_rank1"] == 1.0

@@ -4,7 +4,8 @@ The models come from the ``face_recognition_models`` package and run with ``dlib
 PyPI and load offline. The face box is found once, on the sharp reference (HOG detector; the whole image if
 none is found, as for tight aligned crops), and the same box is used for the restored face, so a blurry
 output cannot fail detection and the two descriptors describe the same region. Results: ``id_distance``
-(Euclidean distance of the 128-D descriptors; dlib's same-person threshold is 0.6) and ``id_cosine``.
+(Euclidean distance of the 128-D descriptors; dlib's same-person threshold is 0.6) and ``id_cosine``; over a set
+of faces, :func:`rank1` is face identification: whether each restored face's nearest sharp face is its own.
 """
 
 from __future__ import annotations
@@ -43,10 +44,24 @@ class IdentityScorer:
         image = np.ascontiguousarray(image)
         return np.array(self._net.compute_face_descriptor(image, self._shape(image, box)))
 
-    def __call__(self, restored: np.ndarray, sharp: np.ndarray) -> dict[str, float]:
+    def descriptors(self, restored: np.ndarray, sharp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The 128-D descriptors of both faces, in the box found on the sharp one."""
         if restored.shape != sharp.shape:
             raise ValueError(f"faces must have one size, got {restored.shape} and {sharp.shape}")
         box = self._box(sharp)
-        a, b = self._descriptor(restored, box), self._descriptor(sharp, box)
+        return self._descriptor(restored, box), self._descriptor(sharp, box)
+
+    def __call__(self, restored: np.ndarray, sharp: np.ndarray) -> dict[str, float]:
+        return self.scores(*self.descriptors(restored, sharp))
+
+    @staticmethod
+    def scores(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
         cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
         return {"id_distance": float(np.linalg.norm(a - b)), "id_cosine": cos}
+
+
+def rank1(probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Face identification: for each probe descriptor (N, 128), whether its nearest gallery descriptor (Euclidean,
+    as dlib matches faces) is the one of the same index: the rank-1 hits (N,) as 0/1 floats."""
+    d = np.linalg.norm(probes[:, None, :] - gallery[None, :, :], axis=2)
+    return (d.argmin(1) == np.arange(len(probes))).astype(np.float64)

@@ -103,7 +103,7 @@ def evaluate_model(
                            degradation=make_degradation(degradation))
     loader = DataLoader(ds, batch_size=batch_size, num_workers=0)
     masks = mask_provider(mask_source, dev, precision) if net is not None and net.spec.reads_mask else None
-    scorer = None
+    scorer, pairs = None, []  # identity: (restored, sharp) descriptors, for face identification over the set
     if identity and task == "deblur":
         from ..metrics.identity import IdentityScorer
 
@@ -130,7 +130,9 @@ def evaluate_model(
                     restored, sharp = _to_uint8(out[i]), _to_uint8(batch["gt"][i])
                     row["niqe"] = niqe(restored) if min(restored.shape[:2]) >= 96 else math.nan
                     if scorer is not None:
-                        row.update(scorer(restored, sharp))
+                        pair = scorer.descriptors(restored, sharp)
+                        row.update(scorer.scores(*pair))
+                        pairs.append(pair)
                     if len(shown) < examples:
                         ids = batch["mask"][i] if probs is None else probs[i].argmax(0).cpu()
                         mask_img = colorize_mask(ids.numpy())
@@ -142,6 +144,7 @@ def evaluate_model(
             rows.extend(batch_rows)
             if progress:
                 progress(len(batch_rows))
+    _identification(rows, pairs)
     info = {"model": model_path, "model_name": INPUT if net is None else net.spec.name, "task": task,
             "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
             "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-",
@@ -162,7 +165,7 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
     preds = list_images(pred_dir)
     if not preds:
         raise ValueError(f"{pred_dir}: no images")
-    scorer = None
+    scorer, pairs = None, []  # identity: (restored, sharp) descriptors, for face identification over the set
     if identity:
         from ..metrics.identity import IdentityScorer
 
@@ -180,7 +183,9 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
             row = {"id": p.stem, "path": str(p), "psnr": psnr(ta, tb).item(), "ssim": ssim(ta, tb).item(),
                    "mse": mse255(ta, tb).item(), "colour_shift": colour_shift(ta, tb).item(), "niqe": niqe(a)}
             if scorer is not None:
-                row.update(scorer(a, b))
+                pair = scorer.descriptors(a, b)
+                row.update(scorer.scores(*pair))
+                pairs.append(pair)
             rows.append(row)
         except (OSError, ValueError) as e:
             problems.append(f"{p}: {e}")
@@ -188,8 +193,21 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, ide
             progress(1)
     if not rows:
         raise ValueError(f"{pred_dir}: no image could be scored ({problems[0]})")
+    _identification(rows, pairs)
     info = {"pred": str(pred_dir), "gt": str(gt_dir), "task": "deblur", "n_images": len(rows)}
     return rows, info, problems
+
+
+def _identification(rows: list[dict], pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """``id_rank1`` of each row: 1 where the face's nearest sharp face among all those scored is its own (face
+    identification, what access control and face analytics need); its mean is the rank-1 rate."""
+    if len(pairs) < 2 or len(pairs) != len(rows):
+        return
+    from ..metrics.identity import rank1
+
+    hits = rank1(np.stack([a for a, _ in pairs]), np.stack([b for _, b in pairs]))
+    for row, hit in zip(rows, hits, strict=True):
+        row["id_rank1"] = float(hit)
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
