@@ -28,13 +28,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import torch
 import yaml
 
 from ..data.celebamask import CLASSES
 from ..fileio import atomic_write_bytes
 from ..models import build, count_parameters
-from ..models.io import load_runner
+from ..models.io import load_runner, read_checkpoint
 from ..models.profile import count_flops
 from ..report.tables import markdown_table
 from ..score.evaluation import confusion_markdown
@@ -113,7 +112,7 @@ def evaluate(spec: dict, name: str | None, cand: dict | None, degradation: str, 
 
 def run_facts(run: Path) -> dict:
     """Steps (Adam's own count), epochs and training minutes of a finished run."""
-    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(run / "last.pt")
     steps = max(int(s["step"]) for s in ckpt["optimizer"]["state"].values())
     with open(run / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -41,5 +41,4 @@ def save_checkpoint(path: str | os.PathLike, *, model: nn.Module, spec: NetSpec,
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    return read_checkpoint(path)
+load_checkpoint = read_checkpoint  # the loop state written by save_checkpoint, read back
