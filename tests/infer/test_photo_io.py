@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from helpers import write_bad_inputs
-from smfd.infer.photo_io import encode_photo, open_photo, output_format, read_photo, save_photo
+from smfd.infer.photo_io import encode_photo, open_photo, output_format, output_suffix, read_photo, save_photo
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +122,15 @@ def test_encode_photo_checks_its_arguments(tmp_path):
 def _write(path):
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(path)
     return path
+
+
+def test_one_output_format_rule_by_name_and_by_photo(tmp_path):
+    assert output_suffix(".JPEG") == ".JPEG" and output_suffix(".jpg") == ".jpg"
+    assert output_suffix(".webp") == ".png" and output_suffix(".tif") == ".png"
+    assert output_suffix(".png", "jpg") == ".jpg" and output_suffix(".jpg", "png") == ".png"
+    with pytest.raises(ValueError, match="format must be"):
+        output_suffix(".jpg", "webp")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.jpeg")
+    photo = open_photo(tmp_path / "a.jpeg")
+    assert output_format(photo, ".jpeg") == "jpg" and output_format(photo, ".webp") == "png"
+    assert output_format(photo, ".jpeg", "png") == "png"

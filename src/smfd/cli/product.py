@@ -143,7 +143,7 @@ def deblur(
     """Deblur faces: whole photos (detect, align, restore, paste back) or aligned crops (--aligned)."""
     precision = _precision(precision)
     from ..data.io import expand_inputs, write_image
-    from ..infer.photo_io import open_photo, output_format, save_photo
+    from ..infer.photo_io import open_photo, output_format, output_suffix, save_photo
     from ..infer.pipeline import load_pipeline, parse_keep
     from ..report import colorize_mask
     from ..report.grid import side_by_side as sbs
@@ -176,12 +176,9 @@ def deblur(
         raise CliError(f"two inputs are both named {dup[0]}.*; outputs would collide, rename one")
     _writable_folder(out)
 
-    def restored_name(f: Path) -> str:
-        jpeg = f.suffix.lower() in (".jpg", ".jpeg")
-        return f"{f.stem}{f.suffix if jpeg else '.png'}" if format == "keep" else f"{f.stem}.{format}"
-
     extra = [*(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
-    targets = {f: [out / restored_name(f), *(out / f"{f.stem}{sfx}.png" for sfx in extra)] for f in files}
+    targets = {f: [out / f"{f.stem}{output_suffix(f.suffix, format)}", *(out / f"{f.stem}{sfx}.png" for sfx in extra)]
+               for f in files}
     todo, done_before = _plan(targets, overwrite, skip_existing)
     pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face, precision=precision,
                          detector=detector)

@@ -212,18 +212,33 @@ def encode_photo(photo: Photo, restored: np.ndarray, fmt: str, *, strip_metadata
     return buf.getvalue()
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
 def save_photo(path: str | os.PathLike, photo: Photo, restored: np.ndarray, *, strip_metadata: bool = False,
                quality: int = 95) -> Path:
     """Atomically write :func:`encode_photo`'s bytes; the format follows the suffix (.jpg/.jpeg or .png)."""
     path = Path(path)
-    fmt = "jpg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
+    fmt = "jpg" if path.suffix.lower() in JPEG_SUFFIXES else "png"
     atomic_write_bytes(path, encode_photo(photo, restored, fmt, strip_metadata=strip_metadata, quality=quality))
     return path
 
 
-def output_format(photo: Photo, suffix: str, choice: str = "keep") -> str:
-    """``jpg`` or ``png`` for a result: ``choice`` if it names one, else the input's (a JPEG stays a JPEG;
-    anything else, transparent and 16-bit images included, becomes PNG)."""
+def output_suffix(suffix: str, choice: str = "keep") -> str:
+    """The one output-format rule, by name: ``.jpg``/``.png`` if ``choice`` names one, else a JPEG keeps its own
+    suffix (``.jpeg`` stays ``.jpeg``) and anything else becomes ``.png``. Known before the photo is read, so a
+    folder run can plan (and refuse to overwrite) every output first."""
     if choice in ("jpg", "png"):
-        return choice
-    return "jpg" if suffix.lower() in (".jpg", ".jpeg") and photo.alpha is None and photo.deep is None else "png"
+        return f".{choice}"
+    if choice != "keep":
+        raise ValueError(f"format must be keep, jpg or png, got {choice!r}")
+    return suffix if suffix.lower() in JPEG_SUFFIXES else ".png"
+
+
+def output_format(photo: Photo, suffix: str, choice: str = "keep") -> str:
+    """``jpg`` or ``png`` for a result once the photo is read: :func:`output_suffix`'s rule, and a photo a JPEG
+    cannot hold (transparent or 16-bit, whatever its name) becomes PNG unless ``choice`` asks for JPEG."""
+    fmt = "jpg" if output_suffix(suffix, choice).lower() in JPEG_SUFFIXES else "png"
+    if choice == "keep" and (photo.alpha is not None or photo.deep is not None):
+        return "png"
+    return fmt
