@@ -14,12 +14,12 @@ $(PY):
 
 $(VENV)/.installed-base: pyproject.toml | $(PY)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[faces,onnx,web]'
+	$(PIP) install -e '.[faces,onnx,video,web]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,faces,onnx,train,web]'
+	$(PIP) install -e '.[dev,faces,onnx,train,video,web]'
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base

@@ -83,3 +83,52 @@ def write_bad_inputs(folder: Path) -> dict[str, Path]:
     Image.new("L", (20000, 20000)).save(folder / "bomb.png", optimize=False)
     files["bomb"] = folder / "bomb.png"
     return files
+
+
+def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (320, 240), fps: int = 10, face: int = 120,
+              audio: bool = True, rotation: int = 0, pts: list[int] | None = None, with_face: bool = True,
+              faststart: bool = False) -> Path:
+    """A small H.264 clip of a sample face moving right across a plain background (``pts``: the frames' timestamps
+    in 1/fps units, for a variable frame rate), with a 440 Hz AAC tone, stored with a display ``rotation``."""
+    from fractions import Fraction
+
+    import av
+    import cv2
+
+    from smfd.samples import samples_dir
+
+    img = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    img = cv2.GaussianBlur(cv2.resize(img, (face, face), interpolation=cv2.INTER_AREA), (0, 0), 1.5)
+    w, h = size
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height = (h, w) if rotation % 180 else (w, h)
+        v.pix_fmt = "yuv420p"
+        v.codec_context.time_base = Fraction(1, fps)
+        if rotation:
+            v.set_display_rotation(rotation)
+        a = out.add_stream("aac", rate=16000) if audio else None
+        for i in range(frames):
+            canvas = np.full((h, w, 3), (90, 120, 150), np.uint8)
+            if with_face:
+                x, y = min(w - face, 10 + 4 * i), (h - face) // 2
+                canvas[y : y + face, x : x + face] = img
+            canvas = np.ascontiguousarray(np.rot90(canvas, -(rotation // 90)))  # displayed upright
+            frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            frame.pts, frame.time_base = (pts[i] if pts else i), Fraction(1, fps)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode(None):
+            out.mux(packet)
+        if a is not None:
+            n = 16000 * ((pts[-1] + 1) if pts else frames) // fps
+            tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)
+            for s in range(0, n, 1024):
+                chunk = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = 16000, s, Fraction(1, 16000)
+                for packet in a.encode(chunk):
+                    out.mux(packet)
+            for packet in a.encode(None):
+                out.mux(packet)
+    return path

@@ -60,10 +60,10 @@ def _precision(value: str) -> str:
         raise CliError(f"--precision: {e}", code=2) from None
 
 
-def _progress() -> Progress:
+def _progress(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=False,
+        console=console, transient=False, disable=disable,
     )  # fmt: skip
 
 

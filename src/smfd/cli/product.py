@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 from pathlib import Path
 from typing import Annotated
@@ -12,91 +11,9 @@ import typer
 
 from ..data.celebamask import CLASSES
 from . import PRECISION_HELP, CliError, _model_options, _precision, _progress, _report_failures, app, console
+from .outputs import WriteFailed, not_read, plan_outputs, writable_folder, write_set
 
 FORMATS = ("keep", "png", "jpg")
-
-
-def _writable_folder(out: Path) -> None:
-    """Fail early if ``out`` could not be created or written, without creating it (it appears with the first
-    output, so a failed run leaves nothing behind)."""
-    import os
-
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise CliError(f"{out}: output folder is not writable ({probe} is a file)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise CliError(f"{out}: output folder is not writable (permission denied)")
-
-
-def _not_read(inputs: list[str]) -> list[Path]:
-    """Files in the given folders that a folder run leaves out (not an image suffix smfd reads); hidden files
-    are not counted."""
-    from ..data.io import IMAGE_SUFFIXES
-
-    left = []
-    for item in inputs:
-        if Path(item).is_dir():
-            left += sorted(p for p in Path(item).iterdir() if p.is_file() and not p.name.startswith(".")
-                           and p.suffix.lower() not in IMAGE_SUFFIXES)
-    return left
-
-
-def _plan(targets: dict[Path, list[Path]], overwrite: bool, skip_existing: bool
-          ) -> tuple[dict[Path, list[Path]], list[Path]]:
-    """Check each input's output files: none written twice in one run, none an input, none replaced without
-    --overwrite. Returns (the inputs to do with their outputs, the inputs already done, with --skip-existing)."""
-    owners: dict[Path, list[Path]] = {}
-    for f, ts in targets.items():
-        for t in ts:
-            owners.setdefault(t.resolve(), []).append(f)
-    twice = [(t, fs) for t, fs in owners.items() if len(fs) > 1]
-    if twice:
-        t, fs = twice[0]
-        raise CliError(f"{t}: would be written for both {fs[0]} and {fs[1]}; rename one of them or leave out "
-                       "--save-mask/--side-by-side")
-    inputs = {f.resolve(): f for f in targets}
-    clash = [inputs[t] for t in owners if t in inputs]
-    if clash:
-        raise CliError(f"{clash[0]}: an input would be replaced by an output; choose another --out")
-    done = [f for f, ts in targets.items() if skip_existing and all(t.exists() for t in ts)]
-    todo = {f: ts for f, ts in targets.items() if f not in done}
-    existing = [t for ts in todo.values() for t in ts if t.exists()]
-    if existing and not overwrite and not skip_existing:  # --skip-existing redoes an input's incomplete set
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise CliError(f"{existing[0]}: already exists{more}; use --overwrite to replace, or --skip-existing to go "
-                       "on where a run stopped")
-    return todo, done
-
-
-class _WriteFailed(Exception):
-    """An output could not be written because of the disk (full, over quota, read-only, failing): the run stops,
-    as every later output would fail too."""
-
-
-#: errno values that stop a run; any other write error (a name too long, say) fails that input only
-_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
-
-
-def _write_set(writes: list[tuple[Path, object]]) -> None:
-    """Write one input's outputs (path, function writing it) all or none: on failure or Ctrl-C, the ones
-    already written are removed, so a re-run with --skip-existing redoes that input."""
-    done = []
-    try:
-        for path, write in writes:
-            write(path)
-            done.append(path)
-    except BaseException as e:
-        for written in done:
-            written.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
-            raise _WriteFailed(f"{path}: cannot write: {e.strerror or e}") from None
-        if isinstance(e, OSError):
-            raise OSError(f"{path}: cannot write: {e.strerror or e}") from None
-        raise
 
 
 @app.command()
@@ -139,12 +56,20 @@ def deblur(
     ),
     max_megapixels: Annotated[float, typer.Option(
         help="Refuse photos larger than this (memory grows with it: about 1.2 GB at 50 MP).")] = 50.0,
+    start: Annotated[float, typer.Option(help="Videos: begin this many seconds in.")] = 0.0,
+    duration: Annotated[float | None, typer.Option(help="Videos: restore this many seconds (default: to the end).")
+                        ] = None,
+    detect_every: Annotated[int, typer.Option(
+        help="Videos: search for faces every this many frames; faces are followed in between.")] = 8,
 ) -> None:
-    """Deblur faces: whole photos (detect, align, restore, paste back) or aligned crops (--aligned)."""
+    """Deblur faces: whole photos (detect, align, restore, paste back), aligned crops (--aligned) or videos
+    (.mp4 .mov .m4v .mkv .avi .webm: each face followed and restored, written as H.264 with the audio)."""
     precision = _precision(precision)
-    from ..data.io import expand_inputs, write_image
+    from ..data.io import IMAGE_SUFFIXES, expand_inputs, write_image
     from ..infer.photo_io import open_photo, output_format, output_suffix, save_photo
     from ..infer.pipeline import load_pipeline, parse_keep
+    from ..infer.video import VIDEO_SUFFIXES
+    from ..infer.video import output_suffix as video_suffix
     from ..report import colorize_mask
     from ..report.grid import side_by_side as sbs
 
@@ -165,8 +90,15 @@ def deblur(
         raise CliError(f"--max-megapixels must be positive, got {max_megapixels:g}", code=2)
     if overwrite and skip_existing:
         raise CliError("--overwrite and --skip-existing exclude each other: choose one", code=2)
-    files = expand_inputs(inputs)
-    left_out = _not_read(inputs)
+    suffixes = IMAGE_SUFFIXES if aligned else IMAGE_SUFFIXES + VIDEO_SUFFIXES  # face crops are photos
+    files = expand_inputs(inputs, suffixes)
+    left_out = not_read(inputs, suffixes)
+    videos = [] if aligned else [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    for name, value, ok in (("--start", start, start >= 0), ("--duration", duration, duration is None or duration > 0),
+                            ("--detect-every", detect_every, detect_every >= 1)):
+        if not ok:
+            raise CliError(f"{name} must be {'at least 1' if name == '--detect-every' else 'positive'}, "
+                           f"got {value:g}", code=2)
     if not files:
         raise CliError("no input images found" + (f" ({len(left_out)} file(s) of other kinds, e.g. "
                                                   f"{left_out[0].name})" if left_out else ""))
@@ -174,12 +106,13 @@ def deblur(
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
         raise CliError(f"two inputs are both named {dup[0]}.*; outputs would collide, rename one")
-    _writable_folder(out)
+    writable_folder(out)
 
     extra = [*(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
     targets = {f: [out / f"{f.stem}{output_suffix(f.suffix, format)}", *(out / f"{f.stem}{sfx}.png" for sfx in extra)]
-               for f in files}
-    todo, done_before = _plan(targets, overwrite, skip_existing)
+               for f in files if f not in videos}
+    targets.update({f: [out / f"{f.stem}{video_suffix(f.suffix)}"] for f in videos})
+    todo, done_before = plan_outputs(targets, overwrite, skip_existing)
     pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face, precision=precision,
                          detector=detector)
     max_pixels = int(max_megapixels * 1e6)
@@ -193,7 +126,7 @@ def deblur(
         if side_by_side:
             writes.append((todo[src][-1], lambda p: write_image(
                 p, sbs([photo.image, colorize_mask(mask), result_img], ["input", "mask", "output"]))))
-        _write_set(writes)
+        write_set(writes)
         written.append(src)
         if photo.alpha is not None and output_format(photo, src.suffix, format) == "jpg":
             notes.append(f"{src}: its transparency is not in the JPEG output (--format png keeps it)")
@@ -204,9 +137,10 @@ def deblur(
             notes.append(f"{f}: a {image.shape[1]}x{image.shape[0]} crop, restored at {w}x{h} and scaled back")
 
     want_mask = save_mask or side_by_side  # otherwise the mask net runs only if the deblurring net reads it
-    pending = [f for f in files if f in todo]
+    pending = [f for f in files if f in todo and f not in videos]
+    clips = [f for f in videos if f in todo]
     stop = None
-    with _progress() as bar:
+    with _progress(disable=bool(clips) and not pending) as bar:
         task = bar.add_task("deblurring", total=len(pending))
         try:
             if aligned:
@@ -217,7 +151,8 @@ def deblur(
                             photos.append(open_photo(f, max_pixels=max_pixels))
                             chunk.append(f)
                         except (OSError, ValueError) as e:
-                            failures.append((str(f), str(e)))
+                            video = f.suffix.lower() in VIDEO_SUFFIXES
+                            failures.append((str(f), f"{e}{' (a video: leave out --aligned)' if video else ''}"))
                     if chunk:
                         outs, masks = pipe.restore_faces([ph.image for ph in photos], keep_ids, mask=want_mask)
                         for f, photo, o, m in zip(chunk, photos, outs, masks, strict=True):
@@ -245,13 +180,31 @@ def deblur(
                             restored += sum(not x.skipped for x in result.faces)
                             skips += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
                     bar.advance(task)
-        except _WriteFailed as e:
+        except WriteFailed as e:
             stop = (f"stopped: {e}", 1)
         except KeyboardInterrupt:
             stop = ("stopped by Ctrl-C", 130)
+    if clips and stop is None:
+        from .videos import deblur_videos
+
+        try:
+            for f, job, error in deblur_videos(pipe, clips, {f: todo[f][0] for f in clips}, start=start,
+                                               duration=duration, detect_every=detect_every, keep=keep_ids):
+                if error:
+                    failures.append((str(f), error))
+                    continue
+                written.append(f)
+                restored += job.faces_restored
+                notes.append(f"{f}: {job.summary()}")
+        except WriteFailed as e:
+            stop = (f"stopped: {e}", 1)
+        except KeyboardInterrupt:
+            stop = ("stopped by Ctrl-C", 130)
+        pending += clips
     where = str(out) if out.exists() else f"{out} (nothing written)"
     before = f" ({len(done_before)} done before, left alone)" if done_before else ""
-    console.print(f"restored {restored} face(s) from {len(written)} of {len(files)} image(s) into {where}{before}",
+    kind = "input(s)" if videos else "image(s)"
+    console.print(f"restored {restored} face(s) from {len(written)} of {len(files)} {kind} into {where}{before}",
                   markup=False, highlight=False)
     if any("MP limit" in msg for _, msg in failures):
         notes.append(f"--max-megapixels raises the {max_megapixels:g} MP limit (memory grows with it)")
@@ -259,13 +212,14 @@ def deblur(
         console.print(line, markup=False, highlight=False)
     if left_out:
         kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in left_out}))
-        console.print(f"left out {len(left_out)} file(s) that are not images smfd reads ({kinds}): "
+        what = "images" if aligned else "images or videos"
+        console.print(f"left out {len(left_out)} file(s) that are not {what} smfd reads ({kinds}): "
                       f"{', '.join(p.name for p in left_out[:5])}{' ...' if len(left_out) > 5 else ''}",
                       markup=False, highlight=False)
     if stop:
         failed = {name for name, _ in failures}
         not_done = [f for f in pending if f not in written and str(f) not in failed]
-        console.print(f"{stop[0]}; {len(not_done)} image(s) not done, from {not_done[0] if not_done else '-'}; "
+        console.print(f"{stop[0]}; {len(not_done)} {kind} not done, from {not_done[0] if not_done else '-'}; "
                       "re-run with --skip-existing to go on", markup=False, highlight=False)
         try:
             _report_failures(failures, len(files))

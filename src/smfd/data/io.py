@@ -86,16 +86,17 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95
     return path
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
+def list_images(folder: str | os.PathLike, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """Image files (or files with other ``suffixes``) directly inside ``folder``, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
 
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files, folders (their images, not recursive) and glob patterns -> image paths, in order, unique.
+def expand_inputs(inputs: list[str], suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """Files, folders (their files with ``suffixes``: images, not recursive) and glob patterns -> paths, in order,
+    unique.
 
     Raises:
         FileNotFoundError: an input that is neither a file, a folder, nor a pattern matching something.
@@ -106,7 +107,7 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out.extend(list_images(p))
+            out.extend(list_images(p, suffixes))
         elif p.is_file():
             out.append(p)
         elif any(ch in item for ch in "*?["):

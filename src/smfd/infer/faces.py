@@ -143,6 +143,14 @@ class FaceDetector:
         pts = self._points(patch, (size / 2 - half, size / 2 - half, size / 2 + half, size / 2 + half))
         return _apply(cv2.invertAffineTransform(m), pts)
 
+    def points_near(self, image: np.ndarray, centre: np.ndarray, side: float, roll: float = 0.0) -> np.ndarray:
+        """The 5 landmarks of a face known to be near ``centre`` with a box of ``side`` px whose eye line leans
+        ``roll`` degrees (a face followed from one video frame to the next): found where it is upright."""
+        if abs(roll) > _REFINE_ROLL:
+            return self._upright_points(image, np.asarray(centre, np.float32), side, roll)
+        half = side / 2
+        return self._points(image, (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half))
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 photo, largest first."""
         image = np.ascontiguousarray(image)

@@ -229,21 +229,38 @@ class FaceDeblurrer:
             raise NoFaceError(f"{why}; for a face crop use aligned mode (--aligned)")
         crops = [align(image, f.matrix, self.face_size) for f in todo]
         restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
+        if not mask:
+            return Result(self.paste(image, todo, restored), None, faces)
+        return Result(*self.paste(image, todo, restored, masks), faces)
+
+    def paste(self, image: np.ndarray, faces: Sequence[Face], restored: Sequence[np.ndarray],
+              masks: Sequence[np.ndarray] | None = None):
+        """Blend restored aligned crops back into a copy of ``image`` (each face's ``matrix`` says where), smallest
+        face first. Returns the new image, or (image, class-id map of the photo) when ``masks`` are given."""
         out = image.copy()
-        full_mask = np.zeros(image.shape[:2], np.uint8) if mask else None
-        for f, face, m in sorted(zip(todo, restored, masks, strict=True), key=lambda t: t[0].size):
+        full_mask = np.zeros(image.shape[:2], np.uint8) if masks is not None else None
+        order = sorted(range(len(faces)), key=lambda i: faces[i].size)
+        for i in order:
             # only the face's own region of the photo is touched: memory per face stays bounded by its size
-            (x0, y0, x1, y1), matrix = _face_region(f.matrix, self.face_size, image.shape)
+            (x0, y0, x1, y1), matrix = _face_region(faces[i].matrix, self.face_size, image.shape)
             if x1 <= x0 or y1 <= y0:
                 continue
-            out[y0:y1, x0:x1] = paste_back(out[y0:y1, x0:x1], face, matrix)
+            out[y0:y1, x0:x1] = paste_back(out[y0:y1, x0:x1], restored[i], matrix)
             if full_mask is None:
                 continue
             inv = cv2.invertAffineTransform(matrix)
-            warped = cv2.warpAffine(m, inv, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST, borderValue=255)
+            warped = cv2.warpAffine(masks[i], inv, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST, borderValue=255)
             region = full_mask[y0:y1, x0:x1]
             region[warped != 255] = warped[warped != 255]
-        return Result(out, full_mask, faces)
+        return out if masks is None else (out, full_mask)
+
+    def deblur_video(self, src: str | os.PathLike, dst: str | os.PathLike | None = None, **options):
+        """Restore the faces of a video clip: returns a :class:`~smfd.infer.video.VideoJob`, an iterable of restored
+        frames that writes ``dst`` (if given) as it goes. Options: ``start``, ``duration`` (s), ``detect_every``,
+        ``smooth`` (frames each side), ``batch_frames``, ``keep`` (class ids), ``crf``, ``preset``, ``progress``."""
+        from .video import VideoJob
+
+        return VideoJob(self, src, dst, **options)
 
     def _detect(self, image: np.ndarray) -> list[Face]:
         """Faces found on a copy of at most ``DETECT_MAX_PIXELS`` (the detector's memory and time grow with the

@@ -1,0 +1,149 @@
+"""Videos: faces followed and restored frame by frame, the clip written again with its size, frame count,
+timestamps, rotation and audio; bad clips named in one line, and nothing half-written left behind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import make_clip, make_tiny_bundle
+from smfd.infer.pipeline import load_pipeline
+
+av = pytest.importorskip("av")
+pytest.importorskip("dlib")
+
+from smfd.infer.video import probe, smooth_landmarks  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
+
+
+@pytest.fixture(scope="module")
+def pipe(bundle):
+    return load_pipeline(str(bundle), precision="fp32")
+
+
+def _read(path) -> tuple[list[np.ndarray], list[float], float]:
+    """Displayed frames (RGB, as stored), their times (s) and the audio's length (s, 0 without audio)."""
+    with av.open(str(path)) as c:
+        frames, times = [], []
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="rgb24"))
+            times.append(float(f.pts * f.time_base))
+        audio = 0.0
+        if c.streams.audio:
+            c.seek(0)
+            for f in c.decode(audio=0):
+                audio = max(audio, float(f.pts * f.time_base) + f.samples / f.sample_rate)
+    return frames, times, audio
+
+
+def test_a_clip_comes_back_with_its_size_frames_and_audio_and_the_face_restored(pipe, tmp_path):
+    src = make_clip(tmp_path / "c.mp4", frames=12)
+    job = pipe.deblur_video(src, tmp_path / "o.mp4", detect_every=4)
+    frames = list(job)
+    assert [f.index for f in frames] == list(range(12)) and all(f.tracks == [0] for f in frames)  # one face, one track
+    assert job.detections == 3 and "restored 12 face(s) in 12 of 12 frame(s)" in job.summary()
+    info_in, info_out = probe(src), probe(tmp_path / "o.mp4")
+    assert (info_out.width, info_out.height, info_out.frames, info_out.fps) == (320, 240, 12, info_in.fps)
+    before, t_in, audio_in = _read(src)
+    after, t_out, audio_out = _read(tmp_path / "o.mp4")
+    assert t_out == t_in and audio_out == pytest.approx(audio_in, abs=0.07) and audio_out > 1.0
+    face = (slice(70, 170), slice(40, 120))  # where the face is in frame 5
+    diff = [np.abs(a.astype(int) - b.astype(int)).mean(-1) for a, b in zip(before, after, strict=True)]
+    assert diff[5][face].mean() > 5  # the tiny random net changes the face...
+    assert diff[5][:, 250:].mean() < 2 and np.array_equal(frames[5].image.shape, (240, 320, 3))  # ...not the rest
+
+
+def test_rotation_and_a_variable_frame_rate_are_kept(pipe, tmp_path):
+    pts = [0, 1, 3, 4, 7, 8, 9, 12]
+    src = make_clip(tmp_path / "r.mov", frames=8, rotation=90, pts=pts)
+    out = tmp_path / "r.mov"
+    out = tmp_path / "o" / "r.mov"
+    job = pipe.deblur_video(src, out)
+    frames = list(job)
+    assert job.faces_restored == 8  # found upright as displayed: the rotation was applied the right way round
+    assert frames[0].image.shape == (240, 320, 3)
+    info = probe(out)
+    assert (info.rotation, info.width, info.height) == (90, 240, 320)  # stored as the input, shown turned
+    _, times, _ = _read(out)
+    assert times == pytest.approx([p / 10 for p in pts])
+
+
+def test_start_and_duration_cut_the_frames_and_the_audio(pipe, tmp_path):
+    src = make_clip(tmp_path / "c.mp4", frames=30)
+    frames = list(pipe.deblur_video(src, tmp_path / "o.mp4", start=0.8, duration=1.0))
+    assert len(frames) == 10 and frames[0].time == pytest.approx(0.0)
+    _, times, audio = _read(tmp_path / "o.mp4")
+    assert len(times) == 10 and times[0] == 0 and audio == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ValueError, match="past the end"):
+        pipe.deblur_video(src, tmp_path / "x.mp4", start=5)
+
+
+def test_a_clip_without_faces_passes_through_and_says_so(pipe, tmp_path):
+    src = make_clip(tmp_path / "empty.mp4", frames=6, with_face=False, audio=False)
+    job = pipe.deblur_video(src)
+    frames = list(job)
+    assert len(frames) == 6 and not any(f.faces for f in frames)
+    assert job.summary().startswith("no face restored in 6 frame(s): they pass through unchanged")
+    before, _, _ = _read(src)
+    assert all(np.array_equal(a, f.image) for a, f in zip(before, frames, strict=True))
+
+
+def test_bad_clips_are_named_in_one_line_and_leave_nothing(pipe, tmp_path):
+    good = make_clip(tmp_path / "good.mp4", frames=6)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
+    (tmp_path / "cut.mp4").write_bytes(good.read_bytes()[:2000])  # no index at the end: unreadable
+    with av.open(str(tmp_path / "sound.m4a"), "w") as c:  # audio only
+        s = c.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in [*s.encode(frame), *s.encode(None)]:
+            c.mux(p)
+    out = tmp_path / "out"
+    for name, reason in (("junk.mp4", "not a video FFmpeg can read"), ("cut.mp4", "not a video FFmpeg can read"),
+                         ("sound.m4a", "no video stream"), ("missing.mp4", "no such file")):
+        with pytest.raises((ValueError, OSError), match=reason) as e:
+            list(pipe.deblur_video(tmp_path / name, out / name))
+        assert str(e.value).startswith(str(tmp_path / name)) and "\n" not in str(e.value)
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_run_left_early_leaves_no_output(pipe, tmp_path):
+    src = make_clip(tmp_path / "c.mp4", frames=20, audio=False)
+    frames = iter(pipe.deblur_video(src, tmp_path / "o" / "c.mp4", batch_frames=2))
+    for _ in range(12):
+        next(frames)
+    assert not (tmp_path / "o" / "c.mp4").exists()  # written to a hidden file first
+    frames.close()  # as on Ctrl-C or an error in the caller
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_smoothing_keeps_steady_motion_and_damps_jitter():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 100, (5, 2))
+    steady = {i: (base + 3.0 * i).astype(np.float32) for i in range(20)}
+    assert np.allclose(smooth_landmarks(steady, 10, 4, 2.0), steady[10], atol=1e-4)  # no lag
+    assert np.allclose(smooth_landmarks(steady, 0, 4, 2.0), steady[0] + 3 * 1.2, atol=2.0)  # one-sided at the edge
+    shaky = {i: v + rng.normal(0, 1.0, v.shape).astype(np.float32) for i, v in steady.items()}
+    raw = np.std([shaky[i] - steady[i] for i in range(4, 16)])
+    smoothed = np.std([smooth_landmarks(shaky, i, 4, 2.0) - steady[i] for i in range(4, 16)])
+    assert smoothed < 0.6 * raw
+
+
+def test_the_cli_restores_videos_in_folders_beside_photos(bundle, tmp_path, run_cli):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "clip.mp4", frames=10)
+    make_clip(folder / "old.avi", frames=4, audio=False)
+    res = run_cli(["deblur", str(folder), "-o", str(tmp_path / "o"), "--weights", str(bundle), "--duration", "0.5"])
+    assert res.code == 0, res.err
+    assert "from 2 of 2 input(s)" in res.err and "clip.mp4: restored 5 face(s) in 5 of 5 frame(s)" in res.err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["clip.mp4", "old.mp4"]  # .avi becomes .mp4
+    assert probe(tmp_path / "o" / "clip.mp4").frames == 5
+    res = run_cli(["deblur", str(folder / "clip.mp4"), "-o", str(tmp_path / "o2"), "--aligned"])
+    assert res.code == 1 and "a video: leave out --aligned" in res.err
+    res = run_cli(["deblur", str(folder / "clip.mp4"), "-o", str(tmp_path / "o"), "--weights", str(bundle)])
+    assert res.code == 1 and "exists" in res.err  # no overwrite without --overwrite
