@@ -7,7 +7,9 @@ line of JSON, ``{"error": "..."}``, with one of the documented codes:
 * 400 a request smfd cannot use: no ``file`` field, two of them, a raw body instead of a form, an unknown or
   malformed option, an unreadable or damaged image, an image too large or too small;
 * 405 a method other than POST; 411 no ``Content-Length`` (the size is checked before anything is read);
-* 413 over the upload limit; 415 not an image; 422 no face found (whole-photo mode); 503 busy (``Retry-After``);
+* 413 over the upload limit; 415 not an image (a video clip included: restoring one takes minutes of CPU, longer
+  than a request should, so videos go through ``smfd deblur clip.mp4`` or ``pipe.deblur_video``); 422 no face
+  found (whole-photo mode); 503 busy (``Retry-After``);
 * 500 only for a fault of the server itself (e.g. face detection not installed).
 
 The image comes back in the upload's format (JPEG stays JPEG; transparent and 16-bit images as PNG) with its
@@ -27,7 +29,11 @@ import numpy as np
 from .data.celebamask import CLASSES
 from .infer.photo_io import MAX_PIXELS, encode_photo, open_photo, output_format
 from .infer.pipeline import NoFaceError, parse_keep
+from .infer.video import VIDEO_SUFFIXES
 from .report.palette import colorize_mask
+
+VIDEO_REFUSED = ("a video: this endpoint takes photos (a clip takes minutes of CPU); use smfd deblur CLIP -o OUT/ "
+                 "or pipe.deblur_video")
 
 OPTIONS = ("aligned", "keep", "output", "strip_metadata")
 OUTPUTS = ("image", "mask", "report")
@@ -146,7 +152,10 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
                 photo = open_photo(tmp, max_pixels=max_pixels)
             except (OSError, ValueError) as e:
                 reason = str(e).split(": ", 1)[-1]
-                return _error(415 if "not a readable image" in reason else 400, f"{name}: {reason}")
+                if Path(name).suffix.lower() in VIDEO_SUFFIXES and "not a readable image" in reason:
+                    reason = VIDEO_REFUSED
+                return _error(415 if reason == VIDEO_REFUSED or "not a readable image" in reason else 400,
+                              f"{name}: {reason}")
         finally:
             Path(tmp).unlink(missing_ok=True)
         try:

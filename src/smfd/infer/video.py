@@ -31,6 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from .faces import Face, align, alignment_matrix, roll_degrees
@@ -151,7 +152,9 @@ class _Track:
     id: int
     landmarks: np.ndarray  # (5, 2) in the frame, as last found
     side: float  # the detector's box side, in template pixels (scale-free: follows the face's size)
+    centre: np.ndarray  # the detector's box centre, in template pixels (the landmarks' predictor expects that box)
     misses: int = 0
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px a frame, of the landmarks
 
 
 class FaceTracker:
@@ -168,19 +171,31 @@ class FaceTracker:
         self._next_id = 0
         self.detections = 0
 
-    def _template_side(self, face: Face) -> float:
+    def _box(self, face: Face) -> tuple[float, np.ndarray]:
+        """The detector's box of ``face`` in template pixels: (side, centre)."""
         m = alignment_matrix(face.landmarks, self.face_size)
-        return face.size * math.hypot(m[0, 0], m[1, 0])
+        centre = np.array([(face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2], np.float64)
+        return face.size * math.hypot(m[0, 0], m[1, 0]), m[:, :2] @ centre + m[:, 2]
 
     def _follow(self, image: np.ndarray, track: _Track) -> np.ndarray | None:
-        m = alignment_matrix(track.landmarks, self.face_size)
-        scale = math.hypot(m[0, 0], m[1, 0])
-        side = track.side / scale
-        centre = track.landmarks.mean(0)
+        """The track's landmarks in ``image``: looked for where the face would be if it kept moving as it did,
+        then once more in the box those landmarks give (the predictor is most accurate in the detector's box)."""
+        pts = track.landmarks + track.velocity
         h, w = image.shape[:2]
-        if not (0 <= centre[0] < w and 0 <= centre[1] < h) or side < 8:
-            return None
-        return self.detector.points_near(image, centre, side, roll_degrees(track.landmarks))
+        for _ in range(2):
+            m = alignment_matrix(pts, self.face_size)
+            side = track.side / math.hypot(m[0, 0], m[1, 0])
+            inv = cv2.invertAffineTransform(m)
+            centre = (inv[:, :2] @ track.centre + inv[:, 2]).astype(np.float32)
+            if not (0 <= centre[0] < w and 0 <= centre[1] < h) or side < 8:
+                return None
+            pts = self.detector.points_near(image, centre, side, roll_degrees(pts))
+        return pts
+
+    @staticmethod
+    def _moved(track: _Track, pts: np.ndarray) -> None:
+        track.velocity = (pts - track.landmarks).mean(0)
+        track.landmarks = pts
 
     def update(self, image: np.ndarray, index: int) -> list[tuple[int, np.ndarray, int]]:
         """The faces of frame ``index``: (track id, landmarks (5, 2), face size in px)."""
@@ -194,15 +209,17 @@ class FaceTracker:
                         and np.linalg.norm(t.landmarks.mean(0) - centre) < 0.5 * face.size]
                 track = min(near, key=lambda t: np.linalg.norm(t.landmarks.mean(0) - centre)) if near else None
                 if track is None:
-                    track = _Track(self._next_id, face.landmarks, 0.0)
+                    track = _Track(self._next_id, face.landmarks, 0.0, np.zeros(2))
                     self._next_id += 1
-                track.landmarks, track.side, track.misses = face.landmarks, self._template_side(face), 0
+                self._moved(track, face.landmarks)
+                track.misses = 0
+                track.side, track.centre = self._box(face)
                 kept.append(track)
             for t in self.tracks:
                 if t not in kept:
                     t.misses += 1
                     if t.misses < 2 and (pts := self._follow(image, t)) is not None:
-                        t.landmarks = pts
+                        self._moved(t, pts)
                         kept.append(t)
             self.tracks = kept
         else:
@@ -210,7 +227,7 @@ class FaceTracker:
             for t in self.tracks:
                 pts = self._follow(image, t)
                 if pts is not None:
-                    t.landmarks = pts
+                    self._moved(t, pts)
                     alive.append(t)
             self.tracks = alive
         out = []
@@ -256,7 +273,10 @@ class _Pending:
     time: float
     pts: int  # in the input stream's time base
     image: np.ndarray
-    tracks: dict[int, tuple[np.ndarray, int]]
+    tracks: dict[int, tuple[np.ndarray, int]]  # track id -> (landmarks as found, face size)
+    faces: list[Face] = field(default_factory=list)  # as restored: smoothed landmarks, matrix
+    ids: list[int] = field(default_factory=list)
+    crops: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> restored aligned crop
 
 
 class VideoJob:
@@ -269,18 +289,19 @@ class VideoJob:
 
     def __init__(self, pipe: FaceDeblurrer, src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
                  start: float = 0.0, duration: float | None = None, detect_every: int = 8, smooth: int = 4,
-                 batch_frames: int = 8, keep: Sequence[int] = (), crf: int = 18, preset: str = "veryfast",
+                 fuse: int = 0, batch_frames: int = 8, keep: Sequence[int] = (), crf: int = 18,
+                 preset: str = "veryfast",
                  progress: Callable[[int], None] | None = None) -> None:
         if start < 0:
             raise ValueError(f"start must be >= 0 s, got {start:g}")
         if duration is not None and duration <= 0:
             raise ValueError(f"duration must be > 0 s, got {duration:g}")
-        if smooth < 0 or batch_frames < 1:
-            raise ValueError("smooth must be >= 0 and batch_frames >= 1")
+        if smooth < 0 or fuse < 0 or batch_frames < 1:
+            raise ValueError("smooth and fuse must be >= 0 and batch_frames >= 1")
         self.pipe, self.src = pipe, Path(src)
         self.dst = None if dst is None else Path(dst)
         self.start, self.duration = start, duration
-        self.detect_every, self.smooth, self.batch_frames = detect_every, smooth, batch_frames
+        self.detect_every, self.smooth, self.fuse, self.batch_frames = detect_every, smooth, fuse, batch_frames
         self.crf, self.preset, self.progress, self.keep = crf, preset, progress, tuple(keep)
         self.info = probe(self.src)
         if self.start >= self.info.duration > 0:
@@ -328,6 +349,8 @@ class VideoJob:
         window: deque[_Pending] = deque()
         series: dict[int, dict[int, np.ndarray]] = {}  # track id -> frame index -> landmarks
         ready: list[_Pending] = []
+        done_frames: deque[_Pending] = deque()  # restored, waiting for their later neighbours to be fused with
+        self._next = 0
         index, first_pts, last_pts, done = 0, None, None, False
         streams = [vin] + ([ain] if ain is not None and writer is not None else [])
         clock = time.perf_counter()
@@ -364,27 +387,28 @@ class VideoJob:
                 while window and window[0].index <= index - 1 - self.smooth:
                     ready.append(window.popleft())
                 if len(ready) >= self.batch_frames:
-                    yield from self._restore(ready, series, writer, first_pts, k)
+                    yield from self._restore(ready, series, done_frames, False, writer, first_pts, k)
                     ready = []
                 clock = time.perf_counter()
             if done:
                 break
         ready.extend(window)
-        if ready:
-            yield from self._restore(ready, series, writer, first_pts, k)
+        yield from self._restore(ready, series, done_frames, True, writer, first_pts, k)
         if index == 0:
             raise ValueError(f"{self.src}: no frames between {self.start:g} s and "
                              f"{'the end' if end is None else f'{end:g} s'}")
         self.detections = tracker.detections
 
-    def _restore(self, ready: list[_Pending], series: dict, writer, first_pts, k: int) -> Iterator[VideoFrame]:
+    def _restore(self, ready: list[_Pending], series: dict, done: deque, final: bool, writer, first_pts, k: int
+                 ) -> Iterator[VideoFrame]:
+        """Align and restore the faces of the ``ready`` frames (one batch), then write every frame whose
+        neighbours within ``fuse`` frames are restored (all of them when ``final``). ``done`` holds the restored
+        frames not yet written and the last ``fuse`` written ones (their crops are the earlier neighbours)."""
         pipe = self.pipe
         t0 = time.perf_counter()
         crops, owners = [], []
-        per_frame: list[list[Face]] = []
-        ids: list[list[int]] = []
         for p in ready:
-            faces = []
+            p.faces, p.ids, p.crops = [], list(p.tracks), {}
             for tid, (_, size) in p.tracks.items():
                 pts = smooth_landmarks(series[tid], p.index, self.smooth, self.smooth / 2)
                 x0, y0 = (pts.mean(0) - size / 2).round().astype(int)
@@ -395,37 +419,58 @@ class VideoJob:
                 else:
                     face.matrix = alignment_matrix(pts, pipe.face_size)
                     crops.append(align(p.image, face.matrix, pipe.face_size))
-                    owners.append((len(per_frame), face))
-                faces.append(face)
-            per_frame.append(faces)
-            ids.append(list(p.tracks))
+                    owners.append((p, tid))
+                p.faces.append(face)
         restored = pipe.restore_faces(crops, self.keep, mask=False)[0] if crops else []
-        t1 = time.perf_counter()
-        self.stats["restore"] += t1 - t0
-        by_frame: dict[int, list] = {}
-        for (i, face), out in zip(owners, restored, strict=True):
-            by_frame.setdefault(i, []).append((face, out))
-        for i, p in enumerate(ready):
-            t1 = time.perf_counter()
-            todo = by_frame.get(i, [])
-            image = pipe.paste(p.image, [f for f, _ in todo], [o for _, o in todo]) if todo else p.image
-            self.frames += 1
-            self.frames_with_faces += bool(todo)
-            self.faces_restored += len(todo)
-            t2 = time.perf_counter()
-            self.stats["paste back"] += t2 - t1
-            if writer is not None:
-                writer.video(np.rot90(image, -k) if k else image, p.pts - first_pts)
-            self.stats["encode"] += time.perf_counter() - t2
-            if self.progress is not None:
-                self.progress(1)
-            yield VideoFrame(p.index, p.time, image, per_frame[i], ids[i])
-        oldest = ready[-1].index + 1 - self.smooth  # the next frame's window starts here
+        for (p, tid), out in zip(owners, restored, strict=True):
+            p.crops[tid] = out
+        self.stats["restore"] += time.perf_counter() - t0
+        done.extend(ready)
+        oldest = ready[-1].index + 1 - self.smooth if ready else 0  # the next frame's smoothing window starts here
         for tid in list(series):
             for j in [j for j in series[tid] if j < oldest]:
                 del series[tid][j]
             if not series[tid]:
                 del series[tid]
+        while self._next < len(done) and (final or done[-1].index >= done[self._next].index + self.fuse):
+            yield self._write(done, self._next, writer, first_pts, k)
+            self._next += 1
+            while self._next > self.fuse:  # written frames beyond the fusion window are no longer read
+                done.popleft()
+                self._next -= 1
+
+    def _write(self, done: deque, at: int, writer, first_pts, k: int) -> VideoFrame:
+        p = done[at]
+        t1 = time.perf_counter()
+        todo = [(f, self._fused(done, at, tid)) for f, tid in zip(p.faces, p.ids, strict=True) if tid in p.crops]
+        image = self.pipe.paste(p.image, [f for f, _ in todo], [o for _, o in todo]) if todo else p.image
+        self.frames += 1
+        self.frames_with_faces += bool(todo)
+        self.faces_restored += len(todo)
+        t2 = time.perf_counter()
+        self.stats["paste back"] += t2 - t1
+        if writer is not None:
+            writer.video(np.rot90(image, -k) if k else image, p.pts - first_pts)
+        self.stats["encode"] += time.perf_counter() - t2
+        if self.progress is not None:
+            self.progress(1)
+        return VideoFrame(p.index, p.time, image, p.faces, p.ids)
+
+    def _fused(self, done: deque, at: int, tid: int) -> np.ndarray:
+        """The track's restored crop at ``done[at]``, averaged with Gaussian weights with its crops in the frames
+        up to ``fuse`` before and after (the crops are aligned, so the same point of the face is the same pixel)."""
+        if not self.fuse:
+            return done[at].crops[tid]
+        index = done[at].index
+        total, weight = None, 0.0
+        for p in list(done)[max(0, at - self.fuse) : at + self.fuse + 1]:
+            if tid not in p.crops or abs(p.index - index) > self.fuse:
+                continue
+            w = math.exp(-0.5 * ((p.index - index) / (self.fuse / 2)) ** 2)
+            crop = p.crops[tid].astype(np.float32)
+            total = crop * w if total is None else total + crop * w
+            weight += w
+        return np.clip(np.rint(total / weight), 0, 255).astype(np.uint8)
 
     def summary(self) -> str:
         """One line on what the run did."""
