@@ -157,6 +157,10 @@ def _write_clip(path: Path, frames: list[np.ndarray], audio: bool = True) -> lis
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
+def _fused_name(n: int, tolerance: float) -> str:
+    return f"smfd video, fused over +-{n} (tolerance {tolerance:g})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("faces", type=Path)
@@ -165,6 +169,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default="default")
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--fuse", type=lambda v: [int(x) for x in v.split(",")], default=[2, 3, 4],
+                    help="fusion windows to compare (frames each side)")
+    ap.add_argument("--tolerance", type=lambda v: [float(x) for x in v.split(",")], default=[12.0],
+                    help="fusion tolerances to compare (0-255; smfd.infer.video.FUSE_TOLERANCE)")
     ap.add_argument("--speed", action="store_true", help="also time a 1280x720 clip written to disk")
     ap.add_argument("--speed-frames", type=int, default=96)
     ap.add_argument("--out", type=Path)
@@ -173,7 +181,7 @@ def main() -> None:
 
     pipe = load_pipeline(args.weights, precision=args.precision)
     methods = ("blurry", "smfd video", "smfd video, no smoothing", "each frame as a photo",
-               *(f"smfd video, fused over +-{n}" for n in (1, 2, 3)))
+               *(_fused_name(n, t) for n in args.fuse for t in args.tolerance))
     rows: dict[str, list[dict]] = {m: [] for m in ("sharp", *methods)}
     tmp = Path(tempfile.mkdtemp())
     for k, fid in enumerate(_test_ids(args.faces, args.clips)):
@@ -186,7 +194,7 @@ def main() -> None:
             return [f.image for f in frames], [f.faces[0].matrix if f.faces else None for f in frames]
 
         (with_smooth, a_smooth), (no_smooth, a_raw) = run(), run(smooth=0)
-        fused = {n: run(fuse=n)[0] for n in (1, 2, 3)}
+        fused = {(n, t): run(fuse=n, fuse_tolerance=t)[0] for n in args.fuse for t in args.tolerance}
         photos, a_photo = [], []
         for img in blurry:
             try:
@@ -198,7 +206,7 @@ def main() -> None:
                 a_photo.append(None)
         for name, frames in (("sharp", sharp), ("blurry", blurry), ("smfd video", with_smooth),
                              ("smfd video, no smoothing", no_smooth), ("each frame as a photo", photos),
-                             *((f"smfd video, fused over +-{n}", v) for n, v in fused.items())):
+                             *((_fused_name(*key), v) for key, v in fused.items())):
             rows[name].append(scores(frames, sharp, placements, mask))
             matrices = {"smfd video": a_smooth, "smfd video, no smoothing": a_raw, "each frame as a photo": a_photo}
             rows[name][-1]["jitter"] = jitter(matrices[name], placements) if name in matrices else float("nan")

@@ -12,7 +12,7 @@ from smfd.infer.pipeline import load_pipeline
 av = pytest.importorskip("av")
 pytest.importorskip("dlib")
 
-from smfd.infer.video import probe, smooth_landmarks  # noqa: E402
+from smfd.infer.video import fuse_crops, probe, smooth_landmarks  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,17 @@ def test_the_cli_restores_videos_in_folders_beside_photos(bundle, tmp_path, run_
     assert res.code == 1 and "a video: leave out --aligned" in res.err
     res = run_cli(["deblur", str(folder / "clip.mp4"), "-o", str(tmp_path / "o"), "--weights", str(bundle)])
     assert res.code == 1 and "exists" in res.err  # no overwrite without --overwrite
+
+
+def test_fusion_averages_frame_to_frame_noise_but_not_what_changes():
+    rng = np.random.default_rng(0)
+    face = rng.integers(40, 200, (64, 64, 3)).astype(np.float32)
+    crops = [np.clip(face + rng.normal(0, 3, face.shape), 0, 255).astype(np.uint8) for _ in range(7)]
+    for c in crops[4:]:  # from frame 4 on, the mouth region changes a lot (say, it opens)
+        c[40:56, 20:44] = 10
+    fused = fuse_crops(crops[3], [(i - 3, c) for i, c in enumerate(crops) if i != 3], radius=3)
+    still = (slice(0, 30), slice(0, 64))
+    assert np.abs(fused[still] - face[still]).mean() < 0.6 * np.abs(crops[3][still] - face[still]).mean()
+    mouth = (slice(44, 52), slice(24, 40))
+    assert np.abs(fused[mouth] - face[mouth]).mean() < 2.0  # no ghost of the open mouth of frames 4-6 (at 10)
+    assert fuse_crops(crops[3], [], radius=3) is crops[3]

@@ -53,8 +53,15 @@ def train_command(spec: dict, name: str, cand: dict) -> list[str]:
     for key, value in overrides.items():
         args += ["--set", f"{key}={json.dumps(value) if isinstance(value, (dict, list)) else value}"]
     if cand.get("masks"):
-        args += ["--mask-source", f"generator:{spec['masks']}"]
+        args += ["--mask-source", mask_source(spec, cand)]
     return args
+
+
+def mask_source(spec: dict, cand: dict) -> str:
+    """What a mask-guided candidate reads: ``masks: true`` the spec's generator, ``masks: gt`` the true masks,
+    ``masks: PATH`` that generator."""
+    masks = cand["masks"]
+    return "gt" if masks == "gt" else f"generator:{spec['masks'] if masks is True else masks}"
 
 
 def run_lanes(commands: list[tuple[str, list[str]]], lanes: int, log_dir: Path) -> None:
@@ -84,26 +91,50 @@ def _env() -> dict:
     return dict(os.environ)
 
 
+def _evaluation(spec: dict, name: str | None, cand: dict | None, degradation: str, identity: bool = True
+                ) -> tuple[str, Path, Path, list[str] | None]:
+    """(key, the eval's output folder, the folder its scores are kept in, the ``smfd eval`` command or None when
+    the scores are kept already)."""
+    ev = spec["evaluation"]
+    key = f"{name or 'input'}-{degradation}"
+    out, kept = Path(spec["out"]) / "eval" / key, Path(spec.get("evaluations") or Path(spec["out"]) / "eval") / key
+    if (kept / "summary.json").is_file():
+        return key, out, kept, None
+    model = (cand.get("path") or str(Path(spec["out"]) / name)) if name else "input"
+    cmd = [*SMFD, "eval", "--model", model, "--data", spec["data"], "--split-file", spec["split_file"],
+           "--degradation", degradation, "--precision", ev.get("precision", "auto"), "-o", str(out), "--overwrite"]
+    cmd += ["--limit", str(ev["limit"])] if ev.get("limit") else []  # none: every test face
+    cmd += ["--identity"] if identity and ev.get("identity", True) else []
+    if cand and cand.get("masks"):
+        cmd += ["--mask-source", mask_source(spec, cand)]
+    return key, out, kept, cmd
+
+
+def _keep(out: Path, kept: Path) -> None:
+    if kept != out:
+        for file in ("per_image.csv", "summary.json"):
+            atomic_write_bytes(kept / file, (out / file).read_bytes())
+
+
+def evaluate_all(spec: dict, jobs: list[tuple[str | None, dict | None, str]], lanes: int) -> None:
+    """Run the missing evaluations of ``jobs`` (name, candidate, degradation), ``lanes`` at a time."""
+    todo = [e for e in (_evaluation(spec, *job) for job in jobs) if e[3] is not None]
+    if todo:
+        (Path(spec["out"]) / "eval").mkdir(parents=True, exist_ok=True)
+        run_lanes([(f"eval-{key}", cmd) for key, _, _, cmd in todo], lanes, Path(spec["out"]) / "eval")
+        for _, out, kept, _ in todo:
+            _keep(out, kept)
+
+
 def evaluate(spec: dict, name: str | None, cand: dict | None, degradation: str, identity: bool = True) -> dict:
     """``smfd eval`` of a candidate (or of the input when name is None) unless already done; its summary
     (``info`` too: what was scored, and a mask net's pixel confusion). The scores (per_image.csv, summary.json)
     are kept in the spec's ``evaluations`` folder, so the tables can be made again without evaluating again."""
-    ev = spec["evaluation"]
-    key = f"{name or 'input'}-{degradation}"
-    out, kept = Path(spec["out"]) / "eval" / key, Path(spec.get("evaluations") or Path(spec["out"]) / "eval") / key
-    if not (kept / "summary.json").is_file():
-        model = (cand.get("path") or str(Path(spec["out"]) / name)) if name else "input"
-        cmd = [*SMFD, "eval", "--model", model, "--data", spec["data"], "--split-file", spec["split_file"], "--limit",
-               str(ev["limit"]), "--degradation", degradation, "--precision", ev.get("precision", "auto"), "-o",
-               str(out), "--overwrite"]
-        cmd += ["--identity"] if identity and ev.get("identity", True) else []
-        if cand and cand.get("masks"):
-            cmd += ["--mask-source", f"generator:{spec['masks']}"]
+    key, out, kept, cmd = _evaluation(spec, name, cand, degradation, identity)
+    if cmd is not None:
         print(f"eval {name or 'input'} on {degradation}", flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        if kept != out:
-            for file in ("per_image.csv", "summary.json"):
-                atomic_write_bytes(kept / file, (out / file).read_bytes())
+        _keep(out, kept)
     with open(kept / "per_image.csv", newline="") as f:
         rows = {r["id"]: r for r in csv.DictReader(f)}
     summary = json.loads((kept / "summary.json").read_text())
@@ -155,6 +186,10 @@ def run(spec_path: str, *, only: str = "", lanes: int = 0, no_train: bool = Fals
     if not done and not references:
         raise ValueError("no finished candidate to score")
     degradations = spec["evaluation"]["degradations"]
+    everything = {**{n: spec["candidates"][n] for n in done}, **references}
+    evaluate_all(spec, [(None, None, d) for d in degradations]
+                 + [(n, c, d) for n, c in everything.items() for d in c.get("degradations", degradations)],
+                 spec["lanes"])  # side by side, one thread each
     inputs = {d: evaluate(spec, None, None, d) for d in degradations}
     table, record = [], {}
     for n in [*done, *references]:
@@ -171,6 +206,9 @@ def run(spec_path: str, *, only: str = "", lanes: int = 0, no_train: bool = Fals
                f"{facts['minutes']:.0f}" if facts["minutes"] != "-" else "-"]
         record[n] = {**facts, "gflops": gflops}
         for d in degradations:
+            if d not in cand.get("degradations", degradations):  # a reference scored on some families only
+                row += ["-"] * (2 if d == "sharp" else 5)
+                continue
             ev = evaluate(spec, n, cand, d)
             s, base = ev["summary"], inputs[d]["summary"]
             worse = sum(float(r["psnr"]) < float(inputs[d]["rows"][i]["psnr"]) for i, r in ev["rows"].items())
@@ -179,14 +217,17 @@ def run(spec_path: str, *, only: str = "", lanes: int = 0, no_train: bool = Fals
                 row += [f"{s['psnr']['mean']:.2f}", f"{s['ssim']['mean']:.3f}"]
             else:
                 ident = f"{s['id_cosine']['mean'] - base['id_cosine']['mean']:+.3f}" if "id_cosine" in s else "-"
+                rank1 = (f"{100 * base['id_rank1']['mean']:.1f} → {100 * s['id_rank1']['mean']:.1f} %"
+                         if "id_rank1" in s and "id_rank1" in base else "-")
                 row += [f"{s['psnr']['mean'] - base['psnr']['mean']:+.2f}", f"{s['ssim']['mean']:.3f}",
-                        f"{100 * worse / n_img:.0f} %", ident]
+                        f"{100 * worse / n_img:.0f} %", ident, rank1]
             record[n][d] = {k: v["mean"] for k, v in s.items()} | {"worse_share": worse / n_img}
         table.append(row)
     head = ["candidate", "params", "GFLOPs/face", "steps", "train min"]
     for d in degradations:
         head += [f"{d}: PSNR vs itself", f"{d}: SSIM vs itself"] if d == "sharp" else [
-            f"{d}: dB over input", f"{d}: SSIM", f"{d}: worse than input", f"{d}: identity gain"]
+            f"{d}: dB over input", f"{d}: SSIM", f"{d}: worse than input", f"{d}: identity gain",
+            f"{d}: rank-1 (input → restored)"]
     base_line = ", ".join(f"{d} {inputs[d]['summary']['psnr']['mean']:.2f} dB / SSIM "
                           f"{inputs[d]['summary']['ssim']['mean']:.3f}" for d in degradations if d != "sharp")
     n_img = len(next(iter(inputs.values()))["rows"])
@@ -202,9 +243,10 @@ def run(spec_path: str, *, only: str = "", lanes: int = 0, no_train: bool = Fals
                f"{spec['config']}, each row trained as its `how` in `{args.spec}` says; the mask-guided nets read "
                "the masks of the row's `mask_weights`.")
             + f" Scored ({spec['evaluation'].get('precision', 'auto')} precision) on the "
-            f"first {n_img} test faces (seeded degradations, the same for every row). The blurry input scores "
-            f"{base_line}. 'worse than input': share of faces whose PSNR drops; identity: dlib cosine to the "
-            "sharp face, minus the input's.\n\n"
+            f"{'first ' if spec['evaluation'].get('limit') else ''}{n_img} test faces (seeded degradations, the "
+            f"same for every row). The blurry input scores {base_line}. 'worse than input': share of faces whose "
+            "PSNR drops; identity: dlib cosine to the sharp face, minus the input's; rank-1: share of faces whose "
+            "nearest sharp test face (dlib descriptors, among all scored) is their own.\n\n"
             + markdown_table([dict(zip(head, r, strict=True)) for r in table], head) + "\n")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(Path(args.out) / "bakeoff.md", text.encode())
@@ -257,7 +299,7 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
     masks = cand.get("mask_weights", spec["masks"])
     weights = cand.get("path", f"{spec['out']}/{name}")
     metrics = {}
-    for d in ("thesis", "realistic"):
+    for d in ("thesis", "realistic", "lowres"):
         if d in rec:
             metrics[f"{d} degradation, PSNR dB ({n_img} test faces): restored vs blurry input"] = (
                 f"{rec[d]['psnr']:.2f} vs {inputs[d]['psnr']['mean']:.2f}")
@@ -267,6 +309,9 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
             if "id_cosine" in rec[d]:
                 metrics[f"{d} degradation, identity cosine: restored vs blurry input"] = (
                     f"{rec[d]['id_cosine']:.3f} vs {inputs[d]['id_cosine']['mean']:.3f}")
+            if "id_rank1" in rec[d] and "id_rank1" in inputs[d]:
+                metrics[f"{d} degradation, face identification rank-1: restored vs blurry input"] = (
+                    f"{100 * rec[d]['id_rank1']:.1f} % vs {100 * inputs[d]['id_rank1']['mean']:.1f} %")
     if "sharp" in rec:
         metrics["sharp faces through the net, PSNR dB against themselves"] = f"{rec['sharp']['psnr']:.2f}"
     return {

@@ -39,6 +39,11 @@ from .faces import Face, align, alignment_matrix, roll_degrees
 if TYPE_CHECKING:
     from .pipeline import FaceDeblurrer
 
+#: How far (0-255, mean over a 5x5 patch) a neighbouring frame's restored crop may differ from a frame's own and
+#: still be averaged in (weight exp(-(diff / tolerance)^2)): restoring frame by frame varies by a few levels;
+#: a face that moves or changes expression differs by tens.
+FUSE_TOLERANCE = 20.0
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
 _HINT = "videos need PyAV (FFmpeg's libraries): pip install 'smfd[video]'"
 
@@ -251,6 +256,27 @@ def smooth_landmarks(series: dict[int, np.ndarray], at: int, radius: int, sigma:
     return (total / weight).astype(np.float32)
 
 
+def fuse_crops(crop: np.ndarray, neighbours: list[tuple[int, np.ndarray]], radius: int,
+               tolerance: float = FUSE_TOLERANCE) -> np.ndarray:
+    """A restored aligned face crop averaged with the same face's restored crops in neighbouring frames
+    (``neighbours``: (frame offset, crop)). The crops are aligned, so the same point of the face is the same pixel.
+    Weights: Gaussian in time (sigma ``radius / 2`` frames), and per pixel by how close the neighbour is to this
+    crop (exp(-(d / tolerance)^2), d the mean absolute difference over a 5x5 patch, 0-255), so what really changes
+    between frames (a blink, the mouth, a turn of the head) comes from this frame alone and does not ghost, while
+    the frame-to-frame variation of restoring each frame on its own (a few levels) is averaged away."""
+    if not neighbours:
+        return crop
+    centre = crop.astype(np.float32)
+    total, weight = centre.copy(), np.ones(centre.shape[:2] + (1,), np.float32)
+    for offset, other in neighbours:
+        other = other.astype(np.float32)
+        diff = cv2.blur(np.abs(other - centre).mean(-1), (5, 5))
+        w = math.exp(-0.5 * (offset / (radius / 2)) ** 2) * np.exp(-((diff / tolerance) ** 2))
+        total += other * w[..., None]
+        weight += w[..., None]
+    return np.clip(np.rint(total / weight), 0, 255).astype(np.uint8)
+
+
 # --- the job ------------------------------------------------------------------------------------------------------
 
 
@@ -289,7 +315,8 @@ class VideoJob:
 
     def __init__(self, pipe: FaceDeblurrer, src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
                  start: float = 0.0, duration: float | None = None, detect_every: int = 8, smooth: int = 4,
-                 fuse: int = 0, batch_frames: int = 8, keep: Sequence[int] = (), crf: int = 18,
+                 fuse: int = 3, fuse_tolerance: float = FUSE_TOLERANCE, batch_frames: int = 8,
+                 keep: Sequence[int] = (), crf: int = 18,
                  preset: str = "veryfast",
                  progress: Callable[[int], None] | None = None) -> None:
         if start < 0:
@@ -302,6 +329,7 @@ class VideoJob:
         self.dst = None if dst is None else Path(dst)
         self.start, self.duration = start, duration
         self.detect_every, self.smooth, self.fuse, self.batch_frames = detect_every, smooth, fuse, batch_frames
+        self.fuse_tolerance = fuse_tolerance
         self.crf, self.preset, self.progress, self.keep = crf, preset, progress, tuple(keep)
         self.info = probe(self.src)
         if self.start >= self.info.duration > 0:
@@ -457,20 +485,14 @@ class VideoJob:
         return VideoFrame(p.index, p.time, image, p.faces, p.ids)
 
     def _fused(self, done: deque, at: int, tid: int) -> np.ndarray:
-        """The track's restored crop at ``done[at]``, averaged with Gaussian weights with its crops in the frames
-        up to ``fuse`` before and after (the crops are aligned, so the same point of the face is the same pixel)."""
+        """The track's restored crop at ``done[at]`` fused with its crops in the frames up to ``fuse`` before and
+        after (:func:`fuse_crops`)."""
         if not self.fuse:
             return done[at].crops[tid]
         index = done[at].index
-        total, weight = None, 0.0
-        for p in list(done)[max(0, at - self.fuse) : at + self.fuse + 1]:
-            if tid not in p.crops or abs(p.index - index) > self.fuse:
-                continue
-            w = math.exp(-0.5 * ((p.index - index) / (self.fuse / 2)) ** 2)
-            crop = p.crops[tid].astype(np.float32)
-            total = crop * w if total is None else total + crop * w
-            weight += w
-        return np.clip(np.rint(total / weight), 0, 255).astype(np.uint8)
+        near = [(p.index - index, p.crops[tid]) for p in list(done)[max(0, at - self.fuse) : at + self.fuse + 1]
+                if p is not done[at] and tid in p.crops and abs(p.index - index) <= self.fuse]
+        return fuse_crops(done[at].crops[tid], near, self.fuse, self.fuse_tolerance)
 
     def summary(self) -> str:
         """One line on what the run did."""
@@ -555,5 +577,5 @@ class _Writer:
         self.tmp.unlink(missing_ok=True)
 
 
-__all__ = ["VIDEO_SUFFIXES", "FaceTracker", "VideoFrame", "VideoInfo", "VideoJob", "output_suffix", "probe",
-           "smooth_landmarks"]
+__all__ = ["FUSE_TOLERANCE", "VIDEO_SUFFIXES", "FaceTracker", "VideoFrame", "VideoInfo", "VideoJob", "fuse_crops",
+           "output_suffix", "probe", "smooth_landmarks"]
