@@ -169,9 +169,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default="default")
     ap.add_argument("--precision", default="auto")
-    ap.add_argument("--fuse", type=lambda v: [int(x) for x in v.split(",")], default=[2, 3, 4],
+    ap.add_argument("--fuse", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
                     help="fusion windows to compare (frames each side)")
-    ap.add_argument("--tolerance", type=lambda v: [float(x) for x in v.split(",")], default=[12.0],
+    ap.add_argument("--tolerance", type=lambda v: [float(x) for x in v.split(",")], default=[20.0],
                     help="fusion tolerances to compare (0-255; smfd.infer.video.FUSE_TOLERANCE)")
     ap.add_argument("--speed", action="store_true", help="also time a 1280x720 clip written to disk")
     ap.add_argument("--speed-frames", type=int, default=96)
@@ -180,7 +180,8 @@ def main() -> None:
     from smfd.infer.pipeline import load_pipeline
 
     pipe = load_pipeline(args.weights, precision=args.precision)
-    methods = ("blurry", "smfd video", "smfd video, no smoothing", "each frame as a photo",
+    methods = ("blurry", "each frame as a photo", "followed faces, not smoothed, not fused",
+               "followed and smoothed, not fused", "smfd video (default: smoothed, fused over +-3)",
                *(_fused_name(n, t) for n in args.fuse for t in args.tolerance))
     rows: dict[str, list[dict]] = {m: [] for m in ("sharp", *methods)}
     tmp = Path(tempfile.mkdtemp())
@@ -193,7 +194,7 @@ def main() -> None:
             frames = list(pipe.deblur_video(src, **options))
             return [f.image for f in frames], [f.faces[0].matrix if f.faces else None for f in frames]
 
-        (with_smooth, a_smooth), (no_smooth, a_raw) = run(), run(smooth=0)
+        (default, a_smooth), (smoothed, _), (raw, a_raw) = run(), run(fuse=0), run(smooth=0, fuse=0)
         fused = {(n, t): run(fuse=n, fuse_tolerance=t)[0] for n in args.fuse for t in args.tolerance}
         photos, a_photo = [], []
         for img in blurry:
@@ -204,11 +205,14 @@ def main() -> None:
             except ValueError:  # no face found in this frame: it stays as it is
                 photos.append(img)
                 a_photo.append(None)
-        for name, frames in (("sharp", sharp), ("blurry", blurry), ("smfd video", with_smooth),
-                             ("smfd video, no smoothing", no_smooth), ("each frame as a photo", photos),
+        for name, frames in (("sharp", sharp), ("blurry", blurry), ("each frame as a photo", photos),
+                             ("followed faces, not smoothed, not fused", raw),
+                             ("followed and smoothed, not fused", smoothed),
+                             ("smfd video (default: smoothed, fused over +-3)", default),
                              *((_fused_name(*key), v) for key, v in fused.items())):
             rows[name].append(scores(frames, sharp, placements, mask))
-            matrices = {"smfd video": a_smooth, "smfd video, no smoothing": a_raw, "each frame as a photo": a_photo}
+            matrices = {"followed and smoothed, not fused": a_smooth, "followed faces, not smoothed, not fused": a_raw,
+                        "each frame as a photo": a_photo}
             rows[name][-1]["jitter"] = jitter(matrices[name], placements) if name in matrices else float("nan")
         print(f"clip {k} (face {fid}): " + ", ".join(
             f"{n} {rows[n][-1]['flicker']:.2f}/{rows[n][-1]['psnr']:.2f}/{rows[n][-1]['jitter']:.2f}" for n in rows),
@@ -218,6 +222,8 @@ def main() -> None:
         "# Video: flicker and face PSNR over the frames",
         "",
         f"Command: `python benchmarks/video.py {args.faces} --clips {args.clips} --frames {args.frames}"
+        f"{' --fuse ' + ','.join(map(str, args.fuse)) if args.fuse else ''}"
+        f"{' --tolerance ' + ','.join(f'{t:g}' for t in args.tolerance) if args.fuse else ''}"
         f"{' --speed' if args.speed else ''}` (seed {args.seed}; weights {args.weights}, precision {pipe.precision}).",
         f"{args.clips} clips of {args.frames} frames, 1280x720 at {FPS} frames/s; faces compared in a {CANON} px face "
         "frame after undoing their known motion (see the script's docstring).",

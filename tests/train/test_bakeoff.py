@@ -92,3 +92,19 @@ def test_a_candidate_sets_its_own_config_overrides(tmp_path):
                      "optim.lr=0.0005"]
     assert "--mask-source" not in cmd
     assert "precision=fp32" not in bakeoff.train_command(spec, "d", {"model": {"name": "nafnet"}})
+
+
+def test_what_each_candidate_reads_and_how_many_faces_are_scored(tmp_path):
+    from smfd.experiments.bakeoff import _evaluation, mask_source
+
+    spec = {"masks": "m.safetensors", "out": str(tmp_path / "runs"), "data": "faces", "split_file": "split.json",
+            "evaluation": {"limit": None, "precision": "auto"}}
+    assert mask_source(spec, {"masks": True}) == "generator:m.safetensors"
+    assert mask_source(spec, {"masks": "gt"}) == "gt"
+    assert mask_source(spec, {"masks": "other.safetensors"}) == "generator:other.safetensors"
+    key, _, _, cmd = _evaluation(spec, "c", {"path": "c.safetensors", "masks": "gt"}, "lowres")
+    assert key == "c-lowres" and "--limit" not in cmd  # every test face
+    assert cmd[cmd.index("--mask-source") + 1] == "gt" and cmd[cmd.index("--degradation") + 1] == "lowres"
+    spec["evaluation"]["limit"] = 100
+    _, _, _, cmd = _evaluation(spec, None, None, "thesis")
+    assert cmd[cmd.index("--limit") + 1] == "100" and "--mask-source" not in cmd and "--identity" in cmd
