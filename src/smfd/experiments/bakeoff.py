@@ -104,7 +104,8 @@ def _evaluation(spec: dict, name: str | None, cand: dict | None, degradation: st
     cmd = [*SMFD, "eval", "--model", model, "--data", spec["data"], "--split-file", spec["split_file"],
            "--degradation", degradation, "--precision", ev.get("precision", "auto"), "-o", str(out), "--overwrite"]
     cmd += ["--limit", str(ev["limit"])] if ev.get("limit") else []  # none: every test face
-    cmd += ["--identity"] if identity and ev.get("identity", True) else []
+    # identity against the sharp face means nothing when the input is the sharp face itself
+    cmd += ["--identity"] if identity and ev.get("identity", True) and degradation != "sharp" else []
     if cand and cand.get("masks"):
         cmd += ["--mask-source", mask_source(spec, cand)]
     return key, out, kept, cmd
