@@ -161,3 +161,26 @@ def test_fusion_averages_frame_to_frame_noise_but_not_what_changes():
     mouth = (slice(44, 52), slice(24, 40))
     assert np.abs(fused[mouth] - face[mouth]).mean() < 2.0  # no ghost of the open mouth of frames 4-6 (at 10)
     assert fuse_crops(crops[3], [], radius=3) is crops[3]
+
+
+def test_ctrl_c_in_a_clip_leaves_the_clips_before_it_and_nothing_half_written(bundle, tmp_path, run_cli,
+                                                                                monkeypatch):
+    from smfd.infer.pipeline import FaceDeblurrer
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        make_clip(folder / name, frames=12, audio=False)
+    real, calls = FaceDeblurrer.restore_faces, []
+
+    def restore(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:  # clip a takes two batches of 8 frames; Ctrl-C in clip b's first
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(FaceDeblurrer, "restore_faces", restore)
+    res = run_cli(["deblur", str(folder), "-o", str(tmp_path / "o"), "--weights", str(bundle)])
+    assert res.code == 130 and "Traceback" not in res.err and "stopped by Ctrl-C" in res.err
+    assert "from 1 of 2 input(s)" in res.err and "1 input(s) not done, from" in res.err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.mp4"]  # b's hidden partial file is gone
