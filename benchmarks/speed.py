@@ -92,6 +92,8 @@ def main() -> None:
     ap.add_argument("--no-train", action="store_true", help="skip the training-step table")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--emulated-bf16", action="store_true", help="time bf16 even where the CPU lacks it")
+    ap.add_argument("--baseline", default="", help="another bundle to time beside --weights' default pipeline "
+                    "(as it ran then: the mask net on every face), interleaved in the same rounds")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
@@ -157,16 +159,21 @@ def main() -> None:
     default.restore_faces(faces[:1])
     ways = {"mask asked for (--save-mask, the page; every run before)": {},
             "no mask asked for (the command line's default)": {"mask": False}}
+    timed = {label: (default, kwargs) for label, kwargs in ways.items()}
+    if args.baseline:
+        base_pipe = load_pipeline(args.baseline)
+        base_pipe.restore_faces(faces[:1])
+        timed = {f"baseline bundle {args.baseline}, mask net on every face (as it ran)": (base_pipe, {}), **timed}
     default_best: dict = {}
     for _ in range(args.rounds):
-        for label, kwargs in ways.items():
-            fps = len(faces) / _timed(lambda kw=kwargs: default.restore_faces(faces, **kw))
+        for label, (pipe, kwargs) in timed.items():
+            fps = len(faces) / _timed(lambda p=pipe, kw=kwargs: p.restore_faces(faces, **kw))
             default_best[label] = max(default_best.get(label, 0.0), fps)
     first = next(iter(default_best.values()))
     runs = "runs" if default.needs_mask_net(False) else "skipped"
     lines += ["", f"Default pipeline ({default.precision}, batch {default.batch_size}); without a mask asked for, the "
               f"mask net is {runs} for this bundle's deblurring net:", "",
-              "| way | faces/s | vs mask asked for |", "|---|---|---|"]
+              f"| way | faces/s | vs {'the baseline' if args.baseline else 'mask asked for'} |", "|---|---|---|"]
     lines += [f"| {label} | {fps:.2f} | {fps / first:.2f}x |" for label, fps in default_best.items()]
 
     face = folder.read(folder.ids[0])[0]
