@@ -47,3 +47,16 @@ def test_scoring_a_folder_reports_face_identification(tmp_path):
     shutil.copy(images[1], pred / images[0].name)  # a face that is someone else
     rows, _, _ = score_folders(pred, sharp, identity=True)
     assert rows[0]["id_rank1"] == 0.0 and rows[1]["id_rank1"] == 1.0
+
+
+def test_a_cache_of_sharp_descriptors_gives_the_same_scores(tmp_path):
+    a = read_image(samples_dir() / "images" / "00004.jpg")
+    blurred = cv2.GaussianBlur(a, (0, 0), 2)
+    plain = IdentityScorer()(blurred, a)
+    cached = IdentityScorer(tmp_path / "cache")
+    first = cached(blurred, a)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    again = IdentityScorer(tmp_path / "cache")(blurred, a)  # read back from the folder
+    assert first == pytest.approx(plain, abs=1e-9) and again == pytest.approx(plain, abs=1e-9)
+    IdentityScorer(tmp_path / "cache")(a, blurred)  # another sharp face: its own entry
+    assert len(list((tmp_path / "cache").iterdir())) == 2

@@ -105,7 +105,8 @@ def _evaluation(spec: dict, name: str | None, cand: dict | None, degradation: st
            "--degradation", degradation, "--precision", ev.get("precision", "auto"), "-o", str(out), "--overwrite"]
     cmd += ["--limit", str(ev["limit"])] if ev.get("limit") else []  # none: every test face
     # identity against the sharp face means nothing when the input is the sharp face itself
-    cmd += ["--identity"] if identity and ev.get("identity", True) and degradation != "sharp" else []
+    if identity and ev.get("identity", True) and degradation != "sharp":
+        cmd += ["--identity", "--identity-cache", str(Path(spec["out"]) / "identity-cache")]
     if cand and cand.get("masks"):
         cmd += ["--mask-source", mask_source(spec, cand)]
     return key, out, kept, cmd

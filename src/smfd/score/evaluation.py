@@ -75,6 +75,7 @@ def evaluate_model(
     size: int = 256,
     batch_size: int = 8,
     identity: bool = False,
+    identity_cache: str | os.PathLike | None = None,
     examples: int = 6,
     device: str = "auto",
     progress: Callable[[int], None] | None = None,
@@ -107,7 +108,7 @@ def evaluate_model(
     if identity and task == "deblur":
         from ..metrics.identity import IdentityScorer
 
-        scorer = IdentityScorer()
+        scorer = IdentityScorer(identity_cache)
     rows, shown = [], []
     confusion = None  # mask nets: pixel counts, rows the true class, columns the predicted one
     with torch.no_grad():
