@@ -157,6 +157,12 @@ def _write_clip(path: Path, frames: list[np.ndarray], audio: bool = True) -> lis
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
+def _nets(pipe) -> str:
+    """The bundle's nets and the first digits of their SHA-256 (which weights made the table)."""
+    files = pipe.manifest.get("files", {}).values()
+    return ", ".join(f"{e.get('model_name', '?')} {e.get('sha256', '')[:12]}" for e in files)
+
+
 def _fused_name(n: int, tolerance: float) -> str:
     return f"smfd video, fused over +-{n} (tolerance {tolerance:g})"
 
@@ -224,7 +230,8 @@ def main() -> None:
         f"Command: `python benchmarks/video.py {args.faces} --clips {args.clips} --frames {args.frames}"
         f"{' --fuse ' + ','.join(map(str, args.fuse)) if args.fuse else ''}"
         f"{' --tolerance ' + ','.join(f'{t:g}' for t in args.tolerance) if args.fuse else ''}"
-        f"{' --speed' if args.speed else ''}` (seed {args.seed}; weights {args.weights}, precision {pipe.precision}).",
+        f"{' --speed' if args.speed else ''}` (seed {args.seed}; weights {args.weights}: "
+        f"{_nets(pipe)}; precision {pipe.precision}).",
         f"{args.clips} clips of {args.frames} frames, 1280x720 at {FPS} frames/s; faces compared in a {CANON} px face "
         "frame after undoing their known motion (see the script's docstring).",
         "",
@@ -234,7 +241,8 @@ def main() -> None:
     for name, rs in rows.items():
         f = np.mean([r["flicker"] for r in rs])
         j = np.mean([r["jitter"] for r in rs])
-        lines.append(f"| {name} | {f:.2f} | {f / base:.2f}x | {np.mean([r['psnr'] for r in rs]):.2f} | "
+        psnr = "(itself)" if name == "sharp" else f"{np.mean([r['psnr'] for r in rs]):.2f}"
+        lines.append(f"| {name} | {f:.2f} | {f / base:.2f}x | {psnr} | "
                      f"{'-' if np.isnan(j) else f'{j:.2f}'} |")
     if args.speed:
         lines += ["", *speed(pipe, args, tmp)]
