@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from ..data.celebamask import CLASSES
+from ..infer.faces import MIN_FACE
 from . import PRECISION_HELP, CliError, _model_options, _precision, _progress, _report_failures, app, console
 from .outputs import WriteFailed, not_read, plan_outputs, writable_folder, write_set
 
@@ -37,7 +38,9 @@ def deblur(
     batch_size: Annotated[int | None, typer.Option(
         help="Faces per forward pass (default: 1 for PyTorch on a CPU, where it measured fastest; else 8).",
     )] = None,
-    min_face: Annotated[int, typer.Option(help="Skip faces smaller than this many pixels.")] = 48,
+    min_face: Annotated[int, typer.Option(
+        help="Skip faces smaller than this many pixels (results/small_faces.md: restoring gains from 32 px; at "
+             "24 px it gains less and more faces come back worse).")] = MIN_FACE,
     detector: Annotated[str, typer.Option(
         help="Face detector for whole photos (results/detect.md): hog (default), hog-roll (also heads rolled up "
              "to 60 degrees, about 1.7x the time), hog-small (also faces of 20-32 px, about 3.7x), cnn (dlib's CNN, "

@@ -318,7 +318,8 @@ def model_card(spec: dict, name: str, rec: dict, inputs: dict, n_img: int, card_
         metrics["sharp faces through the net, PSNR dB against themselves"] = f"{rec['sharp']['psnr']:.2f}"
     return {
         "summary": f"{cand.get('summary', cand['label'].split(') ', 1)[-1])} "
-                   f"({count_parameters(model.module)['trainable']:,} parameters, {rec['gflops']:.1f} GFLOPs a 256 px face) "
+                   f"({count_parameters(model.module)['trainable']:,} parameters, {rec['gflops']:.1f} GFLOPs a 256 px "
+                   "face) "
                    f"with the mask generator {masks}, stored as float16.",
         "status": cand.get("status") or (
             f"Trained on a 2-core CPU for {rec['minutes']:.0f} minutes ({rec['steps']:,} AdamW steps of 4 whole "

@@ -21,7 +21,7 @@ import torch
 from ..data.celebamask import CLASSES
 from ..models.runner import Runner
 from ..precision import check_precision
-from .faces import Face, align, alignment_matrix, paste_back
+from .faces import MIN_FACE, Face, align, alignment_matrix, paste_back
 
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
@@ -88,7 +88,7 @@ class FaceDeblurrer:
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
-                 face_size: int = 256, min_face: int = 48, manifest: dict | None = None,
+                 face_size: int = 256, min_face: int = MIN_FACE, manifest: dict | None = None,
                  precision: str = "auto", channels_last: bool = True, detector: str = "hog") -> None:
         from .faces import DETECTORS
 
@@ -309,7 +309,7 @@ def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
 
 
 def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch",
-                  batch_size: int | None = None, min_face: int = 48, precision: str = "auto",
+                  batch_size: int | None = None, min_face: int = MIN_FACE, precision: str = "auto",
                   detector: str = "hog") -> FaceDeblurrer:
     """Load a :class:`FaceDeblurrer` from a weight bundle (``"default"``: the one shipped in the package).
 
