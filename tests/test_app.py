@@ -400,7 +400,7 @@ def _http_cases():
         ("path in name", {"files": {"file": ("../../etc/passwd", b"root:x:0:0")}}, 415, "passwd: not a readable"),
         ("zip bomb name", {"files": {"file": ("a.png", b"PK\x03\x04" + b"\0" * 100)}}, 415, "not a readable"),
         ("a video", {"files": {"file": ("clip.mp4", b"\0\0\0\x18ftypmp42" + b"\0" * 100)}}, 415,
-         "clip.mp4: a video: this endpoint takes photos"),
+         "clip.mp4: not a readable image: a video; this endpoint takes photos"),
     ]
 
 

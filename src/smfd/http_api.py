@@ -32,8 +32,8 @@ from .infer.pipeline import NoFaceError, parse_keep
 from .infer.video import VIDEO_SUFFIXES
 from .report.palette import colorize_mask
 
-VIDEO_REFUSED = ("a video: this endpoint takes photos (a clip takes minutes of CPU); use smfd deblur CLIP -o OUT/ "
-                 "or pipe.deblur_video")
+VIDEO_REFUSED = ("not a readable image: a video; this endpoint takes photos (a clip takes minutes of CPU), use "
+                 "smfd deblur CLIP -o OUT/ or pipe.deblur_video")
 
 OPTIONS = ("aligned", "keep", "output", "strip_metadata")
 OUTPUTS = ("image", "mask", "report")
