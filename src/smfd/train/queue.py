@@ -382,6 +382,11 @@ def results_markdown(record: dict) -> str:
 def main() -> None:
     """``python -m smfd.train.queue SPEC_JSON``: one job (what :func:`run_queue` starts)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+    # the queue's clock stops a job with SIGINT: take it as Ctrl-C whatever this process inherited (a parent that
+    # ignores or blocks SIGINT, as a test runner or a service manager may, passes that on to its children)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     run_job(json.loads(sys.argv[1]))
 
 
