@@ -3,13 +3,19 @@
 * data path: the training dataset (read, degrade, augment, to tensors) through a DataLoader with N workers, for a
   degradation family, in faces/s;
 * training step: forward, loss, backward and AdamW step of each net on a random batch already on the device
-  (bf16 autocast where the device does it natively, channels_last), in faces/s.
+  (bf16 autocast where the device does it natively, channels_last), in faces/s, at each batch size asked for,
+  eager and (``--compile``) under ``torch.compile``, with the seconds its compilation took.
+
+If a step's faces/s grows much with the batch, the step is bound by kernel launches rather than arithmetic: a
+larger batch or ``compile: true`` (training config) is then the cheap gain. Compilation pays inside a job's
+budget only if its seconds are small against what it saves.
 
 If the data path's faces/s at the workers a run can spare is below the step's, the accelerator waits on the CPU.
 
 Usage:
     python benchmarks/train_throughput.py --data packs/synthface-2000 --workers 0,2 --nets nafnet,smfd_unet
-    python benchmarks/train_throughput.py --data packs/synthface-2000 --workers 0,4,15 --batch 16   # on a GPU
+    python benchmarks/train_throughput.py --data packs/synthface-2000 --workers 0,4,15 --batch 16 \
+        --step-batches 16,64 --compile   # on a GPU
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from smfd.data import FaceDeblurDataset, FaceFolder
 from smfd.degrade import DEGRADATIONS, make_degradation
-from smfd.models import build
+from smfd.models import Runner, build
 from smfd.train.datasets import one_thread_worker
 
 
@@ -52,9 +58,14 @@ def data_rate(folder: FaceFolder, degradation: str, workers: int, batch: int, se
     return n / (time.perf_counter() - t0)
 
 
-def step_rate(name: str, device: torch.device, batch: int, seconds: float) -> tuple[float, str]:
+def step_rate(name: str, device: torch.device, batch: int, seconds: float,
+              compiled: bool = False) -> tuple[float, str, float]:
+    """Faces/s of a training step, its precision, and the seconds of the first two steps (compilation, if any)."""
     runner = build(name).to(device, precision="auto", channels_last=True).train()
     precision = runner.precision
+    if compiled:  # as the training loop does with compile: true
+        runner = Runner(torch.compile(runner.net), runner.spec, device=device, precision=precision,
+                        channels_last=True)
     opt = torch.optim.AdamW(runner.module.parameters(), lr=1e-4)
     x = torch.rand(batch, 3, 256, 256, device=device)
     mask = torch.softmax(torch.randn(batch, 5, 256, 256, device=device), 1)
@@ -71,9 +82,11 @@ def step_rate(name: str, device: torch.device, batch: int, seconds: float) -> tu
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    t0 = time.perf_counter()
     step()
     step()
     sync()
+    warm = time.perf_counter() - t0
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         step()
@@ -81,7 +94,7 @@ def step_rate(name: str, device: torch.device, batch: int, seconds: float) -> tu
         if device.type == "cuda" and n % (batch * 4) == 0:
             sync()
     sync()
-    return n / (time.perf_counter() - t0), precision
+    return n / (time.perf_counter() - t0), precision, warm
 
 
 def main() -> None:
@@ -91,7 +104,9 @@ def main() -> None:
     ap.add_argument("--degradations", default="thesis,mixed", help=f"families ({', '.join(DEGRADATIONS)}); mixed "
                     "is 40 %% realistic, 30 %% lowres, 30 %% thesis")
     ap.add_argument("--nets", default="nafnet,nafnet_mask,smfd_unet,mask_generator")
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=8, help="the data path's batch")
+    ap.add_argument("--step-batches", default="", help="training step batch sizes, comma-separated (default --batch)")
+    ap.add_argument("--compile", action="store_true", help="also time each step under torch.compile")
     ap.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
@@ -106,10 +121,15 @@ def main() -> None:
         for w in (int(v) for v in args.workers.split(",")):
             print(f"| {deg} (RGB) | {w} | {data_rate(folder, deg, w, args.batch, args.seconds, False):.1f} |",
                   flush=True)
-    print(f"\n| training step on {device.type} | precision | faces/s |\n|---|---|---:|")
+    print(f"\n| training step on {device.type} | batch | precision | compiled | faces/s | first 2 steps, s |\n"
+          "|---|---:|---|---|---:|---:|")
+    batches = [int(b) for b in args.step_batches.split(",")] if args.step_batches else [args.batch]
     for name in args.nets.split(","):
-        rate, prec = step_rate(name, device, args.batch, args.seconds)
-        print(f"| {name} | {prec} | {rate:.1f} |", flush=True)
+        for batch in batches:
+            for compiled in (False, True) if args.compile else (False,):
+                rate, prec, warm = step_rate(name, device, batch, args.seconds, compiled)
+                print(f"| {name} | {batch} | {prec} | {'yes' if compiled else 'no'} | {rate:.1f} | {warm:.1f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,24 @@ def test_pool_window_larger_than_the_crop_is_flagged(tiny_data, tmp_path, caplog
         res = loop_mod.fit(cfg, tmp_path / "run", progress=False)
     assert res.epochs_run == 1 and 0 < res.best_metric < 1  # validated on whole 32 px faces, 16 px windows
     assert ("pool_window=16 is larger than data.crop=8" in caplog.text) == warns
+
+
+def test_compile_trains_a_compiled_step_and_saves_plain_weights(tiny_data, tmp_path, monkeypatch):
+    seen = {}
+    real_epoch = loop_mod.train_one_epoch
+
+    def spy(runner, *args, **kwargs):
+        seen["net"] = type(runner.net).__name__
+        seen.setdefault("before", {k: v.clone() for k, v in runner.net._orig_mod.state_dict().items()})
+        return real_epoch(runner, *args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "train_one_epoch", spy)
+    real_compile = torch.compile  # dynamo's graph capture without inductor's C++ build (minutes on a CPU)
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: real_compile(net, backend="eager", **kw))
+    run = tmp_path / "run"
+    loop_mod.fit(_cfg(tiny_data, epochs=1, compile="true", ema=0.9), run, progress=False)
+    assert seen["net"] == "OptimizedModule"
+    saved = load_checkpoint(run / "last.pt")["state_dict"]
+    assert not any("_orig_mod" in k for k in saved)  # the eager net's names: it loads anywhere
+    assert any(not torch.equal(saved[k], v) for k, v in seen["before"].items() if k in saved)  # it trained
+    assert set(load_weights(run / "best.safetensors").module.state_dict()) == set(saved)

@@ -270,6 +270,9 @@ def _fit(cfg, run_dir, resume, show_progress, rank, world, device) -> FitResult:
     cosine = cfg.scheduler.name == "cosine"
     train_runner = Runner(nn.parallel.DistributedDataParallel(model), spec, device=device, precision=precision,
                           channels_last=cfg.channels_last) if world > 1 else runner
+    if cfg.compile:  # the step's forward and backward compiled; the same parameters, so saving and EMA are unchanged
+        train_runner = Runner(torch.compile(train_runner.net), spec, device=device, precision=precision,
+                              channels_last=cfg.channels_last)
     writer = tensorboard(run_dir) if main else None
     log.info("%s: %s, %d train / %d val faces, %s, %s, %d process(es)", cfg.task, cfg.model.name, len(train_ds),
              len(val_ds), device, precision, world)

@@ -107,6 +107,62 @@ def load_queue(path: str | os.PathLike) -> Queue:
     return Queue(jobs, float(raw.get("minutes", 8.0)), int(raw.get("lanes", 1)))
 
 
+def reserved_seconds(job: Job) -> float:
+    """What the queue keeps free for a job before it starts it: start-up, training minutes, scoring."""
+    return (0 if job.task == "input" else job.minutes * 60 + START_SECONDS) + EVAL_SECONDS
+
+
+def plan_queue(queue: Queue, minutes: float | None = None, lanes: int | None = None) -> list[dict]:
+    """The schedule :func:`run_queue` would follow if every job took its reserved seconds (start-up, its minutes,
+    scoring), by the same rules: jobs in order, up to ``lanes`` at once, a job waits for those it names, and none
+    starts that cannot finish before the deadline. One row per job: lane, start and end in minutes, status."""
+    deadline = (minutes or queue.minutes) * 60
+    lanes = max(1, lanes or queue.lanes)
+    t, running, rows, pending = 0.0, {}, {}, list(queue.jobs)  # running: lane -> end
+    while pending or running:
+        for lane, end in list(running.items()):
+            if end <= t:
+                del running[lane]
+        for job in list(pending):
+            if len(running) >= lanes:
+                break
+            failed = [d for d in job.after if d in rows and rows[d]["status"] != "done"]
+            if failed:
+                pending.remove(job)
+                rows[job.name] = {"job": job.name, "status": f"skipped: {failed[0]} not run"}
+                continue
+            if any(d not in rows or (rows[d]["status"] == "done" and rows[d]["end"] * 60 > t) for d in job.after):
+                continue
+            pending.remove(job)
+            need = reserved_seconds(job)
+            if need > deadline - t:
+                rows[job.name] = {"job": job.name, "status": f"not started: needs {need / 60:.1f} min, "
+                                                             f"{(deadline - t) / 60:.1f} left"}
+                continue
+            lane = min(set(range(lanes)) - set(running))
+            running[lane] = t + need
+            rows[job.name] = {"job": job.name, "lane": lane + 1, "start": round(t / 60, 2),
+                              "end": round((t + need) / 60, 2), "status": "done"}
+        if running:
+            t = min(running.values())
+        elif pending:  # only jobs waiting on jobs that never ran: cannot happen with a checked queue
+            for job in pending:
+                rows[job.name] = {"job": job.name, "status": "not started: waits forever"}
+            pending = []
+    return [rows[j.name] for j in queue.jobs]
+
+
+def plan_markdown(queue: Queue, rows: list[dict], minutes: float | None = None, lanes: int | None = None) -> str:
+    lines = [f"Plan: {minutes or queue.minutes:g} min, {max(1, lanes or queue.lanes)} lane(s); each job reserves "
+             f"{START_SECONDS} s to start, its minutes, and {EVAL_SECONDS} s to be scored.", "",
+             "| job | task | lane | starts, min | done by, min | |", "|---|---|---:|---:|---:|---|"]
+    for job, r in zip(queue.jobs, rows, strict=True):
+        ok = r["status"] == "done"
+        lines.append(f"| {job.name} | {job.task} | {r.get('lane', '')} | {r.get('start', '')} | {r.get('end', '')} | "
+                     f"{'fits' if ok else r['status']} |")
+    return "\n".join(lines) + "\n"
+
+
 # --- one job, in its own process ---------------------------------------------------------------------------
 
 
@@ -247,7 +303,7 @@ def run_queue(queue: Queue, data: str | os.PathLike, out: str | os.PathLike, *, 
                 if any(d not in results for d in job.after):
                     continue  # waits; later jobs may start meanwhile
                 left = deadline - time.monotonic()
-                need = (0 if job.task == "input" else job.minutes * 60 + START_SECONDS) + EVAL_SECONDS
+                need = reserved_seconds(job)
                 if need > left:
                     pending.remove(job)
                     results[job.name] = {"job": job.name, "task": job.task,
