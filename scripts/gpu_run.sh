@@ -13,7 +13,7 @@ set -euo pipefail
 queue=${1:?usage: bash scripts/gpu_run.sh QUEUE.yaml [OUT]}
 out=${2:-${OUT:?give an output folder or set OUT}}
 pack=${PACK:-packs/synthface-2000}
-bench_seconds=${BENCH_SECONDS:-45}
+bench_seconds=${BENCH_SECONDS:-60}
 bench_args=${BENCH_ARGS:---workers 0,15 --degradations thesis --nets smfd_unet,mask_generator --batch 16 \
 --step-batches 16,64 --compile --seconds 2}
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
