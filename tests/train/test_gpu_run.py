@@ -21,10 +21,11 @@ TINY = ["epochs=1", "batch_size=2", "data.size=32", "data.val_limit=2", "data.au
         "data.split={data}/split.json"]
 
 
-def _run(tmp_path, queue: dict, **env):
+def _run(tmp_path, queue: dict, **env_over):
     q = tmp_path / "queue.yaml"
     q.write_text(yaml.safe_dump(queue))
-    env = {**os.environ, "PYTHON": sys.executable, "WORK": str(tmp_path / "work"), **env}
+    env = {k: v for k, v in os.environ.items() if k not in ("BENCH_ARGS", "BENCH_SECONDS", "QUEUE_ARGS", "PACK")}
+    env = {**env, "PYTHON": sys.executable, "WORK": str(tmp_path / "work"), **env_over}
     return subprocess.run(["bash", str(ROOT / "scripts" / "gpu_run.sh"), str(q), str(tmp_path / "out")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
@@ -79,7 +80,7 @@ def test_the_plan_follows_the_queue_rules():
 
     jobs = [Job("a", "mask", minutes=1.0), Job("b", "deblur", minutes=1.0, mask_source="job:a"),
             Job("c", "input"), Job("d", "mask", minutes=3.0)]
-    rows = plan_queue(Queue(jobs, minutes=6.0, lanes=2))
+    rows = plan_queue(Queue(jobs, minutes=7.0, lanes=2))
     per = (60 + START_SECONDS + EVAL_SECONDS) / 60
     a, b, c, d = rows
     assert (a["lane"], a["start"], c["lane"], c["start"]) == (1, 0.0, 2, 0.0)  # b waits for a; c takes the lane
@@ -88,3 +89,11 @@ def test_the_plan_follows_the_queue_rules():
     assert d["status"] == "done"
     rows = plan_queue(Queue(jobs, minutes=3.0, lanes=1))
     assert rows[3]["status"].startswith("not started")
+    # a job whose dependency never ran is skipped; one that waits on a job of odd minutes still starts after it
+    rows = plan_queue(Queue([Job("a", "mask", minutes=9.0), Job("b", "deblur", minutes=1.0, mask_source="job:a")],
+                            minutes=4.0, lanes=2))
+    assert rows[0]["status"].startswith("not started") and rows[1]["status"].startswith("skipped")
+    for m in (1.007, 2.5, 2.8):
+        rows = plan_queue(Queue([Job("a", "mask", minutes=m), Job("b", "deblur", minutes=0.5, mask_source="job:a")],
+                                minutes=20.0, lanes=1))
+        assert [r["status"] for r in rows] == ["done", "done"] and rows[1]["start"] == rows[0]["end"]

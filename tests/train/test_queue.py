@@ -19,7 +19,7 @@ TINY = ["epochs=1", "batch_size=2", "data.size=32", "data.test_fraction=0.25", "
 
 def _queue(tmp_path, jobs, **top):
     path = tmp_path / "queue.yaml"
-    path.write_text(yaml.safe_dump({"minutes": 3, "lanes": 2, **top, "jobs": jobs}))
+    path.write_text(yaml.safe_dump({"minutes": 4, "lanes": 2, **top, "jobs": jobs}))
     return load_queue(path)
 
 

@@ -89,7 +89,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 where the hardware does it natively), bf16 or fp32; see smfd.precision
     channels_last: bool = True  # the net and its batches in channels_last (benchmarks/speed.py: faster for most nets)
     compile: bool = False  # torch.compile the net for the training step (weights, EMA and validation stay eager);
-    # pays where steps are bound by kernel launches (small nets on a GPU): benchmarks/train_throughput.py --compile
+    # its compilation (minutes on a CPU) counts in budget_minutes: measure with benchmarks/train_throughput.py --compile
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

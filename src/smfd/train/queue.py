@@ -47,8 +47,9 @@ log = logging.getLogger("smfd.queue")
 MAX_FILES = 8
 PART_BYTES = 16 * 2**20
 FIXED_FILES = ("results.md", "results.json", "metrics.csv", "queue.log")
-EVAL_SECONDS = 60  # time kept free after a job's training for its start-up and scoring
+EVAL_SECONDS = 90  # time kept free after a job's training for its scoring (400 faces: about a minute on a GPU)
 START_SECONDS = 30  # a job's start-up (imports, CUDA, loader workers) before its training minutes begin
+MARGIN_SECONDS = 30  # kept free before the deadline: no job is planned to end in it (the queue's own writing)
 
 
 @dataclass
@@ -115,36 +116,43 @@ def reserved_seconds(job: Job) -> float:
 def plan_queue(queue: Queue, minutes: float | None = None, lanes: int | None = None) -> list[dict]:
     """The schedule :func:`run_queue` would follow if every job took its reserved seconds (start-up, its minutes,
     scoring), by the same rules: jobs in order, up to ``lanes`` at once, a job waits for those it names, and none
-    starts that cannot finish before the deadline. One row per job: lane, start and end in minutes, status."""
+    starts that cannot finish ``MARGIN_SECONDS`` before the deadline. One row per job: lane, start and end in
+    minutes, status."""
     deadline = (minutes or queue.minutes) * 60
     lanes = max(1, lanes or queue.lanes)
-    t, running, rows, pending = 0.0, {}, {}, list(queue.jobs)  # running: lane -> end
+    t, pending = 0.0, list(queue.jobs)
+    running: dict[int, tuple[float, str]] = {}  # lane -> (end in seconds, job)
+    finished: dict[str, str] = {}  # job -> status, once it has left its lane (or never got one)
+    rows: dict[str, dict] = {}
     while pending or running:
-        for lane, end in list(running.items()):
+        for lane, (end, name) in list(running.items()):
             if end <= t:
                 del running[lane]
+                finished[name] = "done"
         for job in list(pending):
             if len(running) >= lanes:
                 break
-            failed = [d for d in job.after if d in rows and rows[d]["status"] != "done"]
+            failed = [d for d in job.after if d in finished and finished[d] != "done"]
             if failed:
                 pending.remove(job)
                 rows[job.name] = {"job": job.name, "status": f"skipped: {failed[0]} not run"}
+                finished[job.name] = rows[job.name]["status"]
                 continue
-            if any(d not in rows or (rows[d]["status"] == "done" and rows[d]["end"] * 60 > t) for d in job.after):
-                continue
+            if any(d not in finished for d in job.after):
+                continue  # waits; later jobs may start meanwhile
             pending.remove(job)
             need = reserved_seconds(job)
-            if need > deadline - t:
+            if need + MARGIN_SECONDS > deadline - t:
                 rows[job.name] = {"job": job.name, "status": f"not started: needs {need / 60:.1f} min, "
                                                              f"{(deadline - t) / 60:.1f} left"}
+                finished[job.name] = rows[job.name]["status"]
                 continue
             lane = min(set(range(lanes)) - set(running))
-            running[lane] = t + need
+            running[lane] = (t + need, job.name)
             rows[job.name] = {"job": job.name, "lane": lane + 1, "start": round(t / 60, 2),
                               "end": round((t + need) / 60, 2), "status": "done"}
         if running:
-            t = min(running.values())
+            t = min(end for end, _ in running.values())
         elif pending:  # only jobs waiting on jobs that never ran: cannot happen with a checked queue
             for job in pending:
                 rows[job.name] = {"job": job.name, "status": "not started: waits forever"}
@@ -154,7 +162,8 @@ def plan_queue(queue: Queue, minutes: float | None = None, lanes: int | None = N
 
 def plan_markdown(queue: Queue, rows: list[dict], minutes: float | None = None, lanes: int | None = None) -> str:
     lines = [f"Plan: {minutes or queue.minutes:g} min, {max(1, lanes or queue.lanes)} lane(s); each job reserves "
-             f"{START_SECONDS} s to start, its minutes, and {EVAL_SECONDS} s to be scored.", "",
+             f"{START_SECONDS} s to start, its minutes, and {EVAL_SECONDS} s to be scored; the last "
+             f"{MARGIN_SECONDS} s stay free.", "",
              "| job | task | lane | starts, min | done by, min | |", "|---|---|---:|---:|---:|---|"]
     for job, r in zip(queue.jobs, rows, strict=True):
         ok = r["status"] == "done"
@@ -304,7 +313,7 @@ def run_queue(queue: Queue, data: str | os.PathLike, out: str | os.PathLike, *, 
                     continue  # waits; later jobs may start meanwhile
                 left = deadline - time.monotonic()
                 need = reserved_seconds(job)
-                if need > left:
+                if need + MARGIN_SECONDS > left:
                     pending.remove(job)
                     results[job.name] = {"job": job.name, "task": job.task,
                                          "status": f"not started: needs {need / 60:.1f} min, {left / 60:.1f} left"}
