@@ -1,4 +1,4 @@
-"""Commands for researchers: degrade, prepare, train, eval, cv, ablate, report, summary."""
+"""Commands for researchers: degrade, prepare, train, eval, compare, cv, ablate, report, summary."""
 
 from __future__ import annotations
 
@@ -278,6 +278,29 @@ def eval_(
         console.print(f"skipped {p}", markup=False, highlight=False)
     if problems:
         raise CliError(f"{len(problems)} files could not be scored")
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="An smfd eval folder (per_image.csv): the reference.")],
+    b: Annotated[Path, typer.Argument(help="An smfd eval folder scored on the same faces: the challenger.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Also write the table to this Markdown file.")]
+    = None,
+) -> None:
+    """Paired comparison of two evaluations on the same faces: mean gain, its SE, the share of faces that gain,
+    and the faces identification loses and gains (exact sign test)."""
+    from ..fileio import atomic_write_bytes
+    from ..score.compare import compare as compare_rows
+    from ..score.compare import read_rows, to_markdown
+
+    try:
+        text = to_markdown(compare_rows(read_rows(a), read_rows(b)), str(a), str(b))
+    except ValueError as e:
+        raise CliError(str(e), code=2) from None
+    typer.echo(text, nl=False)
+    if out is not None:
+        atomic_write_bytes(out, text.encode())
+        typer.echo(f"wrote {out}")
 
 
 @app.command()

@@ -1,0 +1,46 @@
+import math
+
+import pytest
+
+from smfd.score.compare import compare, read_rows, sign_test
+
+
+def _write(folder, rows):
+    folder.mkdir()
+    lines = ["id,path,psnr,niqe,id_rank1"] + [f"{i},{i}.png,{p},{n},{r}" for i, p, n, r in rows]
+    (folder / "per_image.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_sign_test_matches_the_binomial_distribution():
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(0, 5) == pytest.approx(2 / 32)  # both tails of 5 coin flips all one way
+    assert sign_test(19, 55) == pytest.approx(0.0298, abs=5e-4)
+    assert sign_test(10, 20) == 1.0
+
+
+def test_pairs_faces_by_id_and_counts_identification_changes(tmp_path):
+    a = _write(tmp_path / "a", [("1", 20, 5, 1), ("2", 22, 6, 0), ("3", 24, 7, 1), ("4", 26, "nan", 0)])
+    b = _write(tmp_path / "b", [("2", 23, 5, 1), ("1", 21, 5, 0), ("3", 23, 8, 0), ("5", 30, 1, 1)])
+    s = compare(read_rows(a), read_rows(b))
+    assert (s["n"], s["only_a"], s["only_b"]) == (3, 1, 1)
+    psnr = s["metrics"]["psnr"]
+    assert psnr["diff"] == pytest.approx((1 + 1 - 1) / 3)
+    assert psnr["b_higher"] == pytest.approx(2 / 3)
+    assert psnr["se"] == pytest.approx(math.sqrt(4 / 3) / math.sqrt(3))
+    assert s["metrics"]["niqe"]["lower_is_better"]
+    r = s["rank1"]
+    assert (r["lost"], r["gained"]) == (2, 1)
+    assert r["p"] == pytest.approx(sign_test(1, 3))
+
+
+def test_cli_prints_the_table_and_names_a_missing_folder(tmp_path, run_cli):
+    a = _write(tmp_path / "a", [("1", 20, 5, 1), ("2", 22, 6, 0)])
+    b = _write(tmp_path / "b", [("1", 21, 5, 1), ("2", 23, 6, 1)])
+    res = run_cli(["compare", str(a), str(b), "-o", str(tmp_path / "c.md")])
+    assert res.code == 0, res.err
+    assert "| psnr | 21.0000 | 22.0000 | +1.0000 |" in res.out
+    assert "0 faces identified by A only, 1 by B only" in (tmp_path / "c.md").read_text()
+    res = run_cli(["compare", str(tmp_path / "missing"), str(b)])
+    assert res.code == 2
+    assert "missing/per_image.csv: not found" in res.err and "Traceback" not in res.err
