@@ -184,3 +184,23 @@ def test_ctrl_c_in_a_clip_leaves_the_clips_before_it_and_nothing_half_written(bu
     assert res.code == 130 and "Traceback" not in res.err and "stopped by Ctrl-C" in res.err
     assert "from 1 of 2 input(s)" in res.err and "1 input(s) not done, from" in res.err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.mp4"]  # b's hidden partial file is gone
+
+
+def test_the_cli_passes_fuse_to_the_video_job_and_refuses_a_negative_one(bundle, tmp_path, run_cli, monkeypatch):
+    from smfd.infer.video import VideoJob
+
+    make_clip(tmp_path / "c.mp4", frames=6, audio=False)
+    real, seen = VideoJob.__init__, []
+
+    def init(self, *a, **k):
+        seen.append(k.get("fuse"))
+        real(self, *a, **k)
+
+    monkeypatch.setattr(VideoJob, "__init__", init)
+    res = run_cli(["deblur", str(tmp_path / "c.mp4"), "-o", str(tmp_path / "o"), "--weights", str(bundle),
+                   "--fuse", "6"])
+    assert res.code == 0, res.err
+    assert seen == [6] and (tmp_path / "o" / "c.mp4").is_file()
+    res = run_cli(["deblur", str(tmp_path / "c.mp4"), "-o", str(tmp_path / "o2"), "--fuse", "-1"])
+    assert res.code == 2 and "--fuse must be at least 0, got -1" in res.err
+    assert not (tmp_path / "o2").exists()

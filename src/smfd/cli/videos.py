@@ -18,7 +18,7 @@ class _Rate(ProgressColumn):
 
 
 def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, start: float,
-                  duration: float | None, detect_every: int, keep: Sequence[int]
+                  duration: float | None, detect_every: int, keep: Sequence[int], fuse: int = 3
                   ) -> Iterator[tuple[Path, VideoJob | None, str]]:
     """Restore each clip into its target, yielding (clip, its finished job, "") or (clip, None, the error) as each
     one ends. A clip that fails or is stopped (Ctrl-C) leaves no output; a full disk stops the run
@@ -31,7 +31,7 @@ def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, st
         for f in videos:
             try:
                 job = pipe.deblur_video(f, targets[f], start=start, duration=duration, detect_every=detect_every,
-                                        keep=keep)
+                                        keep=keep, fuse=fuse)
             except (OSError, ValueError, RuntimeError) as e:
                 yield f, None, str(e)
                 continue

@@ -257,7 +257,8 @@ class FaceDeblurrer:
     def deblur_video(self, src: str | os.PathLike, dst: str | os.PathLike | None = None, **options):
         """Restore the faces of a video clip: returns a :class:`~smfd.infer.video.VideoJob`, an iterable of restored
         frames that writes ``dst`` (if given) as it goes. Options: ``start``, ``duration`` (s), ``detect_every``,
-        ``smooth`` (frames each side), ``batch_frames``, ``keep`` (class ids), ``crf``, ``preset``, ``progress``."""
+        ``smooth`` (frames each side), ``fuse`` (frames each side averaged where they agree), ``batch_frames``,
+        ``keep`` (class ids), ``crf``, ``preset``, ``progress``."""
         from .video import VideoJob
 
         return VideoJob(self, src, dst, **options)
