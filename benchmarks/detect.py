@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from smfd.infer.faces import DETECTORS, FaceDetector
+from smfd.infer.faces import DETECTORS, EDGE, FaceDetector
 
 SIZE_BUCKETS = ((20, 24), (24, 32), (32, 40), (40, 64), (64, 128), (128, 256), (256, 401))
 ROLL_BUCKETS = ((0, 15), (15, 30), (30, 45), (45, 61))
@@ -204,6 +204,8 @@ def main() -> None:
     ap.add_argument("--canvases", type=int, default=48)
     ap.add_argument("--slow-canvases", type=int, default=12, help="canvases for the cnn detector (slow)")
     ap.add_argument("--detectors", default=",".join(DETECTORS))
+    ap.add_argument("--edges", default=f"{EDGE:g}",
+                    help="mirrored borders (share of the longer side) to run each detector with, e.g. 0,0.06,0.1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the tables (markdown) here")
     args = ap.parse_args()
@@ -220,8 +222,8 @@ def main() -> None:
     mp = CANVAS[0] * CANVAS[1] / 1e6
 
     rows = []
-    for name in args.detectors.split(","):
-        det = FaceDetector(name)
+    for name, edge in [(d, float(e)) for d in args.detectors.split(",") for e in args.edges.split(",")]:
+        det = FaceDetector(name, edge=edge)
         n = min(len(rendered), args.slow_canvases) if DETECTORS[name].kind == "cnn" else len(rendered)
         truth, hits, false, dup, secs = [], [], 0, 0, 0.0
         for img, tr in rendered[:n]:
@@ -232,9 +234,10 @@ def main() -> None:
             truth += tr
             hits += h
             false, dup = false + fa, dup + du
-        rows.append({"name": name, "truth": truth, "hits": hits, "false": false, "dup": dup, "mp": n * mp,
+        label = name if edge == EDGE else f"{name}, edge {edge:g}"
+        rows.append({"name": label, "truth": truth, "hits": hits, "false": false, "dup": dup, "mp": n * mp,
                      "ms_mp": 1000 * secs / (n * mp), "canvases": n})
-        print(f"{name}: {n} canvases, {sum(h is not None for h in hits)}/{len(hits)} found, {false} false, "
+        print(f"{label}: {n} canvases, {sum(h is not None for h in hits)}/{len(hits)} found, {false} false, "
               f"{1000 * secs / (n * mp):.0f} ms/MP", flush=True)
 
     def recall(r, keep) -> str:
@@ -253,8 +256,8 @@ def main() -> None:
               "20-40 % outside the frame), **landmarks**, **false detections** and **time**:", "",
               "| detector | " + " | ".join(f"roll {lo}-{hi - 1 if hi == 61 else hi}°" for lo, hi in ROLL_BUCKETS)
               + " | " + " | ".join(f"yaw {lo}-{hi}" if hi < 9 else f"yaw {lo}+" for lo, hi in YAW_BUCKETS)
-              + " | cut | aligned, roll ≥ 30° | false /MP | duplicates | ms/MP |",
-              "|---" * (len(ROLL_BUCKETS) + len(YAW_BUCKETS) + 6) + "|"]
+              + " | cut | aligned, cut | aligned, roll ≥ 30° | false /MP | duplicates | ms/MP |",
+              "|---" * (len(ROLL_BUCKETS) + len(YAW_BUCKETS) + 7) + "|"]
     big = lambda t: t["size"] >= 48  # noqa: E731
     for r in rows:
         cells = [recall(r, lambda t, lo=lo, hi=hi: big(t) and t["kind"] != "cut" and lo <= t["roll"] < hi)
@@ -262,6 +265,8 @@ def main() -> None:
         cells += [recall(r, lambda t, lo=lo, hi=hi: big(t) and upright(t) and lo <= t["yaw"] < hi)
                   for lo, hi in YAW_BUCKETS]
         cells.append(recall(r, lambda t: t["kind"] == "cut"))
+        cells.append(_pct([h["err"] < 0.25 for t, h in zip(r["truth"], r["hits"], strict=True)
+                           if h and t["kind"] == "cut"]))
         errs = [h["err"] for t, h in zip(r["truth"], r["hits"], strict=True) if h and t["roll"] >= 30]
         cells.append(_pct([e < 0.25 for e in errs]))
         cells += [f"{r['false'] / r['mp']:.2f}", str(r["dup"]), f"{r['ms_mp']:.0f}"]

@@ -86,3 +86,21 @@ def test_no_face_in_a_plain_photo(detectors, name):
     rng = np.random.default_rng(0)
     noise = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (0, 0), 3)
     assert _get(detectors, name).detect(noise) == []
+
+
+@pytest.mark.parametrize("cut", [0.4, 0.45])
+def test_a_face_cut_by_the_frame_edge_is_found_from_its_mirrored_half(face, detectors, cut):
+    photo = _photo(face, 0, scale=0.5, pad=80)  # a face box of about 86 px
+    (whole,) = _get(detectors, "hog").detect(photo)
+    x = round(whole.box[0] + cut * whole.size)  # this share of the face's box lies left of the new frame
+    edge = np.ascontiguousarray(photo[:, x:])
+    assert FaceDetector("hog", edge=0).detect(edge) == []
+    (found,) = _get(detectors, "hog").detect(edge)  # one face: its mirror image in the border is dropped
+    assert found.box[0] < 0 < found.box[2]
+    # its eyes where they were in the whole photo (eye distance about 31 px)
+    assert np.abs(found.landmarks[:4] - (whole.landmarks[:4] - [x, 0])).max() < 3
+
+
+def test_edge_must_be_a_share_of_the_side():
+    with pytest.raises(ValueError, match="edge must be between 0 and 1"):
+        FaceDetector("hog", edge=1.5)

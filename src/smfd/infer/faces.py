@@ -13,6 +13,10 @@ Detectors (``FaceDetector(detector=...)``; measured in ``results/detect.md`` wit
 - ``hog-small``: HOG at 4x (faces from about 20 px); about 4x the time of ``hog``.
 - ``cnn``: dlib's CNN (MMOD) detector at 1x; more tolerant of turned heads but over ten times slower on a CPU.
 
+Faces cut by the frame edge: every detector searches the upright photo with a mirrored border added on each side
+(6 % of its longer side), so a face partly outside the photo is found from its mirrored half (the alignment
+reflects at photo borders the same way); a detection centred outside the photo (a mirror image) is dropped.
+
 Whatever the detector, the landmarks hold on rolled faces: they are found where the face is upright (in the
 turned copy it was found in), and a face whose eye line still leans is turned upright around its centre and
 its landmarks found again.
@@ -37,15 +41,23 @@ _HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (or us
 TEMPLATE_256 = np.array([[172.0, 121.0], [146.0, 123.0], [83.0, 122.0], [108.0, 123.0], [128.0, 170.0]], np.float32)
 
 
+#: The mirrored border searched around the upright photo (share of its longer side), for faces cut by the frame
+#: edge: measured with benchmarks/detect.py (results/detect.md), 0.06 finds more cut faces than 0.1 (a wider border
+#: makes more mirror images that win over the real face) at about 1.3x the time of none.
+EDGE = 0.06
+
+
 @dataclass(frozen=True)
 class _Spec:
     """How a named detector searches: dlib ``kind``, ``upsample`` for the upright photo, extra ``rolls``
-    (degrees) searched at ``roll_upsample``."""
+    (degrees) searched at ``roll_upsample``; ``edge``: the mirrored border added around the upright photo, as a
+    share of its longer side."""
 
     kind: str
     upsample: int
     rolls: tuple[float, ...] = ()
     roll_upsample: int = 0
+    edge: float = EDGE
 
 
 DETECTORS: dict[str, _Spec] = {
@@ -105,9 +117,10 @@ def _apply(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 class FaceDetector:
     """Face detector + 5-point landmarks; ``detector`` is one of :data:`DETECTORS`. ``upsample`` overrides how
-    much the upright photo is enlarged (each step doubles its sides: smaller faces, about 4x the time)."""
+    much the upright photo is enlarged (each step doubles its sides: smaller faces, about 4x the time); ``edge``
+    overrides the mirrored border searched for faces cut by the frame edge (0: none)."""
 
-    def __init__(self, detector: str = "hog", *, upsample: int | None = None) -> None:
+    def __init__(self, detector: str = "hog", *, upsample: int | None = None, edge: float | None = None) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         try:
@@ -117,6 +130,9 @@ class FaceDetector:
         self.name = detector
         self.spec = DETECTORS[detector]
         self.upsample = self.spec.upsample if upsample is None else upsample
+        self.edge = self.spec.edge if edge is None else edge
+        if not 0 <= self.edge <= 1:
+            raise ValueError(f"edge must be between 0 and 1, got {self.edge}")
         self._dlib = dlib
         folder = models_dir(_HINT)
         if self.spec.kind == "cnn":
@@ -143,7 +159,7 @@ class FaceDetector:
         size = max(8, math.ceil(2 * side))
         m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
         m[:, 2] += size / 2 - centre
-        patch = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        patch = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         half = side / 2
         pts = self._points(patch, (size / 2 - half, size / 2 - half, size / 2 + half, size / 2 + half))
         return _apply(cv2.invertAffineTransform(m), pts)
@@ -159,18 +175,21 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 photo, largest first."""
         image = np.ascontiguousarray(image)
+        h, w = image.shape[:2]
         found = []  # (score, centre, side, landmarks)
         for angle in (0.0, *self.spec.rolls):
             if angle == 0.0:
-                view, m, up = image, None, self.upsample
+                pad = min(round(self.edge * max(h, w)), h - 1, w - 1)
+                view = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101) if pad > 0 else image
+                m, up = np.array([[1, 0, pad], [0, 1, pad]], np.float64), self.upsample
             else:
                 (view, m), up = _turned(image, angle), self.spec.roll_upsample
+            back = cv2.invertAffineTransform(m)
             for box in self._boxes(view, up):
-                pts = self._points(view, box)
-                centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
-                if m is not None:
-                    back = cv2.invertAffineTransform(m)
-                    pts, centre = _apply(back, pts), _apply(back, centre[None])[0]
+                centre = _apply(back, np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]], np.float32))[0]
+                if not (0 <= centre[0] < w and 0 <= centre[1] < h):
+                    continue  # a mirror image in the border, or a face outside the turned photo
+                pts = _apply(back, self._points(view, box))
                 found.append((box[4] - 0.01 * abs(angle), centre, float(box[2] - box[0]), pts))
         faces: list[Face] = []
         kept: list[tuple[np.ndarray, float]] = []
