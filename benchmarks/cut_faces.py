@@ -52,7 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("faces", type=Path, help="SynthFace-style folder (images/)")
     ap.add_argument("--split", type=Path, default=Path("results/bakeoff/split.json"))
-    ap.add_argument("--faces-n", "--faces", dest="n", type=int, default=80)
+    ap.add_argument("--faces", dest="n", type=int, default=80, help="how many test faces")
     ap.add_argument("--size", type=int, default=160, help="face crop side (px); its detector box is about 0.6 of it")
     ap.add_argument("--cut", type=float, default=0.45, help="share of the face's box left of the frame")
     ap.add_argument("--degradations", default="realistic,thesis")
@@ -71,19 +71,19 @@ def main() -> None:
              "PSNR over the visible part of the face's square.", "",
              "| blur | border searched | found | PSNR given → restored (found faces) | made worse |",
              "|---|---|---|---|---|"]
+    photos = []  # (k, sharp photo, visible face square), made once for every row
+    for k, i in enumerate(ids):
+        face = cv2.cvtColor(cv2.imread(str(args.faces / "images" / f"{i}.jpg")), cv2.COLOR_BGR2RGB)
+        made = cut_photo(face, args.size, args.cut, detectors["mirrored border (shipped)"])
+        if made is not None:
+            photos.append((k, *made))
     tiles = []
     for family in args.degradations.split(","):
         degrade = make_degradation(family)
         for label, det in detectors.items():
             pipe._detector = det
-            found, gains, total = 0, [], 0
-            for k, i in enumerate(ids):
-                face = cv2.cvtColor(cv2.imread(str(args.faces / "images" / f"{i}.jpg")), cv2.COLOR_BGR2RGB)
-                made = cut_photo(face, args.size, args.cut, detectors["mirrored border (shipped)"])
-                if made is None:
-                    continue
-                sharp, where = made
-                total += 1
+            found, gains, total = 0, [], len(photos)
+            for k, sharp, where in photos:
                 blurry, _ = degrade(sharp, np.random.default_rng(k))
                 try:
                     res = pipe.deblur(blurry, mask=False)

@@ -18,7 +18,7 @@ class _Rate(ProgressColumn):
 
 
 def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, start: float,
-                  duration: float | None, detect_every: int, keep: Sequence[int], fuse: int = 3
+                  duration: float | None, detect_every: int, keep: Sequence[int], fuse: int
                   ) -> Iterator[tuple[Path, VideoJob | None, str]]:
     """Restore each clip into its target, yielding (clip, its finished job, "") or (clip, None, the error) as each
     one ends. A clip that fails or is stopped (Ctrl-C) leaves no output; a full disk stops the run

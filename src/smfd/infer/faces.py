@@ -50,14 +50,12 @@ EDGE = 0.06
 @dataclass(frozen=True)
 class _Spec:
     """How a named detector searches: dlib ``kind``, ``upsample`` for the upright photo, extra ``rolls``
-    (degrees) searched at ``roll_upsample``; ``edge``: the mirrored border added around the upright photo, as a
-    share of its longer side."""
+    (degrees) searched at ``roll_upsample``."""
 
     kind: str
     upsample: int
     rolls: tuple[float, ...] = ()
     roll_upsample: int = 0
-    edge: float = EDGE
 
 
 DETECTORS: dict[str, _Spec] = {
@@ -130,7 +128,7 @@ class FaceDetector:
         self.name = detector
         self.spec = DETECTORS[detector]
         self.upsample = self.spec.upsample if upsample is None else upsample
-        self.edge = self.spec.edge if edge is None else edge
+        self.edge = EDGE if edge is None else edge
         if not 0 <= self.edge <= 1:
             raise ValueError(f"edge must be between 0 and 1, got {self.edge}")
         self._dlib = dlib
