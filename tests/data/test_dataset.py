@@ -61,3 +61,29 @@ def test_unknown_ids(face_folder):
 
     with pytest.raises(ValueError, match="not in"):
         FaceDeblurDataset(face_folder, ids=["nope"])
+
+
+def test_faces_at_several_sizes_read_the_larger_copy_and_scale_their_blur(face_folder, tmp_path):
+    import numpy as np
+
+    from smfd.data import FaceFolder
+    from smfd.degrade import make_degradation
+
+    folder = FaceFolder(face_folder)
+    hires = tmp_path / "hires"
+    (hires / "images").mkdir(parents=True)
+    for id in folder.ids[:2]:  # the others have no larger copy
+        img, _ = folder.read(id)
+        cv2.imwrite(str(hires / "images" / f"{id}.png"), cv2.resize(img, (96, 96))[..., ::-1])
+    ds = FaceDeblurDataset(folder, train=True, augment=None, crop=32, sizes=(96,), hires=hires,
+                           degradation=make_degradation("mixed", 0.5, 0.2))
+    seen = set()
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["lq"].shape == (3, 32, 32) and item["mask"].shape == (32, 32)
+        scale = json.loads(item["params"]).get("face_scale")
+        seen.add((i < 2, scale))
+    assert seen == {(True, 96 / 256), (False, 48 / 256)}  # no larger copy: the face stays at its own size
+    big = FaceDeblurDataset(folder, train=True, augment=None, sizes=(96,), hires=hires,
+                            degradation=make_degradation("realistic"))[0]
+    assert big["gt"].shape == (3, 96, 96) and set(np.unique(big["mask"].numpy())) <= set(range(5))

@@ -92,3 +92,29 @@ def test_mixed_pipeline_and_the_factory(face):
         make_degradation("gan")
     with pytest.raises(ValueError, match="clean_share"):
         RealisticConfig(clean_share=2)
+
+
+def test_blur_scales_with_the_face_size_and_replays():
+    """A 512 px face gets the same blur as a 256 px one relative to its size: twice as wide."""
+    from smfd.degrade import LowResPipeline, MixedPipeline
+
+    pipe = RealisticPipeline(RealisticConfig(clean_share=0.0))
+    a, b = pipe.sample(np.random.default_rng(3)), pipe.sample(np.random.default_rng(3), face_size=512)
+    assert a.face_scale == 1.0 and b.face_scale == 2.0 and a.size == b.size and a.blur == b.blur
+    assert pipe.sample(np.random.default_rng(3), face_size=256) == a  # the reference size draws as before
+    for blur, size in (("defocus", 3.0), ("gaussian", 1.5), ("motion", 9.0), ("shake", 15.0)):
+        small = RealisticParams(blur=blur, size=size).kernel()
+        big = RealisticParams(blur=blur, size=size, face_scale=2.0).kernel()
+        spread = lambda k: np.sqrt((k * (np.indices(k.shape) - (np.array(k.shape)[:, None, None] - 1) / 2) ** 2  # noqa: E731
+                                    ).sum())
+        assert 1.6 < spread(big) / spread(small) < 2.4, blur
+    sharp = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    out, params = pipe(sharp, np.random.default_rng(4), 384)
+    assert np.array_equal(pipe.apply(sharp, RealisticParams.from_dict(json.loads(json.dumps(params.to_dict())))), out)
+    low = LowResPipeline().sample(np.random.default_rng(5), face_size=512)
+    assert low.face_scale == 2.0
+    mix = MixedPipeline(DegradationPipeline(), pipe, 0.2, lowres=LowResPipeline(), lowres_share=0.2)
+    families = {getattr(mix.sample(np.random.default_rng(i), 512), "family", "thesis") for i in range(60)}
+    assert families == {"realistic", "lowres"}  # the thesis's blur is defined at 256 px only
+    with pytest.raises(ValueError, match="256 px"):
+        DegradationPipeline()(sharp, np.random.default_rng(0), 512)

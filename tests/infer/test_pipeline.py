@@ -174,18 +174,54 @@ def test_the_shipped_default_weights_load_and_pass_their_checksums():
 
 
 def test_an_oversized_aligned_crop_runs_at_the_working_size(bundle, monkeypatch):
-    """A 4000x3000 'crop' once took 6 GB and minutes: the nets now see at most face_size pixels a side."""
+    """A 4000x3000 'crop' once took 6 GB and minutes: the nets now see at most max_work_size pixels a side."""
     pipe = smfd.load_pipeline(str(bundle))
     seen = []
     real = pipe._run
     monkeypatch.setattr(pipe, "_run", lambda lq, *a: (seen.append(tuple(lq.shape)), real(lq, *a))[1])
     face = cv2.resize(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8), (1200, 900))
     res = pipe.deblur(face, aligned=True)
-    assert seen == [(1, 3, 192, 256)]  # scaled to fit 256 px, aspect kept
+    assert seen == [(1, 3, 384, 512)]  # scaled to fit 512 px, aspect kept
     assert res.image.shape == face.shape and res.mask.shape == face.shape[:2]  # back at the input's size
-    assert pipe.working_size(face.shape) == (192, 256) and pipe.working_size((200, 100, 3)) == (200, 100)
+    assert pipe.working_size(face.shape) == (384, 512) and pipe.working_size((200, 100, 3)) == (200, 100)
     kept = pipe.deblur(face, aligned=True, keep=",".join(smfd.data.CLASSES))
     assert np.abs(kept.image.astype(int) - face.astype(int)).max() <= 1  # kept regions: the full-size input
+    small = smfd.load_pipeline(str(bundle), max_work_size=256)  # every face at the training size
+    assert small.working_size(face.shape) == (192, 256)
+
+
+def test_working_sizes_follow_the_face_up_to_the_limit(bundle):
+    pipe = smfd.load_pipeline(str(bundle))
+    sides = {n: pipe.working_size((n, n, 3))[0] for n in (64, 256, 300, 383, 384, 500, 512, 1000, 2000)}
+    assert sides == {64: 64, 256: 256, 300: 256, 383: 320, 384: 384, 500: 448, 512: 512, 1000: 512, 2000: 512}
+    with pytest.raises(ValueError, match="max_work_size"):
+        smfd.load_pipeline(str(bundle), max_work_size=128)
+
+
+def test_a_big_crop_keeps_the_detail_the_restoration_did_not_touch(bundle, monkeypatch):
+    """Above the working size only the restoration's change is scaled up: a net that changes nothing gives back
+    the 1,000 px crop exactly (scaling the restored face up would have smoothed its fine detail away), and a net
+    that brightens it brightens it by that much."""
+    pipe = smfd.load_pipeline(str(bundle))
+    face = np.random.default_rng(1).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)  # detail at every pixel
+    monkeypatch.setattr(pipe, "_run", lambda lq, *a: (lq.clone(), None))
+    same = pipe.deblur(face, aligned=True, mask=False)
+    assert np.array_equal(same.image, face)
+    monkeypatch.setattr(pipe, "_run", lambda lq, *a: ((lq + 10 / 255).clamp(0, 1), None))
+    brighter = pipe.deblur(np.full_like(face, 100), aligned=True, mask=False).image
+    assert np.abs(brighter.astype(int) - 110).max() <= 1
+
+
+def test_faces_are_batched_by_working_size(bundle, monkeypatch):
+    pipe = smfd.load_pipeline(str(bundle), batch_size=2)
+    seen = []
+    real = pipe._run
+    monkeypatch.setattr(pipe, "_run", lambda lq, *a: (seen.append(tuple(lq.shape)), real(lq, *a))[1])
+    rng = np.random.default_rng(2)
+    faces = [rng.integers(0, 256, (n, n, 3), dtype=np.uint8) for n in (256, 600, 256, 256, 700, 400)]
+    outs, _ = pipe.restore_faces(faces, mask=False)
+    assert [o.shape[0] for o in outs] == [256, 600, 256, 256, 700, 400]  # in input order
+    assert sorted(seen) == sorted([(2, 3, 256, 256), (1, 3, 256, 256), (2, 3, 512, 512), (1, 3, 384, 384)])
 
 
 def test_a_large_photo_is_searched_on_a_bounded_copy(tmp_path, monkeypatch):
@@ -210,17 +246,22 @@ def test_a_large_photo_is_searched_on_a_bounded_copy(tmp_path, monkeypatch):
 
 def test_paste_back_touches_only_the_face_region_and_matches_the_whole_photo_warp(tmp_path):
     pytest.importorskip("dlib")
-    from smfd.infer.faces import paste_back
+    from smfd.infer.faces import paste_change
 
     face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
     photo = cv2.copyMakeBorder(face, 60, 300, 120, 400, cv2.BORDER_CONSTANT, value=(90, 120, 150))
     pipe = smfd.load_pipeline(str(make_tiny_bundle(tmp_path / "bundle")))
     res = pipe.deblur(photo)
     f = res.faces[0]
-    restored, _ = pipe.restore_faces([cv2.warpAffine(photo, f.matrix, (256, 256), flags=cv2.INTER_CUBIC,
-                                                     borderMode=cv2.BORDER_REFLECT_101)])
-    whole = paste_back(photo, restored[0], f.matrix)  # the whole photo warped, as before
+    side = pipe.crop_size(f.landmarks)
+    crop = cv2.warpAffine(photo, f.matrix, (side, side), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    restored, _ = pipe.restore_faces([crop])
+    whole = paste_change(photo, restored[0], crop, f.matrix)  # the whole photo's change warped
     assert np.abs(whole.astype(int) - res.image.astype(int)).max() <= 1
+    far = np.ones(photo.shape[:2], bool)
+    x0, y0, x1, y1 = f.box
+    far[max(0, 2 * y0 - y1):2 * y1 - y0, max(0, 2 * x0 - x1):2 * x1 - x0] = False
+    assert np.array_equal(res.image[far], photo[far])  # nothing outside the face's region is touched
 
 
 def test_the_mask_net_runs_only_when_something_reads_the_mask(monkeypatch):

@@ -54,3 +54,16 @@ def test_values_are_typed():
     with pytest.raises(ValueError, match="config key data.augment: expected bool"):
         load_config(None, "mask", ["data.augment=3"])
     assert load_config(None, "mask", ["data.crop=null"]).data.crop is None
+
+
+def test_faces_at_several_sizes_are_checked_up_front():
+    from smfd.train.config import load_config
+
+    ok = load_config(None, "deblur", ["data.sizes=[256, 512]", "data.crop=256", "data.hires=big",
+                                      "data.degradation=mixed"])
+    assert ok.data.sizes == (256, 512)
+    for sets, match in ((["data.sizes=[256, 512]", "data.hires=big", "data.degradation=mixed"], "data.crop"),
+                        (["data.sizes=[512]", "data.degradation=mixed"], "data.hires"),
+                        (["data.sizes=[256, 512]", "data.crop=256", "data.hires=big"], "thesis")):
+        with pytest.raises(ValueError, match=match):
+            load_config(None, "deblur", sets)

@@ -43,6 +43,10 @@ class FaceDeblurDataset(Dataset):
             (its ``work_size`` option), blurred at full size as at test time.
         grayscale: give ``lq`` as one grey channel (the mask generator's input).
         num_classes: number of mask classes, for the one-hot mask.
+        sizes: in training, each face is drawn at one of these sides (px, uniformly) before it is degraded, and
+            the degradation is drawn at that size (``face_size``: blur scaled to the face); a side larger than the
+            face is read from ``hires`` (never upscaled: without a larger image the face stays at its size).
+        hires: the same ids at a larger size (images only; the mask is this folder's, scaled with nearest).
 
     Each item is a dict:
         ``lq`` (3 or 1, H, W) float32 in [0, 1]: the degraded face;
@@ -66,6 +70,8 @@ class FaceDeblurDataset(Dataset):
         work_size: int | None = None,
         grayscale: bool = False,
         num_classes: int = 5,
+        sizes: Sequence[int] = (),
+        hires: FaceFolder | str | os.PathLike | None = None,
     ) -> None:
         self.folder = folder if isinstance(folder, FaceFolder) else FaceFolder(folder, num_classes=num_classes)
         self.ids = list(ids) if ids is not None else self.folder.ids
@@ -83,6 +89,11 @@ class FaceDeblurDataset(Dataset):
         self.work_size = work_size
         self.grayscale = grayscale
         self.num_classes = num_classes
+        self.sizes = tuple(int(s) for s in sizes)
+        if hires is not None and not isinstance(hires, FaceFolder):
+            hires = FaceFolder(hires, require_masks=False, num_classes=num_classes)
+        self.hires = hires
+        self._hires_ids = set(hires.ids) if hires is not None else set()
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
 
@@ -95,6 +106,20 @@ class FaceDeblurDataset(Dataset):
             self._rng, self._rng_seed = np.random.default_rng(seed), seed
         return self._rng
 
+    def _at_size(self, id: str, gt: np.ndarray, mask: np.ndarray, side: int
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The face (and its mask) at ``side`` px: read from ``hires`` when larger than ``gt``, area-resized."""
+        if side > gt.shape[0] and id in self._hires_ids:
+            big = self.hires.read(id)[0]
+            if big.shape[0] > gt.shape[0]:
+                gt = big
+        side = min(side, gt.shape[0])
+        if gt.shape[:2] != (side, side):
+            gt = cv2.resize(gt, (side, side), interpolation=cv2.INTER_AREA)
+        if mask.shape[:2] != (side, side):
+            mask = cv2.resize(mask, (side, side), interpolation=cv2.INTER_NEAREST)
+        return gt, mask, side
+
     def __getitem__(self, index: int) -> dict:
         id = self.ids[index]
         gt, mask = self.folder.read(id)
@@ -104,7 +129,11 @@ class FaceDeblurDataset(Dataset):
             gt = cv2.resize(gt, (self.size, self.size), interpolation=cv2.INTER_AREA)
             mask = cv2.resize(mask, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
         rng = self._train_rng() if self.train else np.random.default_rng([self.seed, index])
-        lq, params = self.degradation(gt, rng)
+        if self.train and self.sizes:
+            gt, mask, side = self._at_size(id, gt, mask, self.sizes[int(rng.integers(len(self.sizes)))])
+            lq, params = self.degradation(gt, rng, side)
+        else:
+            lq, params = self.degradation(gt, rng)
         if self.train and self.augment is not None:
             (gt, lq), mask = self.augment([gt, lq], mask, rng)
         if self.train and self.crop is not None:

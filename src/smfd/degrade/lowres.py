@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from .realistic import jpeg_roundtrip
+from .realistic import face_scale_of, jpeg_roundtrip
 
 CODECS = ("jpeg", "video")
 _DOWN = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
@@ -99,6 +99,7 @@ class LowResParams:
     app_quality: int = 0
     up: str = "linear"
     family: str = "lowres"
+    face_scale: float = 1.0  # the face's side over 256: the blur is drawn this much wider (the rest is relative)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,7 +140,8 @@ class LowResPipeline:
     def __init__(self, config: LowResConfig | None = None) -> None:
         self.config = config or LowResConfig()
 
-    def sample(self, rng: np.random.Generator) -> LowResParams:
+    def sample(self, rng: np.random.Generator, face_size: int | None = None) -> LowResParams:
+        """One draw; ``face_size`` (px) scales the blur, as in the realistic family (the downscale is relative)."""
         c = self.config
         scale = float(math.exp(rng.uniform(math.log(c.scale[0]), math.log(c.scale[1]))))
         down = str(rng.choice(sorted(_DOWN)))
@@ -155,7 +157,7 @@ class LowResPipeline:
         app_quality = int(rng.integers(c.app_quality[0], c.app_quality[1] + 1)) if app else 0
         up = str(rng.choice(sorted(_UP)))
         return LowResParams(scale, down, blur, noise, noise_seed, codec, quality, app_scale, app_sharpen,
-                            app_quality, up)
+                            app_quality, up, face_scale=face_scale_of(face_size))
 
     def apply(self, image: np.ndarray, params: LowResParams) -> np.ndarray:
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
@@ -172,7 +174,7 @@ class LowResPipeline:
         h, w = x.shape[:2]
         f = x.astype(np.float32)
         if params.blur_sigma > 0:
-            f = cv2.GaussianBlur(f, (0, 0), params.blur_sigma, borderType=cv2.BORDER_REFLECT_101)
+            f = cv2.GaussianBlur(f, (0, 0), params.blur_sigma * params.face_scale, borderType=cv2.BORDER_REFLECT_101)
         small = (max(8, round(w / params.scale)), max(8, round(h / params.scale)))
         f = cv2.resize(f, small, interpolation=_DOWN[params.down])
         if params.noise_sigma > 0:
@@ -191,6 +193,7 @@ class LowResPipeline:
             return np.ascontiguousarray(x)
         return np.ascontiguousarray(x, dtype=np.float32) / np.float32(255.0)
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, LowResParams]:
-        params = self.sample(rng)
+    def __call__(self, image: np.ndarray, rng: np.random.Generator, face_size: int | None = None
+                 ) -> tuple[np.ndarray, LowResParams]:
+        params = self.sample(rng, face_size)
         return self.apply(image, params), params

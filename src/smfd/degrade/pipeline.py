@@ -245,6 +245,12 @@ class DegradationPipeline:
             return np.rint(x).astype(np.uint8)
         return x / np.float32(255.0)
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, DegradationParams]:
+    def __call__(self, image: np.ndarray, rng: np.random.Generator, face_size: int | None = None
+                 ) -> tuple[np.ndarray, DegradationParams]:
+        """Draw and apply. The thesis's pipeline is defined on 256 px faces only: ``face_size`` (as the other
+        families take it) must be None or 256."""
+        if face_size not in (None, 256):
+            raise ValueError(f"the thesis's degradation is defined at 256 px faces, not {face_size} px: draw other "
+                             "sizes from the realistic or low-resolution family")
         params = self.sample(rng)
         return self.apply(image, params), params

@@ -26,6 +26,10 @@ import cv2
 import numpy as np
 
 BLURS = ("none", "shake", "defocus", "gaussian", "motion")
+#: The face size (px) the families' pixel ranges are defined at: the training faces' side. A face drawn at another
+#: size (``face_size``) gets every blur scaled by ``face_size / REFERENCE_SIZE``, so a 512 px face gets a blur twice
+#: as wide as a 256 px one: the same blur relative to the face.
+REFERENCE_SIZE = 256
 _INTERP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
 
 
@@ -86,7 +90,9 @@ class RealisticParams:
     ``blur``: one of :data:`BLURS`; ``size``: the shake kernel side, the defocus radius, the Gaussian sigma or the
     motion length; ``angle``: the motion direction (degrees); ``kernel_seed``: the shake trajectory's seed.
     ``scale`` 1 means no rescaling, ``noise_sigma`` 0 no read noise, ``poisson_peak`` 0 no shot noise,
-    ``jpeg_quality`` 0 no JPEG.
+    ``jpeg_quality`` 0 no JPEG. ``face_scale``: the face's size over :data:`REFERENCE_SIZE`; the blur's ``size``
+    is given at the reference size and drawn ``face_scale`` times as wide (noise and JPEG act per pixel, and
+    ``scale`` is already relative to the face).
     """
 
     blur: str = "none"
@@ -100,6 +106,7 @@ class RealisticParams:
     jpeg_quality: int = 0
     noise_seed: int = 0
     family: str = "realistic"
+    face_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,14 +122,16 @@ class RealisticParams:
         """The blur kernel (float32, sums to 1), or None for no blur."""
         if self.blur == "none":
             return None
+        size = self.size * self.face_scale
         if self.blur == "shake":
-            return shake_kernel(int(self.size), np.random.default_rng(self.kernel_seed))
+            return shake_kernel(int(self.size) if self.face_scale == 1 else _odd(size),
+                                np.random.default_rng(self.kernel_seed))
         if self.blur == "defocus":
-            return defocus_kernel(self.size)
+            return defocus_kernel(size)
         if self.blur == "gaussian":
-            return gaussian_blur_kernel(self.size)
+            return gaussian_blur_kernel(size)
         if self.blur == "motion":
-            return line_kernel(self.size, self.angle)
+            return line_kernel(size, self.angle)
         raise ValueError(f"blur must be one of {BLURS}, got {self.blur!r}")
 
 
@@ -222,10 +231,12 @@ class RealisticPipeline:
     def __init__(self, config: RealisticConfig | None = None) -> None:
         self.config = config or RealisticConfig()
 
-    def sample(self, rng: np.random.Generator) -> RealisticParams:
+    def sample(self, rng: np.random.Generator, face_size: int | None = None) -> RealisticParams:
+        """One draw; ``face_size`` (px, the face's side) scales the blur (:data:`REFERENCE_SIZE` if None)."""
         c = self.config
+        face_scale = face_scale_of(face_size)
         if rng.uniform() < c.clean_share:
-            return RealisticParams(noise_seed=int(rng.integers(2**63 - 1)))
+            return RealisticParams(noise_seed=int(rng.integers(2**63 - 1)), face_scale=face_scale)
         w = np.asarray(c.blur_weights, np.float64)
         blur = BLURS[1 + int(rng.choice(4, p=w / w.sum()))]
         size = {"shake": lambda: float(_odd(rng.uniform(*c.shake_size))),
@@ -240,7 +251,7 @@ class RealisticPipeline:
         peak = float(np.exp(rng.uniform(*np.log(c.poisson_peak)))) if rng.uniform() < c.poisson_prob else 0.0
         quality = int(rng.integers(c.jpeg_quality[0], c.jpeg_quality[1] + 1)) if rng.uniform() < c.jpeg_prob else 0
         return RealisticParams(blur, size, angle, kernel_seed, scale, interpolation, sigma, peak, quality,
-                               int(rng.integers(2**63 - 1)))
+                               int(rng.integers(2**63 - 1)), face_scale=face_scale)
 
     def apply(self, image: np.ndarray, params: RealisticParams) -> np.ndarray:
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
@@ -277,15 +288,28 @@ class RealisticPipeline:
             return np.ascontiguousarray(x, dtype=np.uint8)
         return np.ascontiguousarray(x, dtype=np.float32) / np.float32(255.0)
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, RealisticParams]:
-        params = self.sample(rng)
+    def __call__(self, image: np.ndarray, rng: np.random.Generator, face_size: int | None = None
+                 ) -> tuple[np.ndarray, RealisticParams]:
+        params = self.sample(rng, face_size)
         return self.apply(image, params), params
+
+
+def face_scale_of(face_size: int | None) -> float:
+    """A face's side over :data:`REFERENCE_SIZE` (1 for None): how much wider its blur is drawn."""
+    if face_size is None:
+        return 1.0
+    if face_size < 1:
+        raise ValueError(f"face_size must be a positive number of pixels, got {face_size}")
+    return face_size / REFERENCE_SIZE
 
 
 class MixedPipeline:
     """Each face degraded by the realistic family with chance ``share``, by ``lowres`` (if given) with chance
     ``lowres_share``, else by the thesis pipeline. One uniform draw picks the family, so a mix without the
-    low-resolution family draws exactly what it always did."""
+    low-resolution family draws exactly what it always did.
+
+    ``face_size`` (px) draws the realistic and low-resolution families at that size. The thesis's family is
+    defined at :data:`REFERENCE_SIZE` only: a face drawn at another size takes the realistic family instead."""
 
     def __init__(self, thesis, realistic: RealisticPipeline | None = None, share: float = 0.5, *, lowres=None,
                  lowres_share: float = 0.0) -> None:
@@ -297,12 +321,13 @@ class MixedPipeline:
         self.thesis, self.realistic, self.share = thesis, realistic or RealisticPipeline(), share
         self.lowres, self.lowres_share = lowres, lowres_share
 
-    def sample(self, rng: np.random.Generator):
+    def sample(self, rng: np.random.Generator, face_size: int | None = None):
         u = rng.uniform()
-        if u < self.share:
-            return self.realistic.sample(rng)
+        if u < self.share or (face_size is not None and face_size != REFERENCE_SIZE
+                              and u >= self.share + self.lowres_share):
+            return self.realistic.sample(rng, face_size)
         if u < self.share + self.lowres_share:
-            return self.lowres.sample(rng)
+            return self.lowres.sample(rng, face_size)
         return self.thesis.sample(rng)
 
     def apply(self, image: np.ndarray, params) -> np.ndarray:
@@ -314,6 +339,6 @@ class MixedPipeline:
             return self.lowres.apply(image, params)
         return self.thesis.apply(image, params)
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator):
-        params = self.sample(rng)
+    def __call__(self, image: np.ndarray, rng: np.random.Generator, face_size: int | None = None):
+        params = self.sample(rng, face_size)
         return self.apply(image, params), params

@@ -239,3 +239,24 @@ def paste_back(photo: np.ndarray, face: np.ndarray, matrix: np.ndarray, *, feath
     alpha = cv2.warpAffine(_soft_mask(size, feather), inv, (w, h), flags=cv2.INTER_LINEAR)[..., None]
     out = photo.astype(np.float32) * (1 - alpha) + warped.astype(np.float32) * alpha
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def native_size(landmarks: np.ndarray) -> float:
+    """The side of the aligned crop at which the face keeps its own resolution (one photo pixel per crop pixel):
+    the side ``256`` crop's side divided by the alignment's scale. A face of 1,000 px in this sense fills a 1,000 px
+    crop as the 256 px training faces fill theirs."""
+    m = alignment_matrix(landmarks, 256)
+    return 256.0 / math.sqrt(abs(np.linalg.det(m[:, :2])))
+
+
+def paste_change(photo: np.ndarray, restored: np.ndarray, original: np.ndarray, matrix: np.ndarray, *,
+                 feather: float = 0.08) -> np.ndarray:
+    """Add what restoring changed (``restored - original``, both aligned crops of one size) back into the photo,
+    with feathered edges. Where the restoration changed nothing the photo keeps its own pixels exactly: nothing
+    is resampled but the change."""
+    h, w = photo.shape[:2]
+    inv = cv2.invertAffineTransform(matrix)
+    change = restored.astype(np.float32) - original.astype(np.float32)
+    alpha = _soft_mask(restored.shape[0], feather)[..., None]
+    warped = cv2.warpAffine(change * alpha, inv, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
+    return np.clip(np.rint(photo.astype(np.float32) + warped), 0, 255).astype(np.uint8)

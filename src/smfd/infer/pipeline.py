@@ -21,11 +21,20 @@ import torch
 from ..data.celebamask import CLASSES
 from ..models.runner import Runner
 from ..precision import check_precision
-from .faces import MIN_FACE, Face, align, alignment_matrix, paste_back
+from .faces import MIN_FACE, Face, align, alignment_matrix, native_size, paste_change
 
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
 DETECT_MAX_PIXELS = 4_000_000
+
+#: Faces are restored at their own size up to this side (px); a larger face is restored at this size and gets back
+#: the detail the restoration did not touch (its own pixels plus the restoration's change, scaled up).
+#: ``results/big_faces.md`` measures the rule; 256 restores every face at the training faces' size.
+MAX_WORK_SIZE = 512
+#: Working sizes are multiples of this (px), so faces of similar size share a batch.
+WORK_STEP = 64
+#: Whole-photo faces are aligned at their own resolution up to this side (px): the memory per face stays bounded.
+MAX_CROP = 2048
 
 
 class NoFaceError(ValueError):
@@ -85,11 +94,14 @@ class FaceDeblurrer:
             ``benchmarks/speed.py``); ``False`` keeps plain NCHW.
         detector: the face detector whole photos are searched with, one of
             :data:`smfd.infer.faces.DETECTORS` (``results/detect.md`` measures them).
+        max_work_size: the largest side (px) a face is restored at (:data:`MAX_WORK_SIZE`); see
+            :meth:`working_size`. ``face_size`` restores every face at the training size, as a 256 px crop.
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
                  face_size: int = 256, min_face: int = MIN_FACE, manifest: dict | None = None,
-                 precision: str = "auto", channels_last: bool = True, detector: str = "hog") -> None:
+                 precision: str = "auto", channels_last: bool = True, detector: str = "hog",
+                 max_work_size: int = MAX_WORK_SIZE) -> None:
         from .faces import DETECTORS
 
         if detector not in DETECTORS:
@@ -109,7 +121,10 @@ class FaceDeblurrer:
             batch_size = 1 if not self.onnx and self.device.type == "cpu" else 8
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if max_work_size < face_size:
+            raise ValueError(f"max_work_size must be at least the face size {face_size}, got {max_work_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
+        self.max_work_size = max_work_size
         self.manifest = manifest or {}
         self._detector = None
 
@@ -136,40 +151,64 @@ class FaceDeblurrer:
         ``keep``: class ids whose pixels are taken from the input (e.g. hair, background), with a soft edge.
         ``mask=False``: no masks are returned (None each) and the mask net runs only if something needs it
         (:meth:`needs_mask_net`).
-        A crop larger than the working size (``face_size``) is restored at that size and scaled back, so the
-        work and memory per face stay bounded whatever the input's size (see :meth:`working_size`).
+        A crop larger than its working size (:meth:`working_size`) is restored at that size and gets back what the
+        restoration did not touch: the crop itself plus the restoration's change, scaled up. Crops are batched by
+        working size, so the work and memory per face stay bounded whatever the input's size.
         """
         if isinstance(faces, np.ndarray) and faces.ndim == 4:  # a stack of same-size crops
             faces = list(faces)
         if isinstance(faces, np.ndarray) or not isinstance(faces, Sequence):
             got = "one image" if isinstance(faces, np.ndarray) else type(faces).__name__
             raise ValueError(f"faces must be a list of HxWx3 uint8 RGB face crops, got {got}")
-        outs, masks = [], []
-        for start in range(0, len(faces), self.batch_size):
-            chunk = list(faces[start : start + self.batch_size])
-            for f in chunk:
-                _check_image(f)
-            small = [self._fit(f) for f in chunk]
-            same = all(f.shape == small[0].shape for f in small)
-            groups = [list(range(len(chunk)))] if same else [[i] for i in range(len(chunk))]  # one size per batch
-            for group in groups:
-                lq = torch.from_numpy(np.stack([small[i] for i in group])).permute(0, 3, 1, 2).float() / 255
-                out, probs = self._run(lq, self.needs_mask_net(mask, keep))
-                ids = probs.argmax(1) if probs is not None else None
-                kept = _soften(sum((ids == c).float() for c in keep)) if keep else None
-                for j, i in enumerate(group):
-                    o, m = self._full_size(chunk[i], lq[j], out[j], None if ids is None else ids[j],
-                                           None if kept is None else kept[j])
-                    outs.append(o)
-                    masks.append(m if mask else None)
+        for f in faces:
+            _check_image(f)
+        outs: list = [None] * len(faces)
+        masks: list = [None] * len(faces)
+        for batch in self._batches(faces):
+            small = [self._fit(faces[i]) for i in batch]
+            lq = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).float() / 255
+            out, probs = self._run(lq, self.needs_mask_net(mask, keep))
+            ids = probs.argmax(1) if probs is not None else None
+            kept = _soften(sum((ids == c).float() for c in keep)) if keep else None
+            for j, i in enumerate(batch):
+                outs[i], m = self._full_size(faces[i], lq[j], out[j], None if ids is None else ids[j],
+                                             None if kept is None else kept[j])
+                masks[i] = m if mask else None
         return outs, masks
 
+    def _batches(self, faces: Sequence[np.ndarray]) -> list[list[int]]:
+        """Indices of ``faces`` in batches of at most ``batch_size`` that share one working size, in input order
+        within each size."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(faces):
+            groups.setdefault(self.working_size(f.shape), []).append(i)
+        return [g[k : k + self.batch_size] for g in groups.values() for k in range(0, len(g), self.batch_size)]
+
     def working_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
-        """(height, width) an aligned crop of ``shape`` is restored at: its own, or scaled down to fit
-        ``face_size`` (the training faces' size; a larger crop holds no more of the face the nets were made for)."""
+        """(height, width) an aligned crop of ``shape`` is restored at. Up to ``face_size`` (the training faces'
+        256 px), its own size. Larger, its own size rounded down to a multiple of :data:`WORK_STEP`, at most
+        ``max_work_size``: a big face is restored at (nearly) its own resolution, where its blur and detail are
+        as wide as the net learnt them, and faces of similar size share a batch."""
         h, w = shape[:2]
-        scale = min(1.0, self.face_size / max(h, w))
+        longer = max(h, w)
+        if longer <= self.face_size:
+            return (h, w)
+        side = max(self.face_size, min(self.max_work_size, longer // WORK_STEP * WORK_STEP))
+        scale = side / longer
         return (max(1, round(h * scale)), max(1, round(w * scale))) if scale < 1 else (h, w)
+
+    def crop_size(self, landmarks: np.ndarray) -> int:
+        """The side (px) a whole-photo face with these landmarks is aligned at: its own resolution
+        (:func:`~smfd.infer.faces.native_size`), at least ``face_size`` (a small face is enlarged to it, as the
+        training faces) and at most :data:`MAX_CROP`."""
+        return int(min(MAX_CROP, max(self.face_size, round(native_size(landmarks)))))
+
+    def align_face(self, image: np.ndarray, landmarks: np.ndarray, size: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(alignment matrix, aligned crop) of one face of ``image``, at ``size`` px or :meth:`crop_size`."""
+        size = size or self.crop_size(landmarks)
+        matrix = alignment_matrix(landmarks, size)
+        return matrix, align(image, matrix, size)
 
     def _fit(self, face: np.ndarray) -> np.ndarray:
         h, w = self.working_size(face.shape)
@@ -190,8 +229,11 @@ class FaceDeblurrer:
                 out = out * (1 - kept) + lq * kept
             return (out * 255).round().byte().permute(1, 2, 0).numpy(), None if ids is None else ids.byte().numpy()
         size = (w, h)
-        restored = (out * 255).round().byte().permute(1, 2, 0).numpy()
-        restored = cv2.resize(restored, size, interpolation=cv2.INTER_CUBIC)
+        # the crop keeps its own pixels and gets the restoration's change, scaled up: detail finer than the
+        # working size, which the restoration never saw, is the input's, not a smooth enlargement
+        change = ((out - lq) * 255).permute(1, 2, 0).numpy()
+        restored = face.astype(np.float32) + cv2.resize(change, size, interpolation=cv2.INTER_CUBIC)
+        restored = np.clip(np.rint(restored), 0, 255).astype(np.uint8)
         mask = None if ids is None else cv2.resize(ids.byte().numpy(), size, interpolation=cv2.INTER_NEAREST)
         if kept is not None:  # kept regions come from the full-size input, not from its scaled-down copy
             alpha = cv2.resize(kept[0].numpy(), size, interpolation=cv2.INTER_LINEAR)[..., None]
@@ -222,12 +264,14 @@ class FaceDeblurrer:
             if f.size < self.min_face:
                 f.skipped = f"face of {f.size} px is below the {self.min_face} px minimum"
                 continue
-            f.matrix = alignment_matrix(f.landmarks, self.face_size)
             todo.append(f)
         if not todo:
             why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
             raise NoFaceError(f"{why}; for a face crop use aligned mode (--aligned)")
-        crops = [align(image, f.matrix, self.face_size) for f in todo]
+        crops = []
+        for f in todo:
+            f.matrix, crop = self.align_face(image, f.landmarks)
+            crops.append(crop)
         restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
         if not mask:
             return Result(self.paste(image, todo, restored), None, faces)
@@ -235,17 +279,20 @@ class FaceDeblurrer:
 
     def paste(self, image: np.ndarray, faces: Sequence[Face], restored: Sequence[np.ndarray],
               masks: Sequence[np.ndarray] | None = None):
-        """Blend restored aligned crops back into a copy of ``image`` (each face's ``matrix`` says where), smallest
-        face first. Returns the new image, or (image, class-id map of the photo) when ``masks`` are given."""
+        """Add what restoring changed in each aligned crop back into a copy of ``image`` (each face's ``matrix`` says
+        where; the crop's side is the restored crop's), smallest face first: pixels the restoration left alone keep
+        their exact values. Returns the new image, or (image, class-id map of the photo) when ``masks`` are given."""
         out = image.copy()
         full_mask = np.zeros(image.shape[:2], np.uint8) if masks is not None else None
         order = sorted(range(len(faces)), key=lambda i: faces[i].size)
         for i in order:
             # only the face's own region of the photo is touched: memory per face stays bounded by its size
-            (x0, y0, x1, y1), matrix = _face_region(faces[i].matrix, self.face_size, image.shape)
+            side = restored[i].shape[0]
+            (x0, y0, x1, y1), matrix = _face_region(faces[i].matrix, side, image.shape)
             if x1 <= x0 or y1 <= y0:
                 continue
-            out[y0:y1, x0:x1] = paste_back(out[y0:y1, x0:x1], restored[i], matrix)
+            region = out[y0:y1, x0:x1]
+            out[y0:y1, x0:x1] = paste_change(region, restored[i], align(region, matrix, side), matrix)
             if full_mask is None:
                 continue
             inv = cv2.invertAffineTransform(matrix)
@@ -311,13 +358,14 @@ def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
 
 def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch",
                   batch_size: int | None = None, min_face: int = MIN_FACE, precision: str = "auto",
-                  detector: str = "hog") -> FaceDeblurrer:
+                  detector: str = "hog", max_work_size: int = MAX_WORK_SIZE) -> FaceDeblurrer:
     """Load a :class:`FaceDeblurrer` from a weight bundle (``"default"``: the one shipped in the package).
 
     ``backend="onnxruntime"`` runs a bundle's ONNX export instead (see ``smfd export``); ``weights`` must then
     be the export folder. An export folder given with ``backend="torch"`` (the default) is run with ONNX Runtime,
     as what it holds can only run there. ``precision``: ``auto``, ``bf16`` or ``fp32`` (PyTorch backend; see
-    :mod:`smfd.precision`); ``detector``: the face detector for whole photos (:data:`smfd.infer.faces.DETECTORS`).
+    :mod:`smfd.precision`); ``detector``: the face detector for whole photos (:data:`smfd.infer.faces.DETECTORS`);
+    ``max_work_size``: the largest side a face is restored at (:meth:`FaceDeblurrer.working_size`).
     """
     from .weights import is_onnx_export
 
@@ -334,7 +382,7 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
 
         mask_net, deblur_net, manifest = load_bundle(weights)
         return FaceDeblurrer(mask_net, deblur_net, device=device, batch_size=batch_size, min_face=min_face,
-                             manifest=manifest, precision=precision, detector=detector)
+                             manifest=manifest, precision=precision, detector=detector, max_work_size=max_work_size)
     if backend == "onnxruntime":
         try:
             import onnxruntime  # noqa: F401
@@ -344,5 +392,5 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
 
         mask_sess, deblur_sess, manifest = load_onnx(weights)
         return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
-                             detector=detector)
+                             detector=detector, max_work_size=max_work_size)
     raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")

@@ -48,6 +48,11 @@ class DataConfig:
     lowres_share: float = 0.0  # mixed: the share of small faces compressed and resized up (the lowres family)
     num_workers: int = 2
     seed: int = 0  # seed of the fixed validation degradations
+    # faces at several sizes: each training face is drawn at one of these sides (px, uniformly), read from `hires`
+    # when larger than `size` (the same ids at a larger size; masks come from `root`, scaled), then degraded at
+    # that size (blur scaled to the face) and cut to `crop`; empty: every face at `size`. Validation stays at `size`.
+    sizes: tuple[int, ...] = ()
+    hires: str = ""  # e.g. ../shared/data/synthface-512 (images only, ids as in root)
 
 
 @dataclass
@@ -121,9 +126,28 @@ class TrainConfig:
             raise ValueError("mask_source applies to the deblur task only")
         if not (self.mask_source == "gt" or self.mask_source.startswith("generator:")):
             raise ValueError(f"mask_source must be gt or generator:RUN, got {self.mask_source!r}")
+        self._check_sizes()
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def _check_sizes(self) -> None:
+        d = self.data
+        if not d.sizes:
+            return
+        if min(d.sizes) < 16:
+            raise ValueError(f"data.sizes must be face sides of at least 16 px, got {list(d.sizes)}")
+        if len(set(d.sizes)) > 1 and (d.crop is None or d.crop > min(d.sizes)):
+            raise ValueError(f"data.sizes {list(d.sizes)}: faces of several sizes need data.crop (at most "
+                             f"{min(d.sizes)}) so a batch holds one shape")
+        if max(d.sizes) > d.size and not d.hires:
+            raise ValueError(f"data.sizes up to {max(d.sizes)} px need data.hires, a folder of the faces at that "
+                             f"size (data.size is {d.size})")
+        if d.degradation == "thesis" and set(d.sizes) != {256}:
+            raise ValueError("the thesis's degradation is defined at 256 px: data.sizes needs degradation realistic, "
+                             "lowres or mixed")
+        if self.task != "deblur":
+            raise ValueError("data.sizes applies to the deblur task")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,6 +191,9 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             return value
         if hint is dict and isinstance(value, dict):
             return value
+        if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and \
+                typing.get_args(hint)[-1] is Ellipsis:
+            return tuple(_coerce(typing.get_args(hint)[0], v, path) for v in value)
         if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
             return tuple(_coerce(a, v, path) for a, v in zip(typing.get_args(hint), value, strict=True))
     except ValueError:

@@ -46,7 +46,8 @@ def datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Face
     work_size = cfg.model.kwargs.get("work_size") if grey else None
     degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share, cfg.data.lowres_share)
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
-                              crop=cfg.data.crop, work_size=work_size, degradation=degradation, **common)
+                              crop=cfg.data.crop, work_size=work_size, degradation=degradation,
+                              sizes=cfg.data.sizes, hires=cfg.data.hires or None, **common)
     val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common)
     return train, val
 
