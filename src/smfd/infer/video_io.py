@@ -168,7 +168,10 @@ class VideoReader:
         """Go to the key frame at or before ``time`` (s from the first frame)."""
         if time > 0:
             target = self.origin + int(Fraction(time) / self.time_base)
-            self.container.seek(target, stream=self.video, backward=True, any_frame=False)
+            try:
+                self.container.seek(target, stream=self.video, backward=True, any_frame=False)
+            except _av().error.FFmpegError as e:
+                raise ValueError(f"{self.path}: cannot go to {time:g} s ({_reason(e)})") from None
 
     def read(self, copy: bool = False) -> Iterator[Decoded | object]:
         """:class:`Decoded` frames and, with ``copy``, the packets of the streams in :attr:`copied`."""
@@ -349,6 +352,13 @@ class VideoWriter:
         except _av().error.FFmpegError as e:
             raise _write_error(self.dst, e) from None
 
+    def _encode(self, stream, frame) -> None:
+        try:
+            packets = stream.encode(frame)
+        except _av().error.FFmpegError as e:
+            raise _write_error(self.dst, e) from None
+        self._mux(packets)
+
     def video(self, image: np.ndarray, pts: int) -> None:
         """Encode ``image`` (as stored) at ``pts`` (the input's time base, as stored)."""
         av = _av()
@@ -362,7 +372,7 @@ class VideoWriter:
             image = np.pad(image, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame.pts, frame.time_base = pts - self.first_pts, self.v.codec_context.time_base
-        self._mux(self.v.encode(frame))
+        self._encode(self.v, frame)
 
     def copy(self, packet) -> None:
         """Write a packet of one of the reader's copied streams, in step with the picture."""
@@ -391,16 +401,19 @@ class VideoWriter:
         for frame in frames:
             frame.pts = (pts - shift) if frame.pts is None else frame.pts - shift
             frame.time_base = tb
-            self._mux(out.encode(frame))
+            self._encode(out, frame)
 
     def finish(self) -> None:
         """Flush the encoders, close the file and rename it to ``dst``."""
         try:
-            self._mux(self.v.encode(None))
+            self._encode(self.v, None)
             for out, decoder in self.streams.values():
                 if decoder is not None:
-                    self._mux(out.encode(None))
-            self.out.close()
+                    self._encode(out, None)
+            try:
+                self.out.close()
+            except _av().error.FFmpegError as e:
+                raise _write_error(self.dst, e) from None
         except BaseException:
             self.abort()
             raise

@@ -1,0 +1,237 @@
+"""Videos as recordings come: timestamps that start at 10 s or before 0, camera AVIs with PCM audio, B-frames in AVI,
+several audio and subtitle streams with their tags, the container's metadata, odd sizes, files cut short, and runs
+killed halfway. Tiny clips without faces (the picture passes through), so each case takes a fraction of a second."""
+
+from __future__ import annotations
+
+import os
+import signal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from helpers import make_clip, make_tiny_bundle
+from smfd.infer.pipeline import load_pipeline
+
+av = pytest.importorskip("av")
+pytest.importorskip("dlib")
+
+from smfd.infer.video import VideoOptions, probe  # noqa: E402
+
+FPS, RATE, FLASH = 10, 16000, 12  # the flash and the beep: frame 12, 1.2 s after the first frame
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
+
+
+@pytest.fixture(scope="module")
+def pipe(bundle):
+    return load_pipeline(str(bundle), precision="fp32")
+
+
+def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aac",), bframes=False,
+         options=None, metadata=None, subtitles=False):
+    """A clip whose first frame is at ``t0`` s: dark frames but one white (frame ``FLASH``), and for each codec in
+    ``audio`` a silent track with a 1 kHz beep starting at the white frame (tagged with a language)."""
+    w, h = size
+    srt = None
+    if subtitles:  # subtitles come as packets of an SRT file: FFmpeg encodes none from scratch
+        (path.parent / "sub.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHola\n")
+        srt = av.open(str(path.parent / "sub.srt"))
+    with av.open(str(path), "w", options=options or {}) as out:
+        opts = {"bf": "2" if bframes else "0"} if vcodec == "libx264" else {}
+        v = out.add_stream(vcodec, rate=FPS, options=opts)
+        v.width, v.height = w, h
+        v.pix_fmt = "yuvj420p" if vcodec == "mjpeg" else "yuv420p"
+        v.codec_context.time_base = Fraction(1, FPS)
+        tracks = []
+        for i, codec in enumerate(audio):
+            a = out.add_stream(codec, rate=RATE, layout="mono")
+            a.metadata["language"] = ("eng", "fra", "deu")[i]
+            tracks.append(a)
+        if srt is not None:
+            sub = out.add_stream_from_template(srt.streams[0])
+            sub.metadata["language"] = "spa"
+        out.metadata.update(metadata or {})
+        for i in range(frames):
+            img = np.full((h, w, 3), 255 if i == FLASH else 30, np.uint8)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = round(t0 * FPS) + i, Fraction(1, FPS)
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+        n = RATE * frames // FPS
+        wave = np.zeros(n, np.float32)
+        beep = np.arange(RATE // FPS)
+        wave[RATE * FLASH // FPS :][: len(beep)] = 0.5 * np.sin(2 * np.pi * 1000 * beep / RATE)
+        for a in tracks:
+            fmt = a.codec_context.format.name
+            for s0 in range(0, n, 1024):
+                chunk = wave[None, s0 : s0 + 1024]
+                chunk = (chunk * 32767).astype(np.int16) if fmt.startswith("s16") else chunk
+                af = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
+                af.sample_rate, af.pts, af.time_base = RATE, round(t0 * RATE) + s0, Fraction(1, RATE)
+                for p in a.encode(af):
+                    out.mux(p)
+            for p in a.encode(None):
+                out.mux(p)
+        if srt is not None:
+            for p in srt.demux():
+                if p.dts is not None:
+                    p.stream = sub
+                    out.mux(p)
+            srt.close()
+    return path
+
+
+def measure(path) -> dict:
+    """The output as a player meets it: frame times, the flash's and the first beep's times (s), the streams."""
+    with av.open(str(path)) as c:
+        times, flash = [], None
+        for f in c.decode(video=0):
+            times.append(float(f.pts * f.time_base))
+            if flash is None and f.to_ndarray(format="rgb24").mean() > 150:
+                flash = times[-1]
+        beep = None
+        if c.streams.audio:
+            c.seek(0)
+            for f in c.decode(audio=0):
+                x = f.to_ndarray().astype(np.float32).reshape(-1)
+                x = x / 32767 if f.format.name.startswith("s16") else x
+                if beep is None and np.abs(x).max() > 0.1:
+                    beep = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
+        streams = [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams]
+        return {"times": times, "flash": flash, "beep": beep, "streams": streams, "metadata": dict(c.metadata),
+                "pix_fmt": c.streams.video[0].codec_context.pix_fmt}
+
+
+@pytest.mark.parametrize(("name", "t0"), [("at10.mp4", 10.0), ("at10.mkv", 10.0), ("before0.ts", -0.1),
+                                          ("at0.mp4", 0.0)])
+def test_picture_and_sound_stay_in_step_whatever_the_first_timestamp(pipe, tmp_path, name, t0):
+    src = make(tmp_path / name, t0=t0, options={"avoid_negative_ts": "disabled"} if t0 < 0 else None)
+    job = pipe.deblur_video(src, tmp_path / "o.mp4")
+    assert len(list(job)) == 20 and not job.truncated
+    out = measure(tmp_path / "o.mp4")
+    assert out["times"] == pytest.approx([i / FPS for i in range(20)])  # 2 s of picture, from 0
+    assert out["flash"] == pytest.approx(1.2) and out["beep"] == pytest.approx(1.2, abs=1 / FPS)
+
+
+def test_start_and_duration_count_from_the_first_frame(pipe, tmp_path, bundle, run_cli):
+    src = make(tmp_path / "at10.mkv", t0=10.0)
+    frames = list(pipe.deblur_video(src, tmp_path / "o.mkv", start=1.0, duration=0.5))
+    assert len(frames) == 5 and frames[0].time == 0
+    out = measure(tmp_path / "o.mkv")
+    assert out["times"] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
+    assert out["flash"] == pytest.approx(0.2) and out["beep"] == pytest.approx(0.2, abs=1 / FPS)
+    res = run_cli(["deblur", str(src), "-o", str(tmp_path / "cli"), "--weights", str(bundle), "--start", "1.5"])
+    assert res.code == 0, res.err
+    assert measure(tmp_path / "cli" / "at10.mkv")["times"] == pytest.approx([i / FPS for i in range(5)])
+
+
+def test_a_camera_avi_with_pcm_sound_gets_aac_in_its_mp4(pipe, tmp_path):
+    src = make(tmp_path / "cam.avi", vcodec="mjpeg", audio=("pcm_s16le",))
+    job = pipe.deblur_video(src, tmp_path / "cam.mp4")
+    list(job)
+    out = measure(tmp_path / "cam.mp4")
+    assert [s[:2] for s in out["streams"]] == [("video", "h264"), ("audio", "aac")]
+    assert out["flash"] == pytest.approx(1.2) and out["beep"] == pytest.approx(1.2, abs=1 / FPS)
+    assert "pcm_s16le audio re-encoded to AAC (.mp4 cannot carry it)" in job.summary()
+
+
+def test_b_frames_in_avi_are_shown_at_their_presentation_times(pipe, tmp_path):
+    src = make(tmp_path / "b.avi", bframes=True, audio=())
+    list(pipe.deblur_video(src, tmp_path / "b.mp4"))
+    out = measure(tmp_path / "b.mp4")
+    assert out["times"] == pytest.approx([i / FPS for i in range(20)]) and out["flash"] == pytest.approx(1.2)
+
+
+def test_every_audio_and_subtitle_stream_and_the_tags_are_kept(pipe, tmp_path):
+    tags = {"title": "Holiday", "creation_time": "2024-05-01T10:00:00.000000Z", "location": "+48.8577+002.2950/"}
+    src = make(tmp_path / "multi.mkv", audio=("aac", "libopus"), subtitles=True, metadata={"title": "Holiday"})
+    list(pipe.deblur_video(src, tmp_path / "o.mkv"))
+    out = measure(tmp_path / "o.mkv")
+    assert out["streams"][1:] == measure(src)["streams"][1:]
+    assert [(t, lang) for t, _, lang in out["streams"]] == [("video", None), ("audio", "eng"), ("audio", "fra"),
+                                                           ("subtitle", "spa")]
+    assert out["metadata"].get("title") == "Holiday"
+    src = make(tmp_path / "phone.mp4", metadata=tags)  # as phones write them: the AAC primed (a negative packet)
+    list(pipe.deblur_video(src, tmp_path / "phone_out.mp4"))
+    out = measure(tmp_path / "phone_out.mp4")
+    assert {k: out["metadata"].get(k) for k in tags} == tags
+    with av.open(str(tmp_path / "phone_out.mp4")) as c:
+        assert next(c.demux(audio=0)).pts < 0  # the priming packet is still there
+    job = pipe.deblur_video(src, tmp_path / "stripped.mp4", metadata=False)
+    list(job)
+    out = measure(tmp_path / "stripped.mp4")
+    assert not {"title", "location"} & set(out["metadata"]) and out["streams"][1][2] == "eng"
+
+
+def test_odd_sizes_are_written_so_players_play_them(pipe, tmp_path):
+    src = make(tmp_path / "odd.mkv", size=(65, 49), vcodec="ffv1", audio=())
+    job = pipe.deblur_video(src, tmp_path / "odd_out.mkv")
+    frames = list(job)
+    assert frames[0].image.shape == (49, 65, 3)
+    info = probe(tmp_path / "odd_out.mkv")
+    assert (info.width, info.height) == (66, 50) and measure(tmp_path / "odd_out.mkv")["pix_fmt"] == "yuv420p"
+    assert "written as 66x50" in job.summary()
+
+
+def test_a_clip_cut_short_is_written_and_reported(pipe, tmp_path, bundle, run_cli):
+    full = make_clip(tmp_path / "full.mp4", frames=40, size=(96, 64), with_face=False, faststart=True)
+    data = full.read_bytes()
+    (tmp_path / "in").mkdir()
+    cut = tmp_path / "in" / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the index at the front still declares 40 frames
+    job = pipe.deblur_video(cut, tmp_path / "o.mp4")
+    n = len(list(job))
+    assert 5 < n < 35 and job.truncated and (tmp_path / "o.mp4").is_file()
+    assert job.warning.startswith(f"{cut}: cut short: the picture ends at") and f"({n} of 40 frames)" in job.warning
+    res = run_cli(["deblur", str(cut), "-o", str(tmp_path / "cli"), "--weights", str(bundle)])
+    assert res.code != 0 and "cut short" in res.err and (tmp_path / "cli" / "cut.mp4").is_file()
+    whole = pipe.deblur_video(full, tmp_path / "whole.mp4")
+    assert len(list(whole)) == 40 and not whole.truncated and whole.warning is None
+
+
+def test_sigterm_is_a_stop_and_the_next_run_removes_what_a_killed_one_left(bundle, tmp_path, run_cli, monkeypatch):
+    from smfd.infer.video import VideoJob
+
+    folder, out = tmp_path / "in", tmp_path / "o"
+    folder.mkdir()
+    out.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        make(folder / name, audio=())
+    dead = out / ".x.partial-99999999.mp4"  # a run killed with SIGKILL: no process has this id
+    alive = out / f".y.partial-{os.getppid()}.mp4"  # a run still going
+    dead.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    real = VideoJob._write
+
+    def write(self, *a, **k):
+        if self.src.name == "b.mp4" and self.frames == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(VideoJob, "_write", write)
+    before = signal.getsignal(signal.SIGTERM)
+    res = run_cli(["deblur", str(folder), "-o", str(out), "--weights", str(bundle)])
+    assert res.code == 130 and "Traceback" not in res.err and "from 1 of 2 input(s)" in res.err
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.mp4", alive.name])  # b's partial file and the dead
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the caller's again
+
+
+def test_options_are_checked_once_with_messages_that_say_what_is_allowed(pipe, tmp_path):
+    src = make(tmp_path / "c.mp4", audio=())
+    for options, message in (({"fuse": 1000}, "fuse must be 0 to 8, got 1000"),
+                             ({"start": -1}, "start must be 0 or more"),
+                             ({"duration": 0}, "duration must be more than 0 s, got 0"),
+                             ({"detect_every": 0}, "detect_every must be 1 or more, got 0")):
+        with pytest.raises(ValueError, match=message):
+            pipe.deblur_video(src, tmp_path / "o.mp4", **options)
+    options = VideoOptions(fuse=2, start=0.5)
+    job = pipe.deblur_video(src, tmp_path / "o.mp4", options=options)
+    assert job.options.fuse == 2 and len(list(job)) == 15
+    assert not list(tmp_path.glob(".*"))
