@@ -33,7 +33,7 @@ def pipe(bundle):
 
 
 def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aac",), bframes=False,
-         options=None, metadata=None, subtitles=False):
+         options=None, metadata=None, subtitles=False, pix_fmt=None):
     """A clip whose first frame is at ``t0`` s: dark frames but one white (frame ``FLASH``), and for each codec in
     ``audio`` a silent track with a 1 kHz beep starting at the white frame (tagged with a language)."""
     w, h = size
@@ -45,7 +45,7 @@ def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aa
         opts = {"bf": "2" if bframes else "0"} if vcodec == "libx264" else {}
         v = out.add_stream(vcodec, rate=FPS, options=opts)
         v.width, v.height = w, h
-        v.pix_fmt = "yuvj420p" if vcodec == "mjpeg" else "yuv420p"
+        v.pix_fmt = pix_fmt or ("yuvj420p" if vcodec == "mjpeg" else "yuv420p")
         v.codec_context.time_base = Fraction(1, FPS)
         tracks = []
         for i, codec in enumerate(audio):
@@ -56,29 +56,17 @@ def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aa
             sub = out.add_stream_from_template(srt.streams[0])
             sub.metadata["language"] = "spa"
         out.metadata.update(metadata or {})
-        for i in range(frames):
-            img = np.full((h, w, 3), 255 if i == FLASH else 30, np.uint8)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = round(t0 * FPS) + i, Fraction(1, FPS)
-            for p in v.encode(frame):
-                out.mux(p)
-        for p in v.encode(None):
-            out.mux(p)
-        n = RATE * frames // FPS
-        wave = np.zeros(n, np.float32)
+        wave = np.zeros(RATE * frames // FPS, np.float32)
         beep = np.arange(RATE // FPS)
         wave[RATE * FLASH // FPS :][: len(beep)] = 0.5 * np.sin(2 * np.pi * 1000 * beep / RATE)
-        for a in tracks:
-            fmt = a.codec_context.format.name
-            for s0 in range(0, n, 1024):
-                chunk = wave[None, s0 : s0 + 1024]
-                chunk = (chunk * 32767).astype(np.int16) if fmt.startswith("s16") else chunk
-                af = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
-                af.sample_rate, af.pts, af.time_base = RATE, round(t0 * RATE) + s0, Fraction(1, RATE)
-                for p in a.encode(af):
-                    out.mux(p)
-            for p in a.encode(None):
-                out.mux(p)
+        for i in range(frames + 1):  # interleaved as recorders write them: each frame's sound beside it
+            if i < frames:
+                img = np.full((h, w, 3), 255 if i == FLASH else 30, np.uint8)
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts, frame.time_base = round(t0 * FPS) + i, Fraction(1, FPS)
+            out.mux(v.encode(frame if i < frames else None))
+            for a in tracks:
+                out.mux(a.encode(_audio_frame(wave, i, a.codec_context.format.name, t0) if i < frames else None))
         if srt is not None:
             for p in srt.demux():
                 if p.dts is not None:
@@ -86,6 +74,16 @@ def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aa
                     out.mux(p)
             srt.close()
     return path
+
+
+def _audio_frame(wave, i, fmt, t0):
+    chunk = wave[None, i * RATE // FPS : (i + 1) * RATE // FPS]
+    if fmt.startswith(("s16", "s32")):
+        bits = 16 if fmt.startswith("s16") else 32
+        chunk = (chunk * (2 ** (bits - 1) - 1)).astype(np.int16 if bits == 16 else np.int32)
+    af = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
+    af.sample_rate, af.pts, af.time_base = RATE, round(t0 * RATE) + i * RATE // FPS, Fraction(1, RATE)
+    return af
 
 
 def measure(path) -> dict:
@@ -101,10 +99,10 @@ def measure(path) -> dict:
             c.seek(0)
             for f in c.decode(audio=0):
                 x = f.to_ndarray().astype(np.float32).reshape(-1)
-                x = x / 32767 if f.format.name.startswith("s16") else x
+                x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
                 if beep is None and np.abs(x).max() > 0.1:
                     beep = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
-        streams = [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams]
+        streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language")) for s in c.streams]
         return {"times": times, "flash": flash, "beep": beep, "streams": streams, "metadata": dict(c.metadata),
                 "pix_fmt": c.streams.video[0].codec_context.pix_fmt}
 
@@ -132,14 +130,25 @@ def test_start_and_duration_count_from_the_first_frame(pipe, tmp_path, bundle, r
     assert measure(tmp_path / "cli" / "at10.mkv")["times"] == pytest.approx([i / FPS for i in range(5)])
 
 
-def test_a_camera_avi_with_pcm_sound_gets_aac_in_its_mp4(pipe, tmp_path):
-    src = make(tmp_path / "cam.avi", vcodec="mjpeg", audio=("pcm_s16le",))
-    job = pipe.deblur_video(src, tmp_path / "cam.mp4")
-    list(job)
-    out = measure(tmp_path / "cam.mp4")
-    assert [s[:2] for s in out["streams"]] == [("video", "h264"), ("audio", "aac")]
-    assert out["flash"] == pytest.approx(1.2) and out["beep"] == pytest.approx(1.2, abs=1 / FPS)
-    assert "pcm_s16le audio re-encoded to AAC (.mp4 cannot carry it)" in job.summary()
+@pytest.mark.parametrize(("name", "vcodec", "acodec", "out", "kept"), [
+    ("camera.avi", "mjpeg", "pcm_s16le", "camera.mp4", "aac"),  # MP4 cannot carry PCM: re-encoded
+    ("old.avi", "mpeg4", "libmp3lame", "old.mp4", "mp3"),
+    ("web.webm", "libvpx-vp9", "libopus", "web.mp4", "opus"),
+    ("edit.mov", "libx264", "pcm_s16le", "edit.mov", "pcm_s16le"),  # MOV carries PCM
+    ("lossless.mkv", "ffv1", "flac", "lossless.mkv", "flac"),
+])
+def test_each_container_and_codec_comes_back_in_step(pipe, tmp_path, name, vcodec, acodec, out, kept):
+    src = make(tmp_path / name, vcodec=vcodec, audio=(acodec,))
+    job = pipe.deblur_video(src, tmp_path / "o" / out)
+    assert len(list(job)) == 20
+    res = measure(tmp_path / "o" / out)
+    assert [s[:2] for s in res["streams"]] == [("video", "h264"), ("audio", kept)]
+    before = measure(src)  # as players read the input (an MP3 in AVI shifts the picture a frame: kept so)
+    assert res["times"] == pytest.approx(before["times"]) and res["flash"] == pytest.approx(before["flash"])
+    assert res["beep"] - res["flash"] == pytest.approx(before["beep"] - before["flash"], abs=1 / FPS)
+    assert res["flash"] == pytest.approx(1.2, abs=0.11) and res["beep"] == pytest.approx(1.2, abs=1 / FPS)
+    assert ("audio re-encoded to AAC (.mp4 cannot carry it)" in job.summary()) == (kept == "aac")
+    assert [p.name for p in (tmp_path / "o").iterdir()] == [out]
 
 
 def test_b_frames_in_avi_are_shown_at_their_presentation_times(pipe, tmp_path):
@@ -178,6 +187,10 @@ def test_odd_sizes_are_written_so_players_play_them(pipe, tmp_path):
     info = probe(tmp_path / "odd_out.mkv")
     assert (info.width, info.height) == (66, 50) and measure(tmp_path / "odd_out.mkv")["pix_fmt"] == "yuv420p"
     assert "written as 66x50" in job.summary()
+    src = make(tmp_path / "full.mkv", vcodec="ffv1", pix_fmt="yuv444p", audio=())
+    job = pipe.deblur_video(src, tmp_path / "full_out.mkv")
+    list(job)
+    assert "written as 8-bit 4:2:0 (yuv444p in)" in job.summary()
 
 
 def test_a_clip_cut_short_is_written_and_reported(pipe, tmp_path, bundle, run_cli):
@@ -194,6 +207,11 @@ def test_a_clip_cut_short_is_written_and_reported(pipe, tmp_path, bundle, run_cl
     assert res.code != 0 and "cut short" in res.err and (tmp_path / "cli" / "cut.mp4").is_file()
     whole = pipe.deblur_video(full, tmp_path / "whole.mp4")
     assert len(list(whole)) == 40 and not whole.truncated and whole.warning is None
+    long = make(tmp_path / "long.mkv", frames=60, size=(96, 64))  # no index up front: the declared length counts
+    data = long.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 2])
+    job = pipe.deblur_video(tmp_path / "cut.mkv", tmp_path / "cut_out.mkv")
+    assert len(list(job)) < 50 and job.truncated and "of the 6.1 s the file declares" in job.warning
 
 
 def test_sigterm_is_a_stop_and_the_next_run_removes_what_a_killed_one_left(bundle, tmp_path, run_cli, monkeypatch):

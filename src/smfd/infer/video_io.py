@@ -303,13 +303,13 @@ class VideoWriter:
         plan = []
         carried = None if suffix == ".mkv" else (_MOV_AUDIO if suffix == ".mov" else _MP4_AUDIO)
         for s in reader.copied:
-            name = s.codec_context.name if s.codec_context is not None else "unknown"
+            cc = s.codec_context
+            name = cc.codec.canonical_name if cc is not None else "unknown"
             if s.type == "audio":
                 if carried is None or name in carried:
                     plan.append((s, "copy"))
                     continue
-                av = _av()
-                if name not in av.codecs_available:
+                if cc is None or not cc.codec.is_decoder:
                     raise ValueError(f"{reader.path}: its {name} audio cannot go into {suffix} and cannot be decoded "
                                      "to re-encode it")
                 plan.append((s, "aac"))
