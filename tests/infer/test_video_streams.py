@@ -253,3 +253,27 @@ def test_options_are_checked_once_with_messages_that_say_what_is_allowed(pipe, t
     job = pipe.deblur_video(src, tmp_path / "o.mp4", options=options)
     assert job.options.fuse == 2 and len(list(job)) == 15
     assert not list(tmp_path.glob(".*"))
+
+
+def test_the_cli_restores_a_folder_of_awkward_clips_and_counts_the_one_cut_short(bundle, tmp_path, run_cli):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make(folder / "stream.mkv", t0=10.0)
+    make(folder / "camera.avi", vcodec="mjpeg", audio=("pcm_s16le",))
+    make(folder / "bframes.avi", bframes=True, audio=())
+    make(folder / "web.webm", vcodec="libvpx-vp9", audio=("libopus",))
+    make(folder / "odd.mov", size=(65, 49), vcodec="mjpeg", audio=("pcm_s16le",))
+    full = make(tmp_path / "phone.mp4", frames=40, options={"movflags": "faststart"})
+    (folder / "phone.mp4").write_bytes(full.read_bytes()[: full.stat().st_size * 4 // 5])  # its index up front
+    res = run_cli(["deblur", str(folder), "-o", str(tmp_path / "o"), "--weights", str(bundle)])
+    assert res.code == 1 and "Traceback" not in res.err
+    err = " ".join(res.err.split())  # lines wrapped by the console
+    assert "phone.mp4: cut short: the picture ends at" in err and "of the 4.0 s the file declares" in err
+    assert "camera.avi: no face restored in 20 frame(s)" in err and "pcm_s16le audio re-encoded to AAC" in err
+    assert "written as 66x50" in err
+    outputs = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert outputs == ["bframes.mp4", "camera.mp4", "odd.mov", "phone.mp4", "stream.mkv", "web.mp4"]
+    for name in ("stream.mkv", "camera.mp4", "bframes.mp4", "web.mp4"):
+        out = measure(tmp_path / "o" / name)
+        assert out["times"] == pytest.approx([i / FPS for i in range(20)]) and out["flash"] == pytest.approx(1.2)
+        assert out["beep"] is None or out["beep"] == pytest.approx(1.2, abs=1 / FPS)
