@@ -1,10 +1,12 @@
 """Faces in videos: decode, find and follow each face, restore the faces in batches, paste them back, and encode
-the clip again with its size, frame rate, timestamps, rotation and audio.
+the clip again with its size, frame rate, timestamps, rotation, sound, subtitles and metadata.
 
-PyAV (FFmpeg's libraries, from PyPI: ``pip install 'smfd[video]'``) reads and writes the clip: it keeps each
-frame's timestamp (variable frame rates stay as they were) and copies the audio packets as they are, so
-nothing is re-encoded but the picture (x264, visually lossless by default). OpenCV's VideoCapture/VideoWriter
-were the alternative; they drop the audio and the timestamps.
+PyAV (FFmpeg's libraries, from PyPI: ``pip install 'smfd[video]'``) reads and writes the clip
+(:mod:`smfd.infer.video_io`): it keeps each frame's timestamp (variable frame rates stay as they were), counted
+from the first frame whatever it is stored at, and copies the audio and subtitle packets as they are, in step with
+the picture, so nothing is re-encoded but the picture (x264, visually lossless by default) and audio the output's
+container cannot carry (a camera's PCM in MP4: AAC). OpenCV's VideoCapture/VideoWriter were the alternative; they
+drop the audio and the timestamps.
 
 How a face is followed: the detector runs every ``detect_every`` frames; between, each face's 5 landmarks are
 found again near where the face was (dlib's shape predictor, about a millisecond). Each track's landmarks are

@@ -130,7 +130,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 @dataclass
 class Decoded:
-    """A frame of :meth:`VideoReader.frames`: ``pts`` (the stream's time base, as stored), ``time`` (s from the
+    """A frame of :meth:`VideoReader.read`: ``pts`` (the stream's time base, as stored), ``time`` (s from the
     stream's first frame) and ``image`` (RGB uint8, as stored: not yet turned by the rotation)."""
 
     pts: int
@@ -236,7 +236,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:  # another user's process
-        return True
+        pass
     return True
 
 
