@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import heapq
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -27,9 +28,10 @@ _HINT = "videos need PyAV (FFmpeg's libraries): pip install 'smfd[video]'"
 #: Containers a restored clip keeps; any other input (.avi, .webm) is written as .mp4.
 _KEPT_CONTAINERS = (".mp4", ".mov", ".m4v", ".mkv")
 
-#: Audio an MP4 carries and common players play; anything else is re-encoded to AAC. MOV adds PCM; MKV takes all.
-_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
-_MOV_AUDIO = _MP4_AUDIO | {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le", "pcm_u8"}
+#: FFmpeg's muxer for each output suffix.
+_MUXERS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
+#: Audio FFmpeg writes into MP4 but common players refuse there (PCM, which FFmpeg's MP4 takes since version 7).
+_REFUSED_BY_PLAYERS = {".mp4": "pcm_", ".m4v": "pcm_"}
 #: Tags that describe the old file rather than its content.
 _STALE_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "number_of_frames",
                "number_of_bytes", "bps"}
@@ -240,6 +242,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _carries(suffix: str, stream) -> bool:
+    """Whether FFmpeg's muxer for ``suffix`` takes ``stream``'s packets as they are (tried on a header in memory)."""
+    av = _av()
+    try:
+        with av.open(io.BytesIO(), "w", format=_MUXERS.get(suffix, "mp4")) as trial:
+            trial.add_stream_from_template(stream)
+            trial.start_encoding()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
+
+
 def _tags(metadata) -> dict[str, str]:
     return {k: v for k, v in dict(metadata).items()
             if k.lower() not in _STALE_TAGS and not k.lower().startswith("_statistics")}
@@ -288,6 +302,7 @@ class VideoWriter:
                     o.metadata["language"] = s.metadata["language"]  # which track is which is not private
             if metadata:
                 self.out.metadata.update(_tags(reader.container.metadata))
+            self.out.start_encoding()  # the header: refused now, not after the frames
         except av.error.FFmpegError as e:
             self.abort()
             raise ValueError(f"{reader.path}: its streams cannot be written to {self.dst.suffix} "
@@ -301,21 +316,18 @@ class VideoWriter:
 
     def _plan(self, reader: VideoReader, suffix: str) -> list[tuple[object, str]]:
         plan = []
-        carried = None if suffix == ".mkv" else (_MOV_AUDIO if suffix == ".mov" else _MP4_AUDIO)
         for s in reader.copied:
             cc = s.codec_context
             name = cc.codec.canonical_name if cc is not None else "unknown"
-            if s.type == "audio":
-                if carried is None or name in carried:
-                    plan.append((s, "copy"))
-                    continue
+            refused = name.startswith(_REFUSED_BY_PLAYERS.get(suffix, "-"))
+            if not refused and _carries(suffix, s):
+                plan.append((s, "copy"))
+            elif s.type == "audio":
                 if cc is None or not cc.codec.is_decoder:
                     raise ValueError(f"{reader.path}: its {name} audio cannot go into {suffix} and cannot be decoded "
                                      "to re-encode it")
                 plan.append((s, "aac"))
                 self.notes.append(f"{name} audio re-encoded to AAC ({suffix} cannot carry it)")
-            elif suffix == ".mkv" or name == "mov_text":
-                plan.append((s, "copy"))
             else:
                 self.notes.append(f"a {name} subtitle stream left out ({suffix} cannot carry it)")
         others = [s for s in reader.container.streams if s.type not in ("video", "audio", "subtitle")]
