@@ -217,14 +217,15 @@ class VideoJob:
             self._check_length(last, read)
 
     def _check_length(self, last: float, read: int) -> None:
-        """Mark the job ``truncated`` when the picture ends before what the container declares (more than two
-        frames, or half a second where only the container's length is known)."""
+        """Mark the job ``truncated`` when the picture ends before what the container declares: fewer frames than
+        its index counts, or, where it counts none (or the run began at ``start``), more than two frames (and half a
+        second) short of its declared length."""
         info, step = self.info, 1 / self.info.fps
-        short_by_count = info.declared_frames and self.options.start == 0 and read < info.declared_frames - 1
-        short_by_time = info.duration - (last + step) > (2 * step if info.declared_frames else max(2 * step, 0.5))
-        if short_by_count or short_by_time:
+        by_count = bool(info.declared_frames) and self.options.start == 0
+        short = read < info.declared_frames - 1 if by_count else info.duration - (last + step) > max(2 * step, 0.5)
+        if short:
             self.truncated = True
-            counted = f" ({read} of {info.declared_frames} frames)" if short_by_count else ""
+            counted = f" ({read} of {info.declared_frames} frames)" if by_count else ""
             self.warning = (f"{self.src}: cut short: the picture ends at {last + step:.1f} s of the "
                             f"{info.duration:.1f} s the file declares{counted}; what is there was restored")
 
