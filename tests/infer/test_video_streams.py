@@ -251,10 +251,17 @@ def test_options_are_checked_once_with_messages_that_say_what_is_allowed(pipe, t
                              ({"detect_every": 0}, "detect_every must be 1 or more, got 0")):
         with pytest.raises(ValueError, match=message):
             pipe.deblur_video(src, tmp_path / "o.mp4", **options)
+    (tmp_path / "file").write_text("in the way")
+    for src_, dst, error, message in ((src, tmp_path / "o.webm", ValueError, "written as .mp4, .m4v, .mov, .mkv, not"),
+                                      (src, tmp_path / "file" / "o.mp4", OSError, "cannot write"),
+                                      (tmp_path, tmp_path / "o.mp4", OSError, "a folder, not a video")):
+        with pytest.raises(error, match=message) as e:  # FFmpeg's own exception types stay inside
+            list(pipe.deblur_video(src_, dst))
+        assert type(e.value).__module__ == "builtins" and str(e.value).startswith(str(dst if src_ == src else src_))
     options = VideoOptions(fuse=2, start=0.5)
     job = pipe.deblur_video(src, tmp_path / "o.mp4", options=options)
     assert job.options.fuse == 2 and len(list(job)) == 15
-    assert not list(tmp_path.glob(".*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "file", "o.mp4"]  # nothing half-written
 
 
 def test_the_cli_restores_a_folder_of_awkward_clips_and_counts_the_one_cut_short(bundle, tmp_path, run_cli):

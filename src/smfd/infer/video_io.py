@@ -74,6 +74,8 @@ class VideoInfo:
 def _open(path: Path):
     av = _av()
     if not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: a folder, not a video")
         raise FileNotFoundError(f"{path}: no such file")
     try:
         container = av.open(str(path))
@@ -275,7 +277,13 @@ class VideoWriter:
         self.dst, self.reader, info = Path(dst), reader, reader.info
         self.keep_before, self.until = keep_before, until
         self.notes: list[str] = []
-        self.dst.parent.mkdir(parents=True, exist_ok=True)
+        if self.dst.suffix.lower() not in _MUXERS:
+            raise ValueError(f"{self.dst}: restored clips are written as {', '.join(_MUXERS)}, "
+                             f"not {self.dst.suffix or 'a name without a suffix'}")
+        try:
+            self.dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _write_error(self.dst, e) from None
         remove_stale_partials(self.dst.parent)
         self.tmp = self.dst.with_name(f".{self.dst.stem}.partial-{os.getpid()}{self.dst.suffix}")
         plan = self._plan(reader, self.dst.suffix.lower())  # refused here, before any file is made
