@@ -25,8 +25,9 @@ class _Rate(ProgressColumn):
 
 
 @contextmanager
-def _sigterm_stops():
-    """Within: SIGTERM raises :class:`Terminated`, so the clip being written is removed as on Ctrl-C."""
+def stop_on_sigterm():
+    """Within: SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so what is being written is removed as on
+    Ctrl-C; the handler before is put back after. Does nothing outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -52,7 +53,7 @@ def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, st
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
                TimeRemainingColumn())
-    with _sigterm_stops(), Progress(*columns, console=console, transient=False) as bar:
+    with stop_on_sigterm(), Progress(*columns, console=console, transient=False) as bar:
         for f in videos:
             try:
                 job = pipe.deblur_video(f, targets[f], start=start, duration=duration, detect_every=detect_every,
@@ -81,4 +82,4 @@ def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, st
             yield f, job, job.warning or ""
 
 
-__all__ = ["Terminated", "deblur_videos"]
+__all__ = ["Terminated", "deblur_videos", "stop_on_sigterm"]
