@@ -36,7 +36,8 @@ import numpy as np
 
 from .faces import Face, align, alignment_matrix
 from .tracking import FUSE_TOLERANCE, FaceTracker, fuse_crops, smooth_landmarks
-from .video_io import VIDEO_SUFFIXES, Decoded, VideoInfo, VideoReader, VideoWriter, output_suffix, probe
+from .video_io import VIDEO_SUFFIXES, Decoded, VideoInfo, VideoReader, output_suffix, probe
+from .video_write import VideoWriter
 
 if TYPE_CHECKING:
     from .pipeline import FaceDeblurrer
