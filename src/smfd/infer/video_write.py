@@ -19,7 +19,7 @@ from .video_io import KEPT_CONTAINERS, VideoInfo, VideoReader, reason, require_a
 #: FFmpeg's muxer for each output suffix.
 _MUXERS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
 #: Audio FFmpeg writes into MP4 but common players refuse there (PCM, which FFmpeg's MP4 takes since version 7).
-_REFUSED_BY_PLAYERS = {".mp4": "pcm_", ".m4v": "pcm_"}
+_REFUSED_BY_PLAYERS = {".mp4": ("pcm_",), ".m4v": ("pcm_",)}
 #: Tags that describe the old file rather than its content.
 _STALE_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "number_of_frames",
                "number_of_bytes", "bps"}
@@ -114,21 +114,7 @@ class VideoWriter:
             raise _write_error(self.dst, e) from None
         try:
             self._add_video(reader, info, crf, preset, metadata)
-            self.streams: dict[int, tuple[object, object | None]] = {}  # input index -> (output stream, decoder)
-            for s, action in plan:
-                if action == "copy":
-                    o = self.out.add_stream_from_template(s)
-                    self.streams[s.index] = (o, None)
-                else:  # re-encode to AAC: the input stream decodes its own packets
-                    cc = s.codec_context
-                    layout = {1: "mono", 2: "stereo"}.get(cc.channels, cc.layout.name)
-                    o = self.out.add_stream("aac", rate=cc.sample_rate or 48000, layout=layout)
-                    o.codec_context.open(strict=False)  # refused now, not after the frames
-                    self.streams[s.index] = (o, s)
-                if metadata:
-                    o.metadata.update(_tags(s.metadata))
-                elif "language" in s.metadata:
-                    o.metadata["language"] = s.metadata["language"]  # which track is which is not private
+            self._add_copied(plan, metadata)
             if metadata:
                 self.out.metadata.update(_tags(reader.container.metadata))
             self.out.start_encoding()  # the header: refused now, not after the frames
@@ -148,8 +134,7 @@ class VideoWriter:
         for s in reader.copied:
             cc = s.codec_context
             name = cc.codec.canonical_name if cc is not None else "unknown"
-            refused = name.startswith(_REFUSED_BY_PLAYERS.get(suffix, "-"))
-            if not refused and _carries(suffix, s):
+            if not name.startswith(_REFUSED_BY_PLAYERS.get(suffix, ())) and _carries(suffix, s):
                 plan.append((s, "copy"))
             elif s.type == "audio":
                 if cc is None or not cc.codec.is_decoder:
@@ -164,6 +149,22 @@ class VideoWriter:
         if others:
             self.notes.append(f"{len(others)} other stream(s) left out ({', '.join(sorted({s.type for s in others}))})")
         return plan
+
+    def _add_copied(self, plan: list[tuple[object, str]], metadata: bool) -> None:
+        self.streams: dict[int, tuple[object, object | None]] = {}  # input index -> (output stream, decoder)
+        for s, action in plan:
+            if action == "copy":
+                o = self.out.add_stream_from_template(s)
+                self.streams[s.index] = (o, None)
+            else:  # re-encode to AAC: the input stream decodes its own packets
+                cc = s.codec_context
+                layout = {1: "mono", 2: "stereo"}.get(cc.channels, cc.layout.name)
+                o = self.out.add_stream("aac", rate=cc.sample_rate or 48000, layout=layout)
+                self.streams[s.index] = (o, s)
+            if metadata:
+                o.metadata.update(_tags(s.metadata))
+            elif "language" in s.metadata:
+                o.metadata["language"] = s.metadata["language"]  # which track is which is not private
 
     def _add_video(self, reader: VideoReader, info: VideoInfo, crf: int, preset: str, metadata: bool) -> None:
         vin = reader.video
