@@ -55,6 +55,7 @@ def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aa
         if srt is not None:
             sub = out.add_stream_from_template(srt.streams[0])
             sub.metadata["language"] = "spa"
+            sub.disposition = av.stream.Disposition.forced
         out.metadata.update(metadata or {})
         wave = np.zeros(RATE * frames // FPS, np.float32)
         beep = np.arange(RATE // FPS)
@@ -102,7 +103,8 @@ def measure(path) -> dict:
                 x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
                 if beep is None and np.abs(x).max() > 0.1:
                     beep = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
-        streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language")) for s in c.streams]
+        streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language"), int(s.disposition))
+                   for s in c.streams]
         return {"times": times, "flash": flash, "beep": beep, "streams": streams, "metadata": dict(c.metadata),
                 "pix_fmt": c.streams.video[0].codec_context.pix_fmt}
 
@@ -166,8 +168,9 @@ def test_every_audio_and_subtitle_stream_and_the_tags_are_kept(pipe, tmp_path):
     list(pipe.deblur_video(src, tmp_path / "o.mkv"))
     out = measure(tmp_path / "o.mkv")
     assert out["streams"][1:] == measure(src)["streams"][1:]
-    assert [(t, lang) for t, _, lang in out["streams"]] == [("video", None), ("audio", "eng"), ("audio", "fra"),
-                                                           ("subtitle", "spa")]
+    assert [(t, lang) for t, _, lang, _ in out["streams"]] == [("video", None), ("audio", "eng"), ("audio", "fra"),
+                                                              ("subtitle", "spa")]
+    assert out["streams"][3][3] & av.stream.Disposition.forced  # forced subtitles stay forced
     assert out["metadata"].get("title") == "Holiday"
     src = make(tmp_path / "phone.mp4", metadata=tags)  # as phones write them: the AAC primed (a negative packet)
     list(pipe.deblur_video(src, tmp_path / "phone_out.mp4"))

@@ -161,6 +161,7 @@ class VideoWriter:
                 layout = {1: "mono", 2: "stereo"}.get(cc.channels, cc.layout.name)
                 o = self.out.add_stream("aac", rate=cc.sample_rate or 48000, layout=layout)
                 self.streams[s.index] = (o, s)
+            o.disposition = s.disposition  # the default track, forced subtitles, commentary
             if metadata:
                 o.metadata.update(_tags(s.metadata))
             elif "language" in s.metadata:
