@@ -120,13 +120,26 @@ def test_picture_and_sound_stay_in_step_whatever_the_first_timestamp(pipe, tmp_p
     assert out["flash"] == pytest.approx(1.2) and out["beep"] == pytest.approx(1.2, abs=1 / FPS)
 
 
-def test_start_and_duration_count_from_the_first_frame(pipe, tmp_path, bundle, run_cli):
+@pytest.mark.parametrize(("name", "options"), [
+    ("at10.mkv", {"t0": 10.0}),
+    ("at10.mp4", {"t0": 10.0}),
+    ("before0.ts", {"t0": -0.1, "options": {"avoid_negative_ts": "disabled"}}),  # no index: read from its start
+    ("bframes.avi", {"bframes": True}),
+    ("web.webm", {"vcodec": "libvpx-vp9", "audio": ("libopus",)}),
+])
+def test_start_and_duration_count_from_the_first_frame(pipe, tmp_path, name, options):
+    src = make(tmp_path / name, **options)
+    for start, duration, frames, flash in ((1.0, 0.5, 5, 0.2), (0.5, None, 15, 0.7), (1.15, 0.3, 3, 0.0)):
+        out = tmp_path / f"o{start}.mkv"
+        times = [f.time for f in pipe.deblur_video(src, out, start=start, duration=duration)]  # from ``start``
+        assert times == pytest.approx([i / FPS + (0.05 if start == 1.15 else 0) for i in range(frames)])
+        res = measure(out)
+        assert res["times"] == pytest.approx([i / FPS for i in range(frames)])
+        assert res["flash"] == pytest.approx(flash) and res["beep"] == pytest.approx(flash, abs=1 / FPS)
+
+
+def test_the_cli_cuts_a_clip_that_starts_at_10_s(tmp_path, bundle, run_cli):
     src = make(tmp_path / "at10.mkv", t0=10.0)
-    frames = list(pipe.deblur_video(src, tmp_path / "o.mkv", start=1.0, duration=0.5))
-    assert len(frames) == 5 and frames[0].time == 0
-    out = measure(tmp_path / "o.mkv")
-    assert out["times"] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
-    assert out["flash"] == pytest.approx(0.2) and out["beep"] == pytest.approx(0.2, abs=1 / FPS)
     res = run_cli(["deblur", str(src), "-o", str(tmp_path / "cli"), "--weights", str(bundle), "--start", "1.5"])
     assert res.code == 0, res.err
     assert measure(tmp_path / "cli" / "at10.mkv")["times"] == pytest.approx([i / FPS for i in range(5)])
@@ -172,6 +185,11 @@ def test_every_audio_and_subtitle_stream_and_the_tags_are_kept(pipe, tmp_path):
                                                               ("subtitle", "spa")]
     assert out["streams"][3][3] & av.stream.Disposition.forced  # forced subtitles stay forced
     assert out["metadata"].get("title") == "Holiday"
+    list(pipe.deblur_video(src, tmp_path / "cut.mkv", start=1.0))  # the subtitle (0.5-1.5 s) is shown across 1 s
+    with av.open(str(tmp_path / "cut.mkv")) as c:
+        cue = next(c.demux(subtitles=0))
+        assert (cue.pts * cue.time_base, cue.duration * cue.time_base) == (0, Fraction(1, 2))
+        assert min(p.pts for p in c.demux(audio=0) if p.pts is not None) >= 0
     src = make(tmp_path / "phone.mp4", metadata=tags)  # as phones write them: the AAC primed (a negative packet)
     list(pipe.deblur_video(src, tmp_path / "phone_out.mp4"))
     out = measure(tmp_path / "phone_out.mp4")

@@ -171,7 +171,6 @@ class VideoJob:
         pipe, o = self.pipe, self.options
         tracker = FaceTracker(pipe._detect, pipe.detector, detect_every=o.detect_every, face_size=pipe.face_size)
         end = None if o.duration is None else o.start + o.duration
-        reader.seek(o.start)
         k = (self.info.rotation // 90) % 4
         window: deque[_Pending] = deque()
         series: dict[int, dict[int, np.ndarray]] = {}  # track id -> frame index -> landmarks
@@ -180,13 +179,11 @@ class VideoJob:
         self._next = 0
         index, last, read, cut = 0, None, 0, False
         clock = time.perf_counter()
-        for item in reader.read(copy=writer is not None):
+        for item in reader.read(copy=writer is not None, start=o.start):
             if not isinstance(item, Decoded):
                 writer.copy(item)
                 continue
             read += 1
-            if item.time < o.start - 1e-6:
-                continue
             if end is not None and item.time >= end - 1e-6:
                 cut = True
                 break

@@ -10,6 +10,7 @@ one line naming the file.
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class Decoded:
 
     pts: int
     time: float
-    image: np.ndarray
+    image: np.ndarray | None
 
 
 class VideoReader:
@@ -132,15 +133,18 @@ class VideoReader:
     def __init__(self, path: str | os.PathLike, info: VideoInfo | None = None) -> None:
         self.path = Path(path)
         self.info = info or probe(self.path)
-        self.container = _open(self.path)
-        self.video = self.container.streams.video[0]
-        self.video.thread_type = "AUTO"
-        self.copied = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
+        self._open()
         self.time_base = self.video.time_base or Fraction(1, 90000)
         self.origin = round(Fraction(self.info.start) / self.time_base)  # the first frame's pts
         # AVI stores decoding timestamps: with B-frames, frames come out in presentation order, each shown at the
         # next of the packets' times in increasing order
         self._reorder = self.container.format.name == "avi"
+
+    def _open(self) -> None:
+        self.container = _open(self.path)
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.copied = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
 
     def __enter__(self) -> VideoReader:
         return self
@@ -151,17 +155,34 @@ class VideoReader:
     def close(self) -> None:
         self.container.close()
 
-    def seek(self, time: float) -> None:
-        """Go to the key frame at or before ``time`` (s from the first frame)."""
-        if time > 0:
-            target = self.origin + int(Fraction(time) / self.time_base)
+    def read(self, copy: bool = False, start: float = 0.0) -> Iterator[Decoded | object]:
+        """:class:`Decoded` frames from ``start`` (s from the first frame) and, with ``copy``, the packets of the
+        streams in :attr:`copied` from the key frame before it. A seek lands on that key frame; where it lands past
+        ``start`` (MPEG-TS and other clips without an index), the clip is read from its beginning instead."""
+        head: list = []
+        items = self._read(copy, start)
+        if start > 0:
             try:
-                self.container.seek(target, stream=self.video, backward=True, any_frame=False)
+                self.container.seek(self.origin + int(Fraction(start) / self.time_base), stream=self.video,
+                                    backward=True, any_frame=False)
             except require_av().error.FFmpegError as e:
-                raise ValueError(f"{self.path}: cannot go to {time:g} s ({reason(e)})") from None
+                raise ValueError(f"{self.path}: cannot go to {start:g} s ({reason(e)})") from None
+            for item in items:
+                head.append(item)
+                if isinstance(item, Decoded):
+                    break
+            if head and isinstance(head[-1], Decoded) and head[-1].time > start + 1e-6:
+                items.close()
+                self.close()
+                self._open()
+                head, items = [], self._read(copy, start)
+        for item in itertools.chain(head, items):
+            if not isinstance(item, Decoded) or item.image is not None:
+                yield item
 
-    def read(self, copy: bool = False) -> Iterator[Decoded | object]:
-        """:class:`Decoded` frames and, with ``copy``, the packets of the streams in :attr:`copied`."""
+    def _read(self, copy: bool, start: float) -> Iterator[Decoded | object]:
+        """What :meth:`read` yields from where the container is, and the frames before ``start`` without their
+        picture (``image`` None: not converted)."""
         av = require_av()
         streams = [self.video, *(self.copied if copy else [])]
         packets = self.container.demux(streams)
@@ -191,8 +212,8 @@ class VideoReader:
                     pts = self.origin if last is None else last + step
                 last = pts
                 count += 1
-                yield Decoded(pts, float((pts - self.origin) * self.time_base), frame.to_ndarray(format="rgb24"))
-
+                time = float((pts - self.origin) * self.time_base)
+                yield Decoded(pts, time, frame.to_ndarray(format="rgb24") if time >= start - 1e-6 else None)
 
 
 __all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "output_suffix", "probe",

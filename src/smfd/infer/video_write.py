@@ -225,15 +225,21 @@ class VideoWriter:
             self._waiting.append(packet)
             return
         pts = packet.pts if packet.pts is not None else packet.dts
+        dts = packet.dts if packet.dts is not None else pts
         tb = packet.time_base
-        t, length = float(pts * tb), float((packet.duration or 0) * tb)
-        if (not self.keep_before and t + length <= self.origin + 1e-6) or (self.until is not None and t >= self.until):
-            return
         shift = round(Fraction(self.origin) / tb)
+        if self.until is not None and float(pts * tb) >= self.until:
+            return
+        if not self.keep_before and pts < shift:
+            # a cut: the sound starts with its first packet from the cut on (a time before 0 would make some
+            # containers shift the picture); a subtitle shown across the cut is shown from it
+            if packet.stream.type != "subtitle" or pts + (packet.duration or 0) <= shift:
+                return
+            packet.duration -= shift - pts
+            pts = dts = shift
         out, decoder = self.streams[packet.stream.index]
         if decoder is None:
-            packet.pts = pts - shift
-            packet.dts = (packet.dts if packet.dts is not None else pts) - shift
+            packet.pts, packet.dts = pts - shift, dts - shift
             packet.stream = out
             self._mux([packet])
             return
