@@ -44,3 +44,19 @@ def test_cli_prints_the_table_and_names_a_missing_folder(tmp_path, run_cli):
     res = run_cli(["compare", str(tmp_path / "missing"), str(b)])
     assert res.code == 2
     assert "missing/per_image.csv: not found" in res.err and "Traceback" not in res.err
+
+
+def test_infinite_scores_are_left_out_and_counted_and_the_same_scores_twice_are_refused(tmp_path, run_cli):
+    a = _write(tmp_path / "a", [("1", 20, 5, 1), ("2", "inf", 6, 0), ("3", 24, "nan", 1), ("4", 26, 7, 0)])
+    b = _write(tmp_path / "b", [("1", 21, 5, 1), ("2", "inf", 5, 1), ("3", 25, 8, 0), ("4", "inf", 7, 0)])
+    s = compare(read_rows(a), read_rows(b))
+    psnr = s["metrics"]["psnr"]
+    assert (psnr["n"], psnr["infinite"], psnr["not_scored"]) == (2, 2, 0)
+    assert psnr["diff"] == pytest.approx(1.0) and math.isfinite(psnr["a"]) and math.isfinite(psnr["se"])
+    res = run_cli(["compare", str(a), str(b)])
+    assert res.code == 0, res.err
+    assert "inf" not in res.out.split("\n\n")[1] and "nan" not in res.out  # the table holds numbers only
+    assert "psnr: over 2 of the 4 faces; left out: 2 scored infinite in A or B" in res.out
+    assert "niqe: over 3 of the 4 faces; left out: 1 not scored in A or B." in res.out
+    res = run_cli(["compare", str(a), str(a)])
+    assert res.code == 2 and "A and B hold the same scores for all 4 faces" in res.err

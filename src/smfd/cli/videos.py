@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
@@ -12,26 +15,49 @@ from ..infer.video import VideoJob
 from . import console
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler stopping the job): handled as Ctrl-C is."""
+
+
 class _Rate(ProgressColumn):
     def render(self, task) -> Text:
         return Text(f"{task.speed:.1f} frames/s" if task.speed else "")
 
 
+@contextmanager
+def stop_on_sigterm():
+    """Within: SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so what is being written is removed as on
+    Ctrl-C; the handler before is put back after. Does nothing outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, start: float,
-                  duration: float | None, detect_every: int, keep: Sequence[int], fuse: int
-                  ) -> Iterator[tuple[Path, VideoJob | None, str]]:
+                  duration: float | None, detect_every: int, keep: Sequence[int], fuse: int,
+                  strip_metadata: bool = False) -> Iterator[tuple[Path, VideoJob | None, str]]:
     """Restore each clip into its target, yielding (clip, its finished job, "") or (clip, None, the error) as each
-    one ends. A clip that fails or is stopped (Ctrl-C) leaves no output; a full disk stops the run
-    (``WriteFailed``)."""
+    one ends, or (clip, its job, the warning) for a clip written but cut short (``job.truncated``: a damaged file,
+    to count as failed though its output is there). A clip that fails or is stopped (Ctrl-C, SIGTERM: raised as
+    :class:`Terminated`, a KeyboardInterrupt) leaves no output; a full disk stops the run (``WriteFailed``)."""
     from .outputs import DISK_ERRORS, WriteFailed
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with stop_on_sigterm(), Progress(*columns, console=console, transient=False) as bar:
         for f in videos:
             try:
                 job = pipe.deblur_video(f, targets[f], start=start, duration=duration, detect_every=detect_every,
-                                        keep=keep, fuse=fuse)
+                                        keep=keep, fuse=fuse, metadata=not strip_metadata)
             except (OSError, ValueError, RuntimeError) as e:
                 yield f, None, str(e)
                 continue
@@ -53,7 +79,7 @@ def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, st
                 yield f, None, error
                 continue
             bar.update(task, total=job.frames, completed=job.frames)
-            yield f, job, ""
+            yield f, job, job.warning or ""
 
 
-__all__ = ["deblur_videos"]
+__all__ = ["Terminated", "deblur_videos", "stop_on_sigterm"]

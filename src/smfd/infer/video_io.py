@@ -1,10 +1,18 @@
-"""Video files for :mod:`smfd.infer.video`: probe, read (packets and frames, errors naming the file) and write
-(H.264 with the input's timestamps and rotation, the audio packets copied) with PyAV, FFmpeg's libraries from PyPI
-(``pip install 'smfd[video]'``)."""
+"""Video files for :mod:`smfd.infer.video`, read with PyAV, FFmpeg's libraries from PyPI (``pip install
+'smfd[video]'``); written by :mod:`smfd.infer.video_write`. Every error is a ValueError, RuntimeError or OSError with
+one line naming the file.
+
+- :func:`probe`: size, rotation, frame rate, frames, duration and the first frame's time.
+- :class:`VideoReader`: the picture decoded in presentation order, each frame timed from the stream's first frame
+  (clips cut from recordings and streams often start at 10 s or more), and the packets of the streams copied.
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,10 +23,11 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
 _HINT = "videos need PyAV (FFmpeg's libraries): pip install 'smfd[video]'"
 
 #: Containers a restored clip keeps; any other input (.avi, .webm) is written as .mp4.
-_KEPT_CONTAINERS = (".mp4", ".mov", ".m4v", ".mkv")
+KEPT_CONTAINERS = (".mp4", ".mov", ".m4v", ".mkv")
 
 
-def _av():
+def require_av():
+    """PyAV, or a RuntimeError saying how to install it."""
     try:
         import av
     except ImportError:
@@ -28,14 +37,16 @@ def _av():
 
 def output_suffix(suffix: str) -> str:
     """The suffix of a restored clip: the input's for MP4, MOV and MKV, else ``.mp4`` (H.264 in all of them)."""
-    return suffix if suffix.lower() in _KEPT_CONTAINERS else ".mp4"
+    return suffix if suffix.lower() in KEPT_CONTAINERS else ".mp4"
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     """What :func:`probe` reads: ``width`` x ``height`` as stored, ``rotation`` (degrees, counter-clockwise, to
     display it), ``fps`` (average), ``frames`` (as the container counts them, or estimated from the duration),
-    ``duration`` (s), ``audio`` (an audio stream is there), ``codec``."""
+    ``duration`` (s, from the first frame), ``audio`` (an audio stream is there), ``codec``, ``start`` (the first
+    frame's timestamp as stored, s: times and ``--start`` count from it) and ``declared_frames`` (the count the
+    container's index declares, 0 when it declares none)."""
 
     width: int
     height: int
@@ -45,144 +56,165 @@ class VideoInfo:
     rotation: int
     audio: bool
     codec: str
+    start: float = 0.0
+    declared_frames: int = 0
 
 
 def _open(path: Path):
-    av = _av()
+    av = require_av()
     if not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: a folder, not a video")
         raise FileNotFoundError(f"{path}: no such file")
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a video FFmpeg can read ({_reason(e)})") from None
+        raise ValueError(f"{path}: not a video FFmpeg can read ({reason(e)})") from None
     if not container.streams.video:
         container.close()
         raise ValueError(f"{path}: no video stream")
     return container
 
 
-def _demux(av, container, streams, src: Path):
-    """The packets of ``streams``; a read error is a ValueError naming the file."""
-    packets = container.demux(streams)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except av.error.FFmpegError as e:
-            raise ValueError(f"{src}: cannot be read to the end ({_reason(e)})") from None
-        yield packet
-
-
-def _decode(av, packet, src: Path, index: int):
-    try:
-        return packet.decode()
-    except av.error.FFmpegError as e:
-        raise ValueError(f"{src}: damaged after {index} frames ({_reason(e)})") from None
-
-
-def _write_error(dst: Path, e: Exception) -> OSError:
-    error = OSError(f"{dst}: cannot write: {_reason(e)}")
-    error.errno = getattr(e, "errno", None)  # a full disk stops a folder run
-    return error
-
-
-def _reason(e: Exception) -> str:
+def reason(e: Exception) -> str:
+    """What went wrong in FFmpeg, in a few words (its error's first clause)."""
     return getattr(e, "strerror", None) or str(e).split(": ")[0] or type(e).__name__
 
 
+def _duration(container, stream, start: float) -> float:
+    """The video's length in s from its first frame, as the container declares it."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is None:
+        return 0.0
+    if "matroska" in container.format.name:  # Matroska declares where the clip ends, not how long it lasts
+        return max(0.0, container.duration / 1e6 - start)
+    return container.duration / 1e6
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Size, rotation, frame rate, frame count, duration and audio of a video file (reads its first frame)."""
+    """Size, rotation, frame rate, frame count, duration, start and audio of a video file (reads its first frame)."""
     path = Path(path)
+    av = require_av()
     with _open(path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1e6
-        else:
-            duration = 0.0
-        frames = stream.frames or round(duration * float(rate))
-        rotation = 0
         try:
             first = next(container.decode(stream), None)
-        except _av().error.FFmpegError as e:
-            raise ValueError(f"{path}: the first frame cannot be decoded ({_reason(e)})") from None
+        except av.error.FFmpegError as e:
+            raise ValueError(f"{path}: the first frame cannot be decoded ({reason(e)})") from None
         if first is None:
             raise ValueError(f"{path}: the video stream holds no frames")
+        start = float(first.pts * stream.time_base) if first.pts is not None and stream.time_base else 0.0
+        if container.format.name == "avi":  # decoding timestamps: the first frame is shown at the first of them
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        duration = _duration(container, stream, start)
+        frames = stream.frames or round(duration * float(rate))
         rotation = int(round(first.rotation or 0)) % 360
         return VideoInfo(stream.codec_context.width, stream.codec_context.height, float(rate), int(frames),
-                         duration, rotation, bool(container.streams.audio), stream.codec_context.name)
+                         duration, rotation, bool(container.streams.audio), stream.codec_context.name, start,
+                         int(stream.frames or 0))
 
 
-class _Writer:
-    """Encodes the restored frames (H.264, the input's timestamps and rotation) and copies the audio packets into a
-    hidden file beside ``dst``, renamed to ``dst`` by :meth:`finish`; :meth:`abort` removes it."""
+@dataclass
+class Decoded:
+    """A frame of :meth:`VideoReader.read`: ``pts`` (the stream's time base, as stored), ``time`` (s from the
+    stream's first frame) and ``image`` (RGB uint8, as stored: not yet turned by the rotation)."""
 
-    def __init__(self, dst: Path, vin, ain, info: VideoInfo, *, crf: int, preset: str) -> None:
-        av = _av()
-        self.dst = dst
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
-        try:
-            self.out = av.open(str(self.tmp), "w")
-        except av.error.FFmpegError as e:
-            raise _write_error(dst, e) from None
-        try:
-            rate = vin.average_rate or vin.guessed_rate or Fraction(30)
-            odd = info.width % 2 or info.height % 2
-            self.v = self.out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
-            self.v.width, self.v.height = info.width, info.height
-            self.v.pix_fmt = "yuv444p" if odd else "yuv420p"  # 4:2:0 needs even sides
-            self.v.time_base = vin.time_base
-            self.v.codec_context.time_base = vin.time_base
-            if info.rotation:
-                self.v.set_display_rotation(info.rotation)
-            self.a = self.out.add_stream_from_template(ain) if ain is not None else None
-            self.audio_offset: int | None = None
-        except Exception:
-            self.abort()
-            raise
+    pts: int
+    time: float
+    image: np.ndarray | None
 
-    def _mux(self, packets) -> None:
-        try:
-            for packet in packets:
-                self.out.mux(packet)
-        except _av().error.FFmpegError as e:
-            raise _write_error(self.dst, e) from None
 
-    def video(self, image: np.ndarray, pts: int) -> None:
-        av = _av()
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts, frame.time_base = pts, self.v.codec_context.time_base
-        self._mux(self.v.encode(frame))
+class VideoReader:
+    """An open clip (a context manager): :meth:`read` yields its frames in presentation order and, with ``copy``,
+    the packets of its audio and subtitle streams as stored."""
 
-    def audio(self, packet, start: float, end: float | None) -> None:
-        if self.a is None or packet.pts is None or packet.dts is None:
-            return
-        t = float(packet.pts * packet.time_base)
-        if t < start - 1e-6 or (end is not None and t >= end):
-            return
-        if self.audio_offset is None:
-            self.audio_offset = packet.pts if start > 0 else 0
-        packet.pts -= self.audio_offset
-        packet.dts -= self.audio_offset
-        packet.stream = self.a
-        self._mux([packet])
+    def __init__(self, path: str | os.PathLike, info: VideoInfo | None = None) -> None:
+        self.path = Path(path)
+        self.info = info or probe(self.path)
+        self._open()
+        self.time_base = self.video.time_base or Fraction(1, 90000)
+        self.origin = round(Fraction(self.info.start) / self.time_base)  # the first frame's pts
+        # AVI stores decoding timestamps: with B-frames, frames come out in presentation order, each shown at the
+        # next of the packets' times in increasing order
+        self._reorder = self.container.format.name == "avi"
 
-    def finish(self) -> None:
-        try:
-            self._mux(self.v.encode(None))
-            self.out.close()
-        except BaseException:
-            self.abort()
-            raise
-        os.replace(self.tmp, self.dst)
+    def _open(self) -> None:
+        self.container = _open(self.path)
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.copied = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
 
-    def abort(self) -> None:
-        try:
-            self.out.close()
-        except Exception:  # noqa: BLE001 - the file is removed either way
-            pass
-        self.tmp.unlink(missing_ok=True)
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def read(self, copy: bool = False, start: float = 0.0) -> Iterator[Decoded | object]:
+        """:class:`Decoded` frames from ``start`` (s from the first frame) and, with ``copy``, the packets of the
+        streams in :attr:`copied` from the key frame before it. A seek lands on that key frame; where it lands past
+        ``start`` (MPEG-TS and other clips without an index), the clip is read from its beginning instead."""
+        head: list = []
+        items = self._read(copy, start)
+        if start > 0:
+            try:
+                self.container.seek(self.origin + int(Fraction(start) / self.time_base), stream=self.video,
+                                    backward=True, any_frame=False)
+            except require_av().error.FFmpegError as e:
+                raise ValueError(f"{self.path}: cannot go to {start:g} s ({reason(e)})") from None
+            for item in items:
+                head.append(item)
+                if isinstance(item, Decoded):
+                    break
+            if head and isinstance(head[-1], Decoded) and head[-1].time > start + 1e-6:
+                items.close()
+                self.close()
+                self._open()
+                head, items = [], self._read(copy, start)
+        for item in itertools.chain(head, items):
+            if not isinstance(item, Decoded) or item.image is not None:
+                yield item
+
+    def _read(self, copy: bool, start: float) -> Iterator[Decoded | object]:
+        """What :meth:`read` yields from where the container is, and the frames before ``start`` without their
+        picture (``image`` None: not converted)."""
+        av = require_av()
+        streams = [self.video, *(self.copied if copy else [])]
+        packets = self.container.demux(streams)
+        times: list[int] = []  # pending decoding timestamps (AVI)
+        last, count = None, 0
+        step = max(1, round(1 / (self.info.fps * self.time_base)))
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                raise ValueError(f"{self.path}: cannot be read to the end ({reason(e)})") from None
+            if packet.stream is not self.video:
+                yield packet
+                continue
+            if self._reorder and (packet.dts is not None or packet.pts is not None) and packet.size:
+                heapq.heappush(times, packet.dts if packet.dts is not None else packet.pts)
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                raise ValueError(f"{self.path}: damaged after {count} frames ({reason(e)})") from None
+            for frame in frames:
+                pts = heapq.heappop(times) if self._reorder and times else frame.pts
+                # a timestamp missing or out of order follows on from the last one
+                if pts is None or (last is not None and pts <= last):
+                    pts = self.origin if last is None else last + step
+                last = pts
+                count += 1
+                time = float((pts - self.origin) * self.time_base)
+                yield Decoded(pts, time, frame.to_ndarray(format="rgb24") if time >= start - 1e-6 else None)
+
+
+__all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "output_suffix", "probe",
+           "reason", "require_av"]

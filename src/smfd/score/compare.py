@@ -5,6 +5,9 @@ were scored with the same ``--degradation`` and split). For every numeric metric
 its standard error, and the share of faces where B is higher. For face identification (``id_rank1``, 0/1 per face)
 the faces that change: identified by A only, by B only, and the exact two-sided sign test on those (McNemar's exact
 test), which asks whether the change could be chance.
+
+A score that is not finite (PSNR is infinite where a prediction equals its sharp face) has no difference to
+average: such faces are left out of that metric, and the table says how many, as it does for faces not scored.
 """
 
 from __future__ import annotations
@@ -45,15 +48,23 @@ def _float(v: str) -> float | None:
     return None if math.isnan(x) else x
 
 
+def _same(a: dict[str, str], b: dict[str, str]) -> bool:
+    return all(a.get(k) == b.get(k) for k in set(a) | set(b) if k != "path")
+
+
 def compare(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> dict:
     """Paired statistics of B against A over the faces both scored (see the module docstring)."""
     ids = sorted(set(a) & set(b))
     if not ids:
         raise ValueError("the two evaluations share no face ids")
+    if all(_same(a[i], b[i]) for i in ids):
+        raise ValueError(f"A and B hold the same scores for all {len(ids)} faces they share (the same evaluation "
+                         "twice?): nothing to compare")
     metrics = [k for k in a[ids[0]] if k in b[ids[0]] and k not in ("id", "path", "id_rank1")]
     out: dict = {"n": len(ids), "only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a)), "metrics": {}}
     for m in metrics:
-        pairs = [(x, y) for i in ids if (x := _float(a[i][m])) is not None and (y := _float(b[i][m])) is not None]
+        scored = [(x, y) for i in ids if (x := _float(a[i][m])) is not None and (y := _float(b[i][m])) is not None]
+        pairs = [(x, y) for x, y in scored if math.isfinite(x) and math.isfinite(y)]
         if not pairs:
             continue
         n = len(pairs)
@@ -62,7 +73,8 @@ def compare(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> dict:
         sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1)) if n > 1 else 0.0
         out["metrics"][m] = {"n": n, "a": sum(x for x, _ in pairs) / n, "b": sum(y for _, y in pairs) / n,
                              "diff": mean, "se": sd / math.sqrt(n), "b_higher": sum(v > 0 for v in d) / n,
-                             "lower_is_better": m in LOWER_IS_BETTER}
+                             "lower_is_better": m in LOWER_IS_BETTER, "infinite": len(scored) - n,
+                             "not_scored": len(ids) - len(scored)}
     if "id_rank1" in a[ids[0]] and "id_rank1" in b[ids[0]]:
         flags = [(fa, fb) for i in ids if (fa := _float(a[i]["id_rank1"])) is not None
                  and (fb := _float(b[i]["id_rank1"])) is not None]
@@ -84,6 +96,13 @@ def to_markdown(stats: dict, name_a: str, name_b: str) -> str:
         tag = " (lower is better)" if s["lower_is_better"] else ""
         lines.append(f"| {m}{tag} | {s['a']:.4f} | {s['b']:.4f} | {s['diff']:+.4f} | {s['se']:.4f} | "
                      f"{s['b_higher']:.0%} |")
+    fewer = []
+    for m, s in stats["metrics"].items():
+        if s["n"] < stats["n"]:
+            why = [f"{s['infinite']} scored infinite in A or B (a prediction equal to its sharp face)"
+                   if s["infinite"] else "", f"{s['not_scored']} not scored in A or B" if s["not_scored"] else ""]
+            fewer.append(f"- {m}: over {s['n']} of the {stats['n']} faces; left out: {', '.join(w for w in why if w)}.")
+    lines += ["", *fewer] if fewer else []
     r = stats.get("rank1")
     if r:
         lines += ["", f"Face identification (rank-1): A {r['a']:.1%}, B {r['b']:.1%}; {r['lost']} faces identified "
