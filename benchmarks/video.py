@@ -183,6 +183,7 @@ def main() -> None:
     ap.add_argument("--speed-frames", type=int, default=96)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    from smfd.infer.faces import alignment_matrix
     from smfd.infer.pipeline import load_pipeline
 
     pipe = load_pipeline(args.weights, precision=args.precision)
@@ -198,7 +199,9 @@ def main() -> None:
         blurry = _write_clip(src, blurry, audio=False)
         def run(src=src, **options):
             frames = list(pipe.deblur_video(src, **options))
-            return [f.image for f in frames], [f.faces[0].matrix if f.faces else None for f in frames]
+            # jitter in the 256 px crop's pixels, whatever side each face was aligned at
+            return [f.image for f in frames], [alignment_matrix(f.faces[0].landmarks, 256) if f.faces else None
+                                               for f in frames]
 
         (default, a_smooth), (smoothed, _), (raw, a_raw) = run(), run(fuse=0), run(smooth=0, fuse=0)
         fused = {(n, t): run(fuse=n, fuse_tolerance=t)[0] for n in args.fuse for t in args.tolerance}
@@ -207,7 +210,7 @@ def main() -> None:
             try:
                 result = pipe.deblur(img, mask=False)
                 photos.append(result.image)
-                a_photo.append(result.faces[0].matrix)
+                a_photo.append(alignment_matrix(result.faces[0].landmarks, 256))
             except ValueError:  # no face found in this frame: it stays as it is
                 photos.append(img)
                 a_photo.append(None)

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
-from .faces import Face, align, alignment_matrix
+from .faces import Face
 from .tracking import FUSE_TOLERANCE, FaceTracker, fuse_crops, smooth_landmarks
 from .video_io import VIDEO_SUFFIXES, Decoded, VideoInfo, VideoReader, output_suffix, probe
 from .video_write import VideoWriter
@@ -245,8 +246,9 @@ class VideoJob:
                     face.skipped = f"face of {size} px is below the {pipe.min_face} px minimum"
                     self.faces_skipped += 1
                 else:
-                    face.matrix = alignment_matrix(pts, pipe.face_size)
-                    crops.append(align(p.image, face.matrix, pipe.face_size))
+                    # the same rule as photos: aligned at the face's own resolution, restored at its working size
+                    face.matrix, crop = pipe.align_face(p.image, pts)
+                    crops.append(crop)
                     owners.append((p, tid))
                 p.faces.append(face)
         restored = pipe.restore_faces(crops, self.options.keep, mask=False)[0] if crops else []
@@ -292,9 +294,11 @@ class VideoJob:
         if not radius:
             return done[at].crops[tid]
         index = done[at].index
-        near = [(p.index - index, p.crops[tid]) for p in list(done)[max(0, at - radius) : at + radius + 1]
+        crop = done[at].crops[tid]
+        near = [(p.index - index, _same_side(p.crops[tid], crop))
+                for p in list(done)[max(0, at - radius) : at + radius + 1]
                 if p is not done[at] and tid in p.crops and abs(p.index - index) <= radius]
-        return fuse_crops(done[at].crops[tid], near, radius, self.options.fuse_tolerance)
+        return fuse_crops(crop, near, radius, self.options.fuse_tolerance)
 
     def summary(self) -> str:
         """One line on what the run did, and what the output changed (``notes``)."""
@@ -306,6 +310,16 @@ class VideoJob:
         skipped = f", {self.faces_skipped} face(s) below {self.pipe.min_face} px skipped" if self.faces_skipped else ""
         return (f"restored {self.faces_restored} face(s) in {self.frames_with_faces} of {self.frames} "
                 f"frame(s){skipped}{notes}")
+
+
+
+def _same_side(other: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """A neighbouring frame's crop of the same face at ``crop``'s side: a face aligned at its own resolution may
+    be a few pixels larger or smaller in the next frame (the template scales with the side, so resizing keeps
+    every point of the face on its pixel)."""
+    if other.shape == crop.shape:
+        return other
+    return cv2.resize(other, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
 __all__ = ["FUSE_TOLERANCE", "MAX_FUSE", "VIDEO_SUFFIXES", "FaceTracker", "VideoFrame", "VideoInfo", "VideoJob",
