@@ -123,7 +123,7 @@ def test_weights_file_and_export_folders_are_recognised(bundle, tmp_path, run_cl
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--weights", str(bundle / "smfd_unet.safetensors")])
     assert res.code == 1 and "a file, not a weights folder" in res.err and "manifest.json/" not in res.err
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--backend", "onnxruntime"])
-    assert res.code == 1 and "smfd export" in res.err and "default" not in res.err.replace("--weights", "")
+    assert res.code == 2 and "smfd export" in res.err and "default" not in res.err.replace("--weights", "")  # usage
     pytest.importorskip("onnxruntime")
     from smfd.infer.export import export_onnx
 
@@ -362,3 +362,24 @@ def test_the_plan_splits_inputs_and_names_outputs_once(tmp_path):
                      clip=ClipOptions())
     assert [p.name for p in plan.crops] == ["a.jpg", "b.png"] and plan.photos == plan.videos == ()
     assert [p.name for p in plan.left_out] == ["clip.mp4"]
+
+
+def test_library_errors_are_answered_by_type(bundle, tmp_path, run_cli, monkeypatch):
+    """The command line's table: an option the library refuses is a usage error (2); a face crop without --aligned
+    gets the hint once, after the failures of every input."""
+    from smfd.cli import answer
+    from smfd.errors import BadOption, NoFaceError
+    from smfd.infer.pipeline import FaceDeblurrer
+
+    assert answer(BadOption("x")) == (2, "") and answer(KeyError("x")) == (1, "")
+    res = run_cli(["deblur", str(samples_dir() / "images" / "00004.jpg"), "-o", str(tmp_path / "o"), "--aligned",
+                   "--backend", "tensorflow"])
+    assert res.code == 2 and "backend must be torch or onnxruntime" in res.err and res.err.count("\n") == 1
+
+    def no_face(self, *args, **kwargs):
+        raise NoFaceError("no face found")
+
+    monkeypatch.setattr(FaceDeblurrer, "deblur", no_face)
+    res = run_cli(["deblur", str(_faces(tmp_path / "in")), "-o", str(tmp_path / "o2"), "--weights", str(bundle)])
+    assert res.code == 1 and res.err.count("no face found") == 3
+    assert res.err.count("note: for a face crop, use aligned mode (--aligned)") == 1

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OverLimit
 from ..infer.faces import MIN_FACE
-from . import CliError, _progress, _report_failures, console
+from . import CliError, _progress, _report_failures, answer, console
 from .outputs import WriteFailed, not_read, plan_outputs, writable_folder, write_set
 
 FORMATS = ("keep", "png", "jpg")
@@ -182,12 +181,14 @@ class Tally:
     failures: list[tuple[str, str]] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    over_limit: bool = False
+    hints: dict[str, None] = field(default_factory=dict)  # said once, after the notes (cli.ERRORS)
     stop: tuple[str, int] | None = None  # (why, exit code) once the run stopped
 
-    def failed(self, f: Path, e: Exception, hint: str = "") -> None:
-        self.over_limit |= isinstance(e, OverLimit)
-        self.failures.append((str(f), f"{e}{hint}"))
+    def failed(self, f: Path, e: Exception, note: str = "") -> None:
+        hint = answer(e)[1]
+        if hint:
+            self.hints[hint] = None
+        self.failures.append((str(f), f"{e}{note}"))
 
 
 @contextmanager
@@ -314,10 +315,8 @@ def report(plan: DeblurPlan, tally: Tally) -> None:
     before = f" ({len(plan.done_before)} done before, left alone)" if plan.done_before else ""
     _say(f"restored {tally.restored} face(s) from {len(tally.written)} of {len(plan.inputs)} {plan.kind} into "
          f"{where}{before}")
-    if tally.over_limit:
-        mp = plan.photo.max_megapixels
-        tally.notes.append(f"--max-megapixels raises the {mp:g} MP limit (memory grows with it)")
-    for line in [*(f"skipped {n}" for n in tally.skips), *(f"note: {n}" for n in tally.notes)]:
+    notes = [*tally.notes, *tally.hints]
+    for line in [*(f"skipped {n}" for n in tally.skips), *(f"note: {n}" for n in notes)]:
         _say(line)
     if plan.left_out:
         kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in plan.left_out}))

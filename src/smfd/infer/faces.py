@@ -32,8 +32,9 @@ import cv2
 import numpy as np
 
 from .._dlib import models_dir
+from ..errors import BadOption
 
-_HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (or use --aligned for face crops)"
+_HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (aligned face crops need none)"
 
 #: Where dlib's 5 landmarks sit on the 256 px training faces (FFHQ-aligned SynthFace): the median over 400
 #: sharp faces, measured with scripts/fit_face_template.py. Order: image-right eye outer and inner corner,
@@ -120,7 +121,7 @@ class FaceDetector:
 
     def __init__(self, detector: str = "hog", *, upsample: int | None = None, edge: float | None = None) -> None:
         if detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+            raise BadOption(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         try:
             import dlib
         except ImportError:
@@ -130,7 +131,7 @@ class FaceDetector:
         self.upsample = self.spec.upsample if upsample is None else upsample
         self.edge = EDGE if edge is None else edge
         if not 0 <= self.edge <= 1:
-            raise ValueError(f"edge must be between 0 and 1, got {self.edge}")
+            raise BadOption(f"edge must be between 0 and 1, got {self.edge}")
         self._dlib = dlib
         folder = models_dir(_HINT)
         if self.spec.kind == "cnn":

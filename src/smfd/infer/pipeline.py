@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.celebamask import CLASSES
+from ..errors import BadImage, BadOption, NoFaceError
 from ..models.runner import Runner
 from ..precision import check_precision
 from .faces import MIN_FACE, Face, align, alignment_matrix, paste_back
@@ -26,10 +27,6 @@ from .faces import MIN_FACE, Face, align, alignment_matrix, paste_back
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
 DETECT_MAX_PIXELS = 4_000_000
-
-
-class NoFaceError(ValueError):
-    """No face was found in a whole photo."""
 
 
 @dataclass
@@ -48,16 +45,16 @@ def parse_keep(keep: str | Sequence[str | int] | None) -> tuple[int, ...]:
     if keep is None or (isinstance(keep, (str, Sequence)) and not keep):
         return ()
     if not isinstance(keep, (str, Sequence)):
-        raise ValueError(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
+        raise BadOption(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
     items = keep.split(",") if isinstance(keep, str) else keep
     ids = [int(k) for k in items if isinstance(k, (int, np.integer))]
     bad_ids = [i for i in ids if not 0 <= i < len(CLASSES)]
     if bad_ids:
-        raise ValueError(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
+        raise BadOption(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
     names = [k.strip() for k in items if isinstance(k, str) and k.strip()]
     bad = [n for n in names if n not in CLASSES]
     if bad:
-        raise ValueError(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
+        raise BadOption(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
     return tuple(dict.fromkeys([*ids, *(CLASSES.index(n) for n in names)]))
 
 
@@ -65,7 +62,7 @@ def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
             or image.size == 0:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image must be HxWx3 uint8 RGB, got {got}")
+        raise BadImage(f"image must be HxWx3 uint8 RGB, got {got}")
 
 
 class FaceDeblurrer:
@@ -93,7 +90,7 @@ class FaceDeblurrer:
         from .faces import DETECTORS
 
         if detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+            raise BadOption(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         self.detector_name = detector
         for role, net in (("mask", mask_net), ("deblur", deblur_net)):
             if not isinstance(net, Runner) or net.spec.task != role:
@@ -108,7 +105,7 @@ class FaceDeblurrer:
         if batch_size is None:
             batch_size = 1 if not self.onnx and self.device.type == "cpu" else 8
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise BadOption(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.manifest = manifest or {}
         self._detector = None
@@ -209,7 +206,7 @@ class FaceDeblurrer:
         net reads it, or regions are kept).
 
         Raises:
-            NoFaceError: whole-photo mode found no face large enough (use ``aligned=True`` for crops).
+            NoFaceError: whole-photo mode found no face large enough (``aligned=True`` restores a crop as it is).
         """
         _check_image(image)
         keep_ids = parse_keep(keep)
@@ -226,7 +223,7 @@ class FaceDeblurrer:
             todo.append(f)
         if not todo:
             why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
-            raise NoFaceError(f"{why}; for a face crop use aligned mode (--aligned)")
+            raise NoFaceError(why)
         crops = [align(image, f.matrix, self.face_size) for f in todo]
         restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
         if not mask:
@@ -322,13 +319,13 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
     from .weights import is_onnx_export
 
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be 'default' or a weights folder, got {weights!r}")
+        raise BadOption(f"weights must be 'default' or a weights folder, got {weights!r}")
     check_precision(precision)
     if backend == "torch" and is_onnx_export(weights):
         backend = "onnxruntime"
     if backend == "onnxruntime" and str(weights) == "default":
-        raise ValueError("the onnxruntime backend needs an export folder: make one with 'smfd export -o DIR' "
-                         "and pass --weights DIR")
+        raise BadOption("the onnxruntime backend needs an export folder: make one with 'smfd export -o DIR' "
+                        "and pass --weights DIR")
     if backend == "torch":
         from .weights import load_bundle
 
@@ -345,4 +342,4 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
         mask_sess, deblur_sess, manifest = load_onnx(weights)
         return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
                              detector=detector)
-    raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
+    raise BadOption(f"backend must be torch or onnxruntime, got {backend!r}")
