@@ -257,3 +257,25 @@ def test_the_mask_net_runs_only_when_something_reads_the_mask(monkeypatch):
     np.testing.assert_array_equal(without.image, with_mask.image)
     kept = pipe.deblur(face, aligned=True, keep="hair", mask=False)  # keeping regions needs the mask
     assert len(calls) == 2 and kept.mask is None
+
+
+def test_the_public_steps_make_what_deblur_makes(bundle):
+    """detect_faces, align_faces, restore_faces and paste, called one by one (as the video job and the benchmarks
+    do), give deblur's image; an assigned detector is the one searched with."""
+    pytest.importorskip("dlib")
+    from smfd.errors import BadOption
+    from smfd.infer.faces import FaceDetector
+
+    face = cv2.cvtColor(cv2.imread(str(samples_dir() / "images" / "00004.jpg")), cv2.COLOR_BGR2RGB)
+    photo = cv2.copyMakeBorder(face, 60, 40, 120, 80, cv2.BORDER_CONSTANT, value=(90, 120, 150))
+    pipe = smfd.load_pipeline(str(bundle))
+    faces = pipe.detect_faces(photo)
+    todo, crops = pipe.align_faces(photo, faces)
+    assert len(todo) == 1 and crops[0].shape == (256, 256, 3)
+    restored, _ = pipe.restore_faces(crops, mask=False)
+    assert np.array_equal(pipe.paste(photo, todo, restored), pipe.deblur(photo, mask=False).image)
+    detector = FaceDetector("hog", edge=0)
+    pipe.detector = detector
+    assert pipe.detector is detector and pipe.detector_name == "hog"
+    with pytest.raises(BadOption, match="must be a FaceDetector"):
+        pipe.detector = "hog"

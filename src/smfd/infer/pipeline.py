@@ -6,6 +6,12 @@ Example:
     >>> result = pipe.deblur(photo_rgb_uint8)             # whole photo: every face found is restored
     >>> result.image, result.mask, result.faces
     >>> pipe.deblur(face_crop, aligned=True, keep=("hair", "background"))
+
+The whole-photo steps, one by one (what ``deblur`` does; the video job and the benchmarks call them too):
+    >>> faces = pipe.detect_faces(photo_rgb_uint8)        # pipe.detector = FaceDetector(...) searches another way
+    >>> todo, crops = pipe.align_faces(photo_rgb_uint8, faces)
+    >>> restored, masks = pipe.restore_faces(crops)
+    >>> image = pipe.paste(photo_rgb_uint8, todo, restored)
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from ..data.celebamask import CLASSES
 from ..errors import BadImage, BadOption, NoFaceError
 from ..models.runner import Runner
 from ..precision import check_precision
-from .faces import MIN_FACE, Face, align, alignment_matrix, paste_back
+from .faces import MIN_FACE, Face, FaceDetector, align, alignment_matrix, paste_back
 
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
@@ -213,7 +219,19 @@ class FaceDeblurrer:
         if aligned:
             (out,), (ids,) = self.restore_faces([image], keep_ids, mask=mask)
             return Result(out, ids, [])
-        faces = self._detect(image)
+        faces = self.detect_faces(image)
+        todo, crops = self.align_faces(image, faces)
+        if not todo:
+            why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
+            raise NoFaceError(why)
+        restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
+        if not mask:
+            return Result(self.paste(image, todo, restored), None, faces)
+        return Result(*self.paste(image, todo, restored, masks), faces)
+
+    def align_faces(self, image: np.ndarray, faces: Sequence[Face]) -> tuple[list[Face], list[np.ndarray]]:
+        """The faces large enough to restore (each given its alignment ``matrix``) and their aligned
+        ``face_size`` crops of ``image``; a face under ``min_face`` is marked ``skipped`` with the reason."""
         todo = []
         for f in faces:
             if f.size < self.min_face:
@@ -221,14 +239,7 @@ class FaceDeblurrer:
                 continue
             f.matrix = alignment_matrix(f.landmarks, self.face_size)
             todo.append(f)
-        if not todo:
-            why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
-            raise NoFaceError(why)
-        crops = [align(image, f.matrix, self.face_size) for f in todo]
-        restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
-        if not mask:
-            return Result(self.paste(image, todo, restored), None, faces)
-        return Result(*self.paste(image, todo, restored, masks), faces)
+        return todo, [align(image, f.matrix, self.face_size) for f in todo]
 
     def paste(self, image: np.ndarray, faces: Sequence[Face], restored: Sequence[np.ndarray],
               masks: Sequence[np.ndarray] | None = None):
@@ -260,9 +271,10 @@ class FaceDeblurrer:
 
         return VideoJob(self, src, dst, **options)
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
-        """Faces found on a copy of at most ``DETECT_MAX_PIXELS`` (the detector's memory and time grow with the
-        pixels it scans), with boxes and landmarks in the photo's own pixels."""
+    def detect_faces(self, image: np.ndarray) -> list[Face]:
+        """The faces in a whole RGB uint8 photo, searched on a copy of at most ``DETECT_MAX_PIXELS`` (the
+        detector's memory and time grow with the pixels it scans), with boxes and landmarks in the photo's own
+        pixels."""
         h, w = image.shape[:2]
         scale = min(1.0, (DETECT_MAX_PIXELS / (h * w)) ** 0.5)
         if scale == 1.0:
@@ -275,13 +287,21 @@ class FaceDeblurrer:
             f.landmarks = (f.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
         return faces
 
-    @property
-    def detector(self):
-        if self._detector is None:
-            from .faces import FaceDetector
+    _detect = detect_faces  # the old private name, still called by smfd.infer.video until it calls detect_faces
 
+    @property
+    def detector(self) -> FaceDetector:
+        """The :class:`~smfd.infer.faces.FaceDetector` whole photos are searched with, made when first needed;
+        assign another (e.g. ``FaceDetector("hog", edge=0)``) to search with it instead."""
+        if self._detector is None:
             self._detector = FaceDetector(self.detector_name)
         return self._detector
+
+    @detector.setter
+    def detector(self, detector: FaceDetector) -> None:
+        if not isinstance(detector, FaceDetector):
+            raise BadOption(f"detector must be a FaceDetector, got {type(detector).__name__}")
+        self._detector, self.detector_name = detector, detector.name
 
 
 def _face_region(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[tuple[int, int, int, int],
