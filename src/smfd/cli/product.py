@@ -40,8 +40,8 @@ def deblur(
              "24 px it gains less and more faces come back worse).")] = MIN_FACE,
     detector: Annotated[str, typer.Option(
         help="Face detector for whole photos (results/detect.md): hog (default), hog-roll (also heads rolled up "
-             "to 60 degrees, about 1.7x the time), hog-small (also faces of 20-32 px, about 3.7x), cnn (dlib's CNN, "
-             "about 7x, nothing under 40 px).")] = "hog",
+             "to 60 degrees, about 1.6x the time), hog-small (also faces of 20-32 px, about 4x), cnn (dlib's CNN, "
+             "about 15x, nothing under 40 px).")] = "hog",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     format: Annotated[str, typer.Option(
         "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else "

@@ -5,13 +5,15 @@ package, loaded from site-packages with no network: the HOG frontal-face detecto
 and the 5-point shape predictor (outer and inner corner of each eye, base of the nose), all a similarity
 alignment needs. Install with ``pip install 'smfd[faces]'``.
 
-Detectors (``FaceDetector(detector=...)``; measured in ``results/detect.md`` with ``benchmarks/detect.py``):
+Detectors (``FaceDetector(detector=...)``; measured in ``results/detect.md`` with ``benchmarks/detect.py``, the
+times as ms per megapixel against ``hog``'s):
 
 - ``hog``: HOG, the photo searched at 2x (faces from about 40 px); fast. Upright faces only (roll up to ~30°).
 - ``hog-roll``: as ``hog``, then searched again turned by -40° and +40° (at 1x: faces from about 80 px), so
-  heads rolled up to ~60° are found; about 3x the time of ``hog``.
+  heads rolled up to ~60° are found; about 1.6x the time of ``hog``.
 - ``hog-small``: HOG at 4x (faces from about 20 px); about 4x the time of ``hog``.
-- ``cnn``: dlib's CNN (MMOD) detector at 1x; more tolerant of turned heads but over ten times slower on a CPU.
+- ``cnn``: dlib's CNN (MMOD) detector at 1x; more tolerant of turned heads, but about 15x the time of ``hog`` on a
+  CPU and nothing under 40 px.
 
 Faces cut by the frame edge: every detector searches the upright photo with a mirrored border added on each side
 (6 % of its longer side), so a face partly outside the photo is found from its mirrored half (the alignment
