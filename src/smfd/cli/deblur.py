@@ -165,10 +165,10 @@ def make_plan(inputs: list[str], out: Path, *, aligned: bool, nets: NetOptions, 
     is_video = {f: not aligned and f.suffix.lower() in VIDEO_SUFFIXES for f in files}
     outputs = {f: _outputs(f, out, photo, is_video[f]) for f in files}
     todo, done = plan_outputs({f: o.paths() for f, o in outputs.items()}, overwrite, skip_existing)
-    pick = lambda keep: tuple(f for f in files if f in todo and keep(f))  # noqa: E731
-    return DeblurPlan(out, aligned, tuple(files), photos=pick(lambda f: not aligned and not is_video[f]),
-                      crops=pick(lambda f: aligned), videos=pick(is_video.get),
-                      outputs={f: outputs[f] for f in todo}, done_before=tuple(done), left_out=tuple(left_out),
+    to_do = tuple(f for f in files if f in todo)
+    return DeblurPlan(out, aligned, tuple(files), photos=() if aligned else tuple(f for f in to_do if not is_video[f]),
+                      crops=to_do if aligned else (), videos=tuple(f for f in to_do if is_video[f]),
+                      outputs={f: outputs[f] for f in to_do}, done_before=tuple(done), left_out=tuple(left_out),
                       nets=nets, photo=photo, clip=clip, any_video=any(is_video.values()))
 
 
