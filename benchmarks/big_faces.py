@@ -91,7 +91,7 @@ def degrade(photo: np.ndarray, family: str, size: int, rng: np.random.Generator)
 
 def restore_today(pipe, photo: np.ndarray) -> np.ndarray:
     """The rule before: every face aligned to a 256 px crop, restored, enlarged and pasted back whole."""
-    faces = [f for f in pipe._detect(photo) if f.size >= pipe.min_face]
+    faces = [f for f in pipe.detect_faces(photo) if f.size >= pipe.min_face]
     if not faces:
         raise NoFaceError("no face found")
     mats = [alignment_matrix(f.landmarks, 256) for f in faces]

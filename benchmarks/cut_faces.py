@@ -81,7 +81,7 @@ def main() -> None:
     for family in args.degradations.split(","):
         degrade = make_degradation(family)
         for label, det in detectors.items():
-            pipe._detector = det
+            pipe.detector = det
             found, gains, total = 0, [], len(photos)
             for k, sharp, where in photos:
                 blurry, _ = degrade(sharp, np.random.default_rng(k))

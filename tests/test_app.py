@@ -197,6 +197,63 @@ def test_busy_is_a_clean_reply(pipe):
         worker.close()
 
 
+def _forced_errors():
+    """(error raised inside the pipeline, endpoint status, endpoint's error, page's notice) for each kind."""
+    from smfd.errors import BadImage, BadOption, NoFaceError, NotAnImage, OverLimit, SmfdError
+    from smfd.http_api import Busy
+
+    return [
+        (NoFaceError("no face found"), 422, "a.jpg: no face found; for a face crop use aligned=true",
+         "a.jpg: no face found. If it is a face crop, tick 'Aligned face crop'."),
+        (NotAnImage("not a readable image", "/tmp/x/tmpab12.jpg"), 415, "a.jpg: not a readable image",
+         "a.jpg: not a readable image"),
+        (OverLimit("9000x9000 is over the 50 MP limit", "/tmp/x/tmpab12.jpg"), 400,
+         "a.jpg: 9000x9000 is over the 50 MP limit", "a.jpg: 9000x9000 is over the 50 MP limit"),
+        (BadImage("file is empty", "/tmp/x/tmpab12.jpg"), 400, "a.jpg: file is empty", "a.jpg: file is empty"),
+        (BadOption("unknown region 'beard' for keep"), 400, "a.jpg: unknown region 'beard' for keep",
+         "a.jpg: unknown region 'beard' for keep"),
+        (SmfdError("something smfd refuses"), 400, "a.jpg: something smfd refuses", "a.jpg: something smfd refuses"),
+        (Busy("busy: 32 requests are already waiting; try again in a few seconds"), 503,
+         "busy: 32 requests are already waiting; try again in a few seconds",
+         "busy: 32 requests are already waiting; try again in a few seconds"),
+        (OSError(5, "Input/output error"), 400, "a.jpg: the upload cannot be read", "a.jpg: the file cannot be read"),
+        (RuntimeError("whole-photo mode needs face detection"), 500, "whole-photo mode needs face detection",
+         "whole-photo mode needs face detection"),
+        (ValueError("could not align the face\n(degenerate landmarks)"), 500,
+         "a.jpg: restoring it failed (could not align the face (degenerate landmarks))",
+         "a.jpg: restoring it failed (could not align the face (degenerate landmarks))"),
+        (KeyError("landmarks"), 500, "a.jpg: restoring it failed ('landmarks')",
+         "a.jpg: restoring it failed ('landmarks')"),
+    ]
+
+
+@pytest.mark.parametrize("error, status, words, notice", _forced_errors(), ids=lambda v: type(v).__name__)
+def test_every_error_of_the_endpoint_is_one_line_of_json(server, monkeypatch, error, status, words, notice):
+    import httpx
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(server.worker.pipe, "deblur", fail)
+    r = httpx.post(f"{server.url}/api/deblur", files={"file": ("a.jpg", _face_bytes())}, timeout=60)
+    assert (r.status_code, r.json()) == (status, {"error": words}) and "\n" not in r.text
+    assert (r.headers.get("retry-after") == "5") == (status == 503)
+
+
+@pytest.mark.parametrize("error, status, words, notice", _forced_errors(), ids=lambda v: type(v).__name__)
+def test_every_error_of_the_page_is_a_notice(tmp_path, error, status, words, notice):
+    from smfd.app import make_handler
+
+    class Failing:
+        def deblur(self, *args, **kwargs):
+            raise error
+
+    shutil.copy(samples_dir() / "images" / "00004.jpg", tmp_path / "a.jpg")
+    with pytest.raises(gr.Error) as e:
+        make_handler(Failing(), 20, tmp_path / "out")(str(tmp_path / "a.jpg"), False, [])
+    assert e.value.message == notice
+
+
 def test_sweep_removes_old_results_and_keeps_fresh_ones(tmp_path):
     import time
 
@@ -471,7 +528,7 @@ def test_an_oversized_aligned_request_stays_small(server, monkeypatch):
     r = httpx.post(f"{server.url}/api/deblur", params={"aligned": "true"}, files={"file": ("big.jpg", buf.tobytes())},
                    timeout=120)
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (2000, 1500)
-    assert seen == [(1, 3, 192, 256)]
+    assert seen == [(1, 3, 384, 512)]  # the one path: at most 512 px a side, as photos and the command line
 
 
 def test_the_page_api_answers_with_a_slider_the_faces_and_a_named_download(server, tmp_path):

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from . import data, degrade, models
 from .degrade import DegradationConfig, DegradationParams, DegradationPipeline, count_combinations
+from .errors import SmfdError
 from .infer.pipeline import FaceDeblurrer, NoFaceError, Result, load_pipeline
 from .models import count_parameters, create_model, list_models
 
@@ -21,6 +22,7 @@ __all__ = [
     "FaceDeblurrer",
     "NoFaceError",
     "Result",
+    "SmfdError",
     "__version__",
     "count_combinations",
     "count_parameters",

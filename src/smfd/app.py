@@ -30,6 +30,7 @@ import atexit
 import concurrent.futures
 import ctypes
 import ctypes.util
+import logging
 import math
 import os
 import shutil
@@ -43,9 +44,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import NoFaceError, SmfdError
 from .http_api import Busy, LocalFilesOnly, add_http_api, sweep
 from .infer.photo_io import MAX_PIXELS, open_photo, output_format, save_photo
-from .infer.pipeline import FaceDeblurrer, NoFaceError
+from .infer.pipeline import FaceDeblurrer
 from .report.palette import colorize_mask
 
 KEEP_CHOICES = ["hair", "wearables", "background"]
@@ -129,13 +131,14 @@ def _shown(image: np.ndarray, side: int = SHOWN_SIDE) -> np.ndarray:
 
 def face_pairs(image: np.ndarray, result, aligned: bool, size: int = 256) -> list[tuple[np.ndarray, str]]:
     """Each restored face enlarged: (before | after at ``size`` px, caption) for the page's gallery."""
-    from .infer.faces import align
+    from .infer.faces import align, alignment_matrix
 
     if aligned:
         pairs = [(_shown(image, size), _shown(result.image, size))]
     else:
-        pairs = [(align(image, f.matrix, size), align(result.image, f.matrix, size))
-                 for f in result.faces if not f.skipped]
+        # each face shown at ``size`` px whatever side it was restored at
+        mats = [alignment_matrix(f.landmarks, size) for f in result.faces if not f.skipped]
+        pairs = [(align(image, m, size), align(result.image, m, size)) for m in mats]
     gap = lambda a: np.full((a.shape[0], 8, 3), 255, np.uint8)  # noqa: E731
     return [(np.hstack([b, gap(b), a]), f"face {i + 1}: before | after") for i, (b, a) in enumerate(pairs)]
 
@@ -145,6 +148,27 @@ def _user_error(message: str):
     import gradio as gr
 
     return gr.Error(message, print_exception=False)
+
+
+#: The page's words for what goes wrong, by type (the first that matches), and whether it is a fault of the server
+#: (its traceback logged). ``{name}``: the upload's name; ``{reason}``: the error's own words about it.
+PAGE_ERRORS: tuple[tuple[type[BaseException], str, bool], ...] = (
+    (Busy, "{reason}", False),
+    (NoFaceError, "{name}: {reason}. If it is a face crop, tick 'Aligned face crop'.", False),
+    (SmfdError, "{name}: {reason}", False),
+    (OSError, "{name}: the file cannot be read", False),
+    (RuntimeError, "{reason}", False),  # e.g. face detection not installed
+    (Exception, "{name}: restoring it failed ({reason})", True),
+)
+
+
+def page_error(e: Exception, name: str):
+    """The page's notice for ``e`` (:data:`PAGE_ERRORS`)."""
+    words, fault = next((words, fault) for kind, words, fault in PAGE_ERRORS if isinstance(e, kind))
+    if fault:
+        logging.getLogger("smfd").error("restoring %s failed", name, exc_info=e)
+    reason = e.reason if isinstance(e, SmfdError) else " ".join(str(e).split())
+    return _user_error(words.format(name=name, reason=reason))
 
 
 def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_dir: Path, *, keep_minutes: float = 60,
@@ -163,17 +187,9 @@ def make_handler(pipe: FaceDeblurrer | ModelWorker, max_upload_mb: float, out_di
         name = Path(path).name
         try:
             photo = open_photo(path, max_pixels=max_pixels)
-        except (OSError, ValueError) as e:
-            raise _user_error(f"{name}: {str(e).split(': ', 1)[-1].split(' (--max-megapixels')[0]}") from None
-        try:
             result = worker.deblur(photo.image, aligned=aligned, keep=keep or ())
-        except Busy as e:
-            raise _user_error(str(e)) from None
-        except NoFaceError as e:
-            raise _user_error(f"{name}: {str(e).split(';')[0]}. If it is a face crop, tick 'Aligned face crop'.") \
-                from None
-        except RuntimeError as e:  # e.g. face detection not installed
-            raise _user_error(str(e)) from None
+        except Exception as e:
+            raise page_error(e, name) from None
         sweep(out_dir, max_age_s=keep_minutes * 60, max_files=keep_files)
         fmt = output_format(photo, Path(name).suffix)
         out_path = Path(tempfile.mkdtemp(dir=out_dir)) / f"{Path(name).stem}_deblurred.{fmt}"

@@ -10,13 +10,15 @@ line of JSON, ``{"error": "..."}``, with one of the documented codes:
 * 413 over the upload limit; 415 not an image (a video clip included: restoring one takes minutes of CPU, longer
   than a request should, so videos go through ``smfd deblur clip.mp4`` or ``pipe.deblur_video``); 422 no face
   found (whole-photo mode); 503 busy (``Retry-After``);
-* 500 only for a fault of the server itself (e.g. face detection not installed).
+* 500 only for a fault of the server itself (e.g. face detection not installed, or an error it did not expect,
+  logged with its traceback).
 
 The image comes back in the upload's format (JPEG stays JPEG; transparent and 16-bit images as PNG) with its
 EXIF and ICC profile, unless ``strip_metadata=true``.
 """
 
 # no "from __future__ import annotations" here: FastAPI reads the endpoint's annotations as real types
+import logging
 import os
 import shutil
 import tempfile
@@ -27,8 +29,9 @@ import cv2
 import numpy as np
 
 from .data.celebamask import CLASSES
+from .errors import BadOption, NoFaceError, NotAnImage, SmfdError
 from .infer.photo_io import MAX_PIXELS, encode_photo, open_photo, output_format
-from .infer.pipeline import NoFaceError, parse_keep
+from .infer.pipeline import parse_keep
 from .infer.video import VIDEO_SUFFIXES
 from .report.palette import colorize_mask
 
@@ -42,6 +45,24 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 class Busy(RuntimeError):
     """The line of waiting requests is full."""
+
+
+class UploadTooLarge(SmfdError):
+    """An upload over the server's limit (``smfd serve --max-upload-mb``)."""
+
+
+#: The endpoint's status code and words for each error, by type (the first that matches), and whether the upload's
+#: name leads the words; every one goes out as one line of JSON. ``{reason}``: the error's own words.
+ERRORS: tuple[tuple[type[BaseException], int, str, bool], ...] = (
+    (Busy, 503, "{reason}", False),
+    (UploadTooLarge, 413, "{reason}", True),
+    (NoFaceError, 422, "{reason}; for a face crop use aligned=true", True),
+    (NotAnImage, 415, "{reason}", True),
+    (SmfdError, 400, "{reason}", True),  # over the pixel limit, damaged, too small, a bad option
+    (OSError, 400, "the upload cannot be read", True),
+    (RuntimeError, 500, "{reason}", False),  # a fault of the server, e.g. face detection not installed
+    (Exception, 500, "restoring it failed ({reason})", True),  # a fault of the server: logged with its traceback
+)
 
 
 def sweep(folder: Path, *, max_age_s: float, max_files: int) -> int:
@@ -71,23 +92,35 @@ def _error(status: int, message: str, **headers):
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
+def refusal(e: Exception, name: str = ""):
+    """The one-line JSON reply for ``e`` (:data:`ERRORS`); ``name``: the upload's, where it is known."""
+    status, words, named = next((status, words, named) for kind, status, words, named in ERRORS
+                                if isinstance(e, kind))
+    if status == 500 and not isinstance(e, RuntimeError):
+        logging.getLogger("smfd").error("POST /api/deblur %s failed", name, exc_info=e)
+    reason = e.reason if isinstance(e, SmfdError) else " ".join(str(e).split())
+    words = words.format(reason=reason)
+    return _error(status, f"{name}: {words}" if named and name else words,
+                  **({"Retry-After": "5"} if isinstance(e, Busy) else {}))
+
+
 def parse_options(query) -> dict:
-    """The endpoint's query options, checked: an unknown, repeated or malformed one is a ``ValueError``."""
+    """The endpoint's query options, checked: an unknown, repeated or malformed one is a :class:`BadOption`."""
     unknown = [k for k in query.keys() if k not in OPTIONS]
     if unknown:
-        raise ValueError(f"unknown option {unknown[0]!r}; the options are {', '.join(OPTIONS)}")
+        raise BadOption(f"unknown option {unknown[0]!r}; the options are {', '.join(OPTIONS)}")
     repeated = [k for k in OPTIONS if len(query.getlist(k)) > 1]
     if repeated:
-        raise ValueError(f"option {repeated[0]!r} given {len(query.getlist(repeated[0]))} times; give it once")
+        raise BadOption(f"option {repeated[0]!r} given {len(query.getlist(repeated[0]))} times; give it once")
     opts = {}
     for flag in ("aligned", "strip_metadata"):
         value = query.get(flag, "false").strip().lower()
         if value not in _TRUE + _FALSE:
-            raise ValueError(f"{flag} must be true or false, got {query.get(flag)!r}")
+            raise BadOption(f"{flag} must be true or false, got {query.get(flag)!r}")
         opts[flag] = value in _TRUE
     opts["output"] = query.get("output", "image")
     if opts["output"] not in OUTPUTS:
-        raise ValueError(f"output must be image, mask or report, got {opts['output']!r}")
+        raise BadOption(f"output must be image, mask or report, got {opts['output']!r}")
     opts["keep"] = parse_keep(query.get("keep", ""))
     return opts
 
@@ -112,7 +145,7 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
         try:
             opts = parse_options(request.query_params)
         except ValueError as e:
-            return _error(400, str(e))
+            return refusal(e)
         length = request.headers.get("content-length")
         if length is None:
             return _error(411, f"the request has no Content-Length; {how}")
@@ -140,6 +173,15 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
 
     def _deblur(part, opts: dict):
         name = Path(part.filename or "upload").name
+        try:
+            photo = _read(part, name)
+            result = worker.deblur(photo.image, aligned=opts["aligned"], keep=opts["keep"])
+            return _response(name, photo, result, opts)
+        except Exception as e:
+            return refusal(e, name)
+
+    def _read(part, name: str):
+        """The upload as a :class:`~smfd.infer.photo_io.Photo`; its copy on disk is removed."""
         sweep(upload_dir, max_age_s=keep_minutes * 60, max_files=keep_files)
         fd, tmp = tempfile.mkstemp(dir=upload_dir, suffix=Path(name).suffix or ".img")
         try:
@@ -147,26 +189,15 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
                 part.file.seek(0)
                 copied = _copy_at_most(part.file, f, limit)
             if copied > limit:
-                return _error(413, f"{name}: {too_big}")
+                raise UploadTooLarge(too_big)
             try:
-                photo = open_photo(tmp, max_pixels=max_pixels)
-            except (OSError, ValueError) as e:
-                reason = str(e).split(": ", 1)[-1]
-                if Path(name).suffix.lower() in VIDEO_SUFFIXES and "not a readable image" in reason:
-                    reason = VIDEO_REFUSED
-                return _error(415 if reason == VIDEO_REFUSED or "not a readable image" in reason else 400,
-                              f"{name}: {reason}")
+                return open_photo(tmp, max_pixels=max_pixels)
+            except NotAnImage:
+                if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                    raise NotAnImage(VIDEO_REFUSED) from None
+                raise
         finally:
             Path(tmp).unlink(missing_ok=True)
-        try:
-            result = worker.deblur(photo.image, aligned=opts["aligned"], keep=opts["keep"])
-        except Busy as e:
-            return _error(503, str(e), **{"Retry-After": "5"})
-        except NoFaceError as e:
-            return _error(422, f"{name}: {str(e).split(';')[0]}; for a face crop use aligned=true")
-        except RuntimeError as e:
-            return _error(500, str(e))
-        return _response(name, photo, result, opts)
 
 
 class LocalFilesOnly:
@@ -247,4 +278,5 @@ def _response(name: str, photo, result, opts: dict):
     return Response(data, media_type="image/jpeg" if fmt == "jpg" else "image/png")
 
 
-__all__ = ["OPTIONS", "Busy", "LocalFilesOnly", "add_http_api", "parse_options", "sweep"]
+__all__ = ["ERRORS", "OPTIONS", "Busy", "LocalFilesOnly", "UploadTooLarge", "add_http_api", "parse_options", "refusal",
+           "sweep"]

@@ -28,6 +28,8 @@ import sys
 import torch
 from torch import nn
 
+from .errors import BadOption
+
 PRECISIONS = ("auto", "bf16", "fp32")
 
 log = logging.getLogger("smfd")
@@ -60,7 +62,7 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
 def check_precision(precision: str) -> str:
     """``precision`` if it is one of :data:`PRECISIONS`, else a ValueError naming the allowed values."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise BadOption(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision
 
 

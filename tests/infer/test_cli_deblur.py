@@ -123,7 +123,7 @@ def test_weights_file_and_export_folders_are_recognised(bundle, tmp_path, run_cl
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--weights", str(bundle / "smfd_unet.safetensors")])
     assert res.code == 1 and "a file, not a weights folder" in res.err and "manifest.json/" not in res.err
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--backend", "onnxruntime"])
-    assert res.code == 1 and "smfd export" in res.err and "default" not in res.err.replace("--weights", "")
+    assert res.code == 2 and "smfd export" in res.err and "default" not in res.err.replace("--weights", "")  # usage
     pytest.importorskip("onnxruntime")
     from smfd.infer.export import export_onnx
 
@@ -281,7 +281,7 @@ def test_max_megapixels_and_oversized_crops(bundle, tmp_path, run_cli):
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--max-megapixels", "1"])
     assert res.code == 1 and "1600x1200 is over the 1 MP limit" in res.err and "--max-megapixels raises" in res.err
     res = run_cli(["deblur", *args, "-o", str(tmp_path / "o"), "--max-megapixels", "2"])
-    assert res.code == 0 and "a 1600x1200 crop, restored at 512x384 and scaled back" in res.err
+    assert res.code == 0 and "a 1600x1200 crop, restored at 512x384; its finer detail kept" in res.err
     assert read_image(tmp_path / "o" / "big.png").shape == (1200, 1600, 3)
 
 
@@ -321,3 +321,65 @@ def test_detector_option_finds_a_rolled_head_the_default_misses(run_cli, tmp_pat
     assert (tmp_path / "roll" / "rolled.png").is_file() and "restored 1 face(s)" in res.err
     res = run_cli(["deblur", str(photo), "-o", str(tmp_path / "x"), "--detector", "mediapipe"])
     assert res.code == 2 and "--detector must be one of hog" in res.err and not (tmp_path / "x").exists()
+
+
+def test_a_png_named_jpg_keeps_its_transparency_and_bits(bundle, tmp_path, run_cli):
+    """A transparent or 16-bit PNG under a .jpg name comes back as PNG with its alpha and 16 bits, as from the page
+    and the endpoint; --format jpg says what the JPEG leaves out."""
+    from PIL import Image
+
+    face = read_image(samples_dir() / "images" / "00004.jpg")
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.dstack([face, np.full(face.shape[:2], 100, np.uint8)])).save(tmp_path / "in" / "cut.jpg",
+                                                                                   "PNG")
+    cv2.imwrite(str(tmp_path / "in" / "deep.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    (tmp_path / "in" / "deep.png").rename(tmp_path / "in" / "deep.jpeg")
+    args = [str(tmp_path / "in"), "--aligned", "--weights", str(bundle)]
+    res = run_cli(["deblur", *args, "-o", str(tmp_path / "o")])
+    assert res.code == 0, res.err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["cut.png", "deep.png"]
+    assert (cv2.imread(str(tmp_path / "o" / "cut.png"), cv2.IMREAD_UNCHANGED)[..., 3] == 100).all()
+    assert cv2.imread(str(tmp_path / "o" / "deep.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    res = run_cli(["deblur", *args, "-o", str(tmp_path / "j"), "--format", "jpg"])
+    assert res.code == 0, res.err
+    assert "cut.jpg: its transparency is not in the JPEG output (--format png keeps it)" in res.err
+    assert "deep.jpeg: its 16 bits per channel are not in the JPEG output" in res.err
+
+
+def test_the_plan_splits_inputs_and_names_outputs_once(tmp_path):
+    from smfd.cli.deblur import ClipOptions, NetOptions, PhotoOptions, make_plan
+
+    for name in ("a.jpg", "b.png", "clip.mp4"):
+        shutil.copy(samples_dir() / "images" / "00004.jpg", tmp_path / name)
+    photo = PhotoOptions(save_mask=True)
+    plan = make_plan([str(tmp_path)], tmp_path / "o", aligned=False, nets=NetOptions(), photo=photo,
+                     clip=ClipOptions())
+    assert [p.name for p in plan.photos] == ["a.jpg", "b.png"] and [p.name for p in plan.videos] == ["clip.mp4"]
+    assert plan.crops == () and plan.kind == "input(s)"
+    assert plan.outputs[tmp_path / "a.jpg"].paths() == [tmp_path / "o" / "a.jpg", tmp_path / "o" / "a_mask.png"]
+    assert plan.outputs[tmp_path / "clip.mp4"].paths() == [tmp_path / "o" / "clip.mp4"]
+    plan = make_plan([str(tmp_path)], tmp_path / "o", aligned=True, nets=NetOptions(), photo=photo,
+                     clip=ClipOptions())
+    assert [p.name for p in plan.crops] == ["a.jpg", "b.png"] and plan.photos == plan.videos == ()
+    assert [p.name for p in plan.left_out] == ["clip.mp4"]
+
+
+def test_library_errors_are_answered_by_type(bundle, tmp_path, run_cli, monkeypatch):
+    """The command line's table: an option the library refuses is a usage error (2); a face crop without --aligned
+    gets the hint once, after the failures of every input."""
+    from smfd.cli import answer
+    from smfd.errors import BadOption, NoFaceError
+    from smfd.infer.pipeline import FaceDeblurrer
+
+    assert answer(BadOption("x")) == (2, "") and answer(KeyError("x")) == (1, "")
+    res = run_cli(["deblur", str(samples_dir() / "images" / "00004.jpg"), "-o", str(tmp_path / "o"), "--aligned",
+                   "--backend", "tensorflow"])
+    assert res.code == 2 and "backend must be torch or onnxruntime" in res.err and res.err.count("\n") == 1
+
+    def no_face(self, *args, **kwargs):
+        raise NoFaceError("no face found")
+
+    monkeypatch.setattr(FaceDeblurrer, "deblur", no_face)
+    res = run_cli(["deblur", str(_faces(tmp_path / "in")), "-o", str(tmp_path / "o2"), "--weights", str(bundle)])
+    assert res.code == 1 and res.err.count("no face found") == 3
+    assert res.err.count("note: for a face crop, use aligned mode (--aligned)") == 1

@@ -134,3 +134,16 @@ def test_one_output_format_rule_by_name_and_by_photo(tmp_path):
     photo = open_photo(tmp_path / "a.jpeg")
     assert output_format(photo, ".jpeg") == "jpg" and output_format(photo, ".webp") == "png"
     assert output_format(photo, ".jpeg", "png") == "png"
+
+
+def test_a_file_is_what_it_holds_not_what_it_is_named(tmp_path):
+    from smfd.infer.photo_io import stored_format
+
+    Image.fromarray(np.zeros((32, 32, 4), np.uint8)).save(tmp_path / "cut.jpg", "PNG")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.jpg")
+    (tmp_path / "text.jpg").write_text("not an image")
+    assert stored_format(tmp_path / "cut.jpg") == "PNG" and stored_format(tmp_path / "a.jpg") == "JPEG"
+    assert stored_format(tmp_path / "text.jpg") == "" and stored_format(tmp_path / "missing.jpg") == ""
+    assert output_suffix(".jpg", "keep", "PNG") == ".png" and output_suffix(".JPG", "keep", "JPEG") == ".JPG"
+    assert output_suffix(".jpg", "keep", "MPO") == ".jpg" and output_suffix(".jpg", "jpg", "PNG") == ".jpg"
+    assert output_format(open_photo(tmp_path / "cut.jpg"), ".jpg") == "png"

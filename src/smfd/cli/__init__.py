@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..errors import BadOption, NoFaceError, OverLimit
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -34,6 +36,21 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+#: How the command line answers the library's errors, by type (the first that matches): the exit code, and a hint
+#: said once after the error lines.
+ERRORS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (BadOption, 2, ""),
+    (NoFaceError, 1, "for a face crop, use aligned mode (--aligned)"),
+    (OverLimit, 1, "--max-megapixels raises the limit (memory grows with it)"),
+    (BaseException, 1, ""),
+)
+
+
+def answer(e: BaseException) -> tuple[int, str]:
+    """(exit code, hint) for a library error, from :data:`ERRORS`."""
+    return next((code, hint) for kind, code, hint in ERRORS if isinstance(e, kind))
 
 
 def _model_options(values: list[str] | None, flag: str) -> dict:
@@ -121,8 +138,9 @@ def main() -> None:
         if _state["debug"]:
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        console.print(f"smfd: error: {msg}", markup=False, highlight=False)
-        sys.exit(1)
+        code, hint = answer(e)
+        console.print(f"smfd: error: {msg}" + (f"; {hint}" if hint else ""), markup=False, highlight=False)
+        sys.exit(code)
 
 
 # the commands register themselves on `app` when their modules are imported

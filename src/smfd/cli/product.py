@@ -11,18 +11,15 @@ import typer
 
 from ..data.celebamask import CLASSES
 from ..infer.faces import MIN_FACE
-from . import PRECISION_HELP, CliError, _model_options, _precision, _progress, _report_failures, app, console
-from .outputs import WriteFailed, not_read, plan_outputs, writable_folder, write_set
-
-FORMATS = ("keep", "png", "jpg")
+from . import PRECISION_HELP, CliError, _model_options, _precision, app
 
 
 @app.command()
 def deblur(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created with the first output).")],
-    aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces (larger "
-                                               "ones are restored at 256 px a side and scaled back).")] = False,
+    aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces (one over "
+                                               "512 px a side is restored at 512 px, its finer detail kept).")] = False,
     save_mask: Annotated[bool, typer.Option(help="Also write the coloured 5-class mask (NAME_mask.png).")] = False,
     keep: Annotated[str, typer.Option(
         help=f"Regions taken unchanged from the input, comma-separated, from: {', '.join(CLASSES)} "
@@ -43,8 +40,12 @@ def deblur(
              "24 px it gains less and more faces come back worse).")] = MIN_FACE,
     detector: Annotated[str, typer.Option(
         help="Face detector for whole photos (results/detect.md): hog (default), hog-roll (also heads rolled up "
-             "to 60 degrees, about 1.7x the time), hog-small (also faces of 20-32 px, about 3.7x), cnn (dlib's CNN, "
-             "about 7x, nothing under 40 px).")] = "hog",
+             "to 60 degrees, about 1.6x the time), hog-small (also faces of 20-32 px, about 4x), cnn (dlib's CNN, "
+             "about 15x, nothing under 40 px).")] = "hog",
+    max_work_size: Annotated[int, typer.Option(
+        help="Restore each face at its own size up to this many pixels a side; a larger face is restored at this "
+             "size and keeps its finer detail from the input (results/big_faces.md). 256 restores every face at "
+             "the training faces' size: faster for big faces and videos.")] = 512,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     format: Annotated[str, typer.Option(
         "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else "
@@ -72,170 +73,23 @@ def deblur(
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back), aligned crops (--aligned) or videos
     (.mp4 .mov .m4v .mkv .avi .webm: each face followed and restored, written as H.264 with the audio)."""
-    precision = _precision(precision)
-    from ..data.io import IMAGE_SUFFIXES, expand_inputs, write_image
-    from ..infer.photo_io import open_photo, output_format, output_suffix, save_photo
-    from ..infer.pipeline import load_pipeline, parse_keep
-    from ..infer.video import VIDEO_SUFFIXES
-    from ..infer.video import output_suffix as video_suffix
-    from ..report import colorize_mask
-    from ..report.grid import side_by_side as sbs
+    from .deblur import ClipOptions, NetOptions, PhotoOptions, make_plan, run_plan
 
-    if format not in FORMATS:
-        raise CliError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}", code=2)
-    from ..infer.faces import DETECTORS
+    nets = NetOptions(weights, backend, batch_size, min_face, _precision(precision), detector, max_work_size)
+    photo = PhotoOptions(_keep_ids(keep), save_mask, side_by_side, format, strip_metadata, max_megapixels)
+    clip = ClipOptions(start, duration, detect_every, fuse)
+    run_plan(make_plan(inputs, out, aligned=aligned, nets=nets, photo=photo, clip=clip, overwrite=overwrite,
+                       skip_existing=skip_existing))
 
-    if detector not in DETECTORS:
-        raise CliError(f"--detector must be one of {', '.join(DETECTORS)}, got {detector!r}", code=2)
+
+def _keep_ids(keep: str) -> tuple[int, ...]:
+    """``--keep`` region names as class ids (an unknown name is a usage error)."""
+    from ..infer.pipeline import parse_keep
+
     try:
-        keep_ids = parse_keep(keep)
+        return parse_keep(keep)
     except ValueError as e:
         raise CliError(f"--keep: {e}", code=2) from None
-    for name, value, low in (("--batch-size", batch_size, 1), ("--min-face", min_face, 0), ("--fuse", fuse, 0)):
-        if value is not None and value < low:
-            raise CliError(f"{name} must be at least {low}, got {value}", code=2)
-    if not max_megapixels > 0:
-        raise CliError(f"--max-megapixels must be positive, got {max_megapixels:g}", code=2)
-    if overwrite and skip_existing:
-        raise CliError("--overwrite and --skip-existing exclude each other: choose one", code=2)
-    suffixes = IMAGE_SUFFIXES if aligned else IMAGE_SUFFIXES + VIDEO_SUFFIXES  # face crops are photos
-    files = expand_inputs(inputs, suffixes)
-    left_out = not_read(inputs, suffixes)
-    videos = [] if aligned else [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
-    for name, value, ok in (("--start", start, start >= 0), ("--duration", duration, duration is None or duration > 0),
-                            ("--detect-every", detect_every, detect_every >= 1)):
-        if not ok:
-            raise CliError(f"{name} must be {'at least 1' if name == '--detect-every' else 'positive'}, "
-                           f"got {value:g}", code=2)
-    if not files:
-        raise CliError("no input images found" + (f" ({len(left_out)} file(s) of other kinds, e.g. "
-                                                  f"{left_out[0].name})" if left_out else ""))
-    stems = [f.stem for f in files]
-    dup = sorted({s for s in stems if stems.count(s) > 1})
-    if dup:
-        raise CliError(f"two inputs are both named {dup[0]}.*; outputs would collide, rename one")
-    writable_folder(out)
-
-    extra = [*(["_mask"] if save_mask else []), *(["_side_by_side"] if side_by_side else [])]
-    targets = {f: [out / f"{f.stem}{output_suffix(f.suffix, format)}", *(out / f"{f.stem}{sfx}.png" for sfx in extra)]
-               for f in files if f not in videos}
-    targets.update({f: [out / f"{f.stem}{video_suffix(f.suffix)}"] for f in videos})
-    todo, done_before = plan_outputs(targets, overwrite, skip_existing)
-    pipe = load_pipeline(weights, backend=backend, batch_size=batch_size, min_face=min_face, precision=precision,
-                         detector=detector)
-    max_pixels = int(max_megapixels * 1e6)
-    failures, skips, notes, written = [], [], [], []
-    restored = 0
-
-    def save(src: Path, photo, result_img: np.ndarray, mask: np.ndarray) -> None:
-        writes = [(todo[src][0], lambda p: save_photo(p, photo, result_img, strip_metadata=strip_metadata))]
-        if save_mask:
-            writes.append((todo[src][1], lambda p: write_image(p, colorize_mask(mask))))
-        if side_by_side:
-            writes.append((todo[src][-1], lambda p: write_image(
-                p, sbs([photo.image, colorize_mask(mask), result_img], ["input", "mask", "output"]))))
-        write_set(writes)
-        written.append(src)
-        if photo.alpha is not None and output_format(photo, src.suffix, format) == "jpg":
-            notes.append(f"{src}: its transparency is not in the JPEG output (--format png keeps it)")
-
-    def note_size(f: Path, image: np.ndarray) -> None:
-        h, w = pipe.working_size(image.shape)
-        if (h, w) != image.shape[:2]:
-            notes.append(f"{f}: a {image.shape[1]}x{image.shape[0]} crop, restored at {w}x{h} and scaled back")
-
-    want_mask = save_mask or side_by_side  # otherwise the mask net runs only if the deblurring net reads it
-    pending = [f for f in files if f in todo and f not in videos]
-    clips = [f for f in videos if f in todo]
-    stop = None
-    with _progress(disable=bool(clips) and not pending) as bar:
-        task = bar.add_task("deblurring", total=len(pending))
-        try:
-            if aligned:
-                for start in range(0, len(pending), pipe.batch_size):
-                    chunk, photos = [], []
-                    for f in pending[start : start + pipe.batch_size]:
-                        try:
-                            photos.append(open_photo(f, max_pixels=max_pixels))
-                            chunk.append(f)
-                        except (OSError, ValueError) as e:
-                            video = f.suffix.lower() in VIDEO_SUFFIXES
-                            failures.append((str(f), f"{e}{' (a video: leave out --aligned)' if video else ''}"))
-                    if chunk:
-                        outs, masks = pipe.restore_faces([ph.image for ph in photos], keep_ids, mask=want_mask)
-                        for f, photo, o, m in zip(chunk, photos, outs, masks, strict=True):
-                            try:
-                                save(f, photo, o, m)
-                            except OSError as e:
-                                failures.append((str(f), str(e)))
-                            else:
-                                note_size(f, photo.image)
-                                restored += 1
-                    bar.advance(task, len(pending[start : start + pipe.batch_size]))
-            else:
-                for f in pending:
-                    try:
-                        photo = open_photo(f, max_pixels=max_pixels)
-                        result = pipe.deblur(photo.image, keep=keep_ids, mask=want_mask)
-                    except (OSError, ValueError, RuntimeError) as e:
-                        failures.append((str(f), str(e)))
-                    else:
-                        try:
-                            save(f, photo, result.image, result.mask)
-                        except OSError as e:
-                            failures.append((str(f), str(e)))
-                        else:
-                            restored += sum(not x.skipped for x in result.faces)
-                            skips += [f"{f}: {x.skipped}" for x in result.faces if x.skipped]
-                    bar.advance(task)
-        except WriteFailed as e:
-            stop = (f"stopped: {e}", 1)
-        except KeyboardInterrupt:
-            stop = ("stopped by Ctrl-C", 130)
-    if clips and stop is None:
-        from .videos import deblur_videos
-
-        try:
-            for f, job, error in deblur_videos(pipe, clips, {f: todo[f][0] for f in clips}, start=start,
-                                               duration=duration, detect_every=detect_every, keep=keep_ids,
-                                               fuse=fuse):
-                if error:
-                    failures.append((str(f), error))
-                    continue
-                written.append(f)
-                restored += job.faces_restored
-                notes.append(f"{f}: {job.summary()}")
-        except WriteFailed as e:
-            stop = (f"stopped: {e}", 1)
-        except KeyboardInterrupt:
-            stop = ("stopped by Ctrl-C", 130)
-        pending += clips
-    where = str(out) if out.exists() else f"{out} (nothing written)"
-    before = f" ({len(done_before)} done before, left alone)" if done_before else ""
-    kind = "input(s)" if videos else "image(s)"
-    console.print(f"restored {restored} face(s) from {len(written)} of {len(files)} {kind} into {where}{before}",
-                  markup=False, highlight=False)
-    if any("MP limit" in msg for _, msg in failures):
-        notes.append(f"--max-megapixels raises the {max_megapixels:g} MP limit (memory grows with it)")
-    for line in [*(f"skipped {n}" for n in skips), *(f"note: {n}" for n in notes)]:
-        console.print(line, markup=False, highlight=False)
-    if left_out:
-        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in left_out}))
-        what = "images" if aligned else "images or videos"
-        console.print(f"left out {len(left_out)} file(s) that are not {what} smfd reads ({kinds}): "
-                      f"{', '.join(p.name for p in left_out[:5])}{' ...' if len(left_out) > 5 else ''}",
-                      markup=False, highlight=False)
-    if stop:
-        failed = {name for name, _ in failures}
-        not_done = [f for f in pending if f not in written and str(f) not in failed]
-        console.print(f"{stop[0]}; {len(not_done)} {kind} not done, from {not_done[0] if not_done else '-'}; "
-                      "re-run with --skip-existing to go on", markup=False, highlight=False)
-        try:
-            _report_failures(failures, len(files))
-        except CliError:
-            pass  # the stop is the error to exit with
-        raise CliError(stop[0], code=stop[1])
-    _report_failures(failures, len(files))
 
 
 DEMO_DEGRADATIONS = ("both", "thesis", "realistic")

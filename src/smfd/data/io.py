@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import BadImage, NotAnImage
 from ..fileio import atomic_write_bytes  # noqa: F401  (re-exported: smfd.data.io.atomic_write_bytes)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -23,12 +24,12 @@ def _read_raw(path: str | os.PathLike, flags: int) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
-        raise ValueError(f"{path}: file is empty")
+        raise BadImage("file is empty", path)
     # imdecode on bytes also handles non-ASCII paths, which cv2.imread does not on every platform
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, flags)
     if img is None:
-        raise ValueError(f"{path}: not a readable image")
+        raise NotAnImage("not a readable image", path)
     return img
 
 
@@ -42,13 +43,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """
     img = _read_raw(path, cv2.IMREAD_UNCHANGED)
     if img.dtype != np.uint8:
-        raise ValueError(f"{path}: expected an 8-bit image, got {img.dtype} (16-bit or float); convert it first")
+        raise BadImage(f"expected an 8-bit image, got {img.dtype} (16-bit or float); convert it first", path)
     if img.ndim == 2:
         return np.repeat(img[..., None], 3, axis=2)
     if img.shape[2] == 4:
-        raise ValueError(f"{path}: image has an alpha channel (4 channels); save it as RGB")
+        raise BadImage("image has an alpha channel (4 channels); save it as RGB", path)
     if img.shape[2] != 3:
-        raise ValueError(f"{path}: expected 1 or 3 channels, got {img.shape[2]}")
+        raise BadImage(f"expected 1 or 3 channels, got {img.shape[2]}", path)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

@@ -5,13 +5,15 @@ package, loaded from site-packages with no network: the HOG frontal-face detecto
 and the 5-point shape predictor (outer and inner corner of each eye, base of the nose), all a similarity
 alignment needs. Install with ``pip install 'smfd[faces]'``.
 
-Detectors (``FaceDetector(detector=...)``; measured in ``results/detect.md`` with ``benchmarks/detect.py``):
+Detectors (``FaceDetector(detector=...)``; measured in ``results/detect.md`` with ``benchmarks/detect.py``, the
+times as ms per megapixel against ``hog``'s):
 
 - ``hog``: HOG, the photo searched at 2x (faces from about 40 px); fast. Upright faces only (roll up to ~30°).
 - ``hog-roll``: as ``hog``, then searched again turned by -40° and +40° (at 1x: faces from about 80 px), so
-  heads rolled up to ~60° are found; about 3x the time of ``hog``.
+  heads rolled up to ~60° are found; about 1.6x the time of ``hog``.
 - ``hog-small``: HOG at 4x (faces from about 20 px); about 4x the time of ``hog``.
-- ``cnn``: dlib's CNN (MMOD) detector at 1x; more tolerant of turned heads but over ten times slower on a CPU.
+- ``cnn``: dlib's CNN (MMOD) detector at 1x; more tolerant of turned heads, but about 15x the time of ``hog`` on a
+  CPU and nothing under 40 px.
 
 Faces cut by the frame edge: every detector searches the upright photo with a mirrored border added on each side
 (6 % of its longer side), so a face partly outside the photo is found from its mirrored half (the alignment
@@ -32,8 +34,9 @@ import cv2
 import numpy as np
 
 from .._dlib import models_dir
+from ..errors import BadOption
 
-_HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (or use --aligned for face crops)"
+_HINT = "whole-photo mode needs face detection: pip install 'smfd[faces]' (aligned face crops need none)"
 
 #: Where dlib's 5 landmarks sit on the 256 px training faces (FFHQ-aligned SynthFace): the median over 400
 #: sharp faces, measured with scripts/fit_face_template.py. Order: image-right eye outer and inner corner,
@@ -120,7 +123,7 @@ class FaceDetector:
 
     def __init__(self, detector: str = "hog", *, upsample: int | None = None, edge: float | None = None) -> None:
         if detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+            raise BadOption(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         try:
             import dlib
         except ImportError:
@@ -130,7 +133,7 @@ class FaceDetector:
         self.upsample = self.spec.upsample if upsample is None else upsample
         self.edge = EDGE if edge is None else edge
         if not 0 <= self.edge <= 1:
-            raise ValueError(f"edge must be between 0 and 1, got {self.edge}")
+            raise BadOption(f"edge must be between 0 and 1, got {self.edge}")
         self._dlib = dlib
         folder = models_dir(_HINT)
         if self.spec.kind == "cnn":

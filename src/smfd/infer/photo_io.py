@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..data.io import atomic_write_bytes
+from ..errors import BadImage, BadOption, NotAnImage, OverLimit, SmfdError
 
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 16
@@ -72,7 +73,7 @@ def _read_deep(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | N
     raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.dtype != np.uint16:
         got = "nothing" if raw is None else raw.dtype
-        raise _Refused(f"{path}: cannot decode its 16-bit data (got {got})")
+        raise BadImage(f"cannot decode its 16-bit data (got {got})", path)
     alpha = None
     if raw.ndim == 2:
         rgb = np.repeat(raw[..., None], 3, axis=2)
@@ -108,7 +109,7 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
-        raise ValueError(f"{path}: file is empty")
+        raise BadImage("file is empty", path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
@@ -116,12 +117,12 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise _Refused(f"{path}: {w}x{h} is over the {max_pixels / 1e6:g} MP limit")
+                    raise OverLimit(f"{w}x{h} is over the {max_pixels / 1e6:g} MP limit", path)
                 if min(w, h) < MIN_SIDE:
-                    raise _Refused(f"{path}: {w}x{h} is too small (at least {MIN_SIDE} px a side)")
+                    raise BadImage(f"{w}x{h} is too small (at least {MIN_SIDE} px a side)", path)
                 if im.mode == "F" or (im.mode == "I" and im.format not in ("PNG", "TIFF")):
-                    raise _Refused(f"{path}: a floating-point or 32-bit image ({im.mode}); smfd reads 8 and 16 "
-                                     "bits per channel: save it as 8 or 16 bits first")
+                    raise BadImage(f"a floating-point or 32-bit image ({im.mode}); smfd reads 8 and 16 bits per "
+                                   "channel: save it as 8 or 16 bits first", path)
                 fmt = im.format or ""
                 orientation = im.getexif().get(ORIENTATION, 1)
                 deep_file = im.mode.startswith("I") or _png_bit_depth(path, im) == 16
@@ -139,22 +140,18 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
                 image, icc = _to_rgb(upright, icc)
                 return Photo(image, alpha, None, exif, icc, fmt)
     except Image.DecompressionBombError:
-        raise ValueError(f"{path}: image is over the {max_pixels / 1e6:g} MP limit") from None
+        raise OverLimit(f"image is over the {max_pixels / 1e6:g} MP limit", path) from None
     except Image.UnidentifiedImageError:
-        raise ValueError(f"{path}: not a readable image") from None
-    except _Refused:
+        raise NotAnImage("not a readable image", path) from None
+    except SmfdError:
         raise
     except _DAMAGED as e:  # truncated data, broken headers and chunks: what decoders raise on damaged files
-        raise ValueError(f"{path}: cannot decode image ({_reason(e)})") from None
+        raise BadImage(f"cannot decode image ({_reason(e)})", path) from None
 
 
 #: What Pillow's decoders raise on damaged files, besides OSError (found by benchmarks/fuzz_inputs.py)
 _DAMAGED = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
             OverflowError, MemoryError, struct.error)
-
-
-class _Refused(ValueError):
-    """A refusal already worded with the file's name."""
 
 
 def _reason(e: Exception) -> str:
@@ -183,7 +180,7 @@ def encode_photo(photo: Photo, restored: np.ndarray, fmt: str, *, strip_metadata
     """The restored RGB uint8 image as ``fmt`` (``jpg`` or ``png``) bytes, with what ``photo`` carried: EXIF and
     ICC profile (unless ``strip_metadata``), alpha (PNG) and 16 bits (PNG)."""
     if fmt not in ("jpg", "png"):
-        raise ValueError(f"format must be jpg or png, got {fmt!r}")
+        raise BadOption(f"format must be jpg or png, got {fmt!r}")
     if restored.shape != photo.image.shape:
         raise ValueError(f"restored image must match the photo, got {restored.shape} for {photo.image.shape}")
     meta = {} if strip_metadata else {k: v for k, v in (("exif", photo.exif), ("icc_profile", photo.icc_profile))
@@ -213,6 +210,7 @@ def encode_photo(photo: Photo, restored: np.ndarray, fmt: str, *, strip_metadata
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a phone's JPEG with a second picture inside
 
 
 def save_photo(path: str | os.PathLike, photo: Photo, restored: np.ndarray, *, strip_metadata: bool = False,
@@ -224,21 +222,42 @@ def save_photo(path: str | os.PathLike, photo: Photo, restored: np.ndarray, *, s
     return path
 
 
-def output_suffix(suffix: str, choice: str = "keep") -> str:
-    """The one output-format rule, by name: ``.jpg``/``.png`` if ``choice`` names one, else a JPEG keeps its own
-    suffix (``.jpeg`` stays ``.jpeg``) and anything else becomes ``.png``. Known before the photo is read, so a
-    folder run can plan (and refuse to overwrite) every output first."""
+def stored_format(path: str | os.PathLike) -> str:
+    """The format a file holds, as Pillow names it (``JPEG``, ``PNG``...), read from its header only; ``""`` where
+    it cannot be read (:func:`open_photo` then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return im.format or ""
+    except (*_DAMAGED, Image.DecompressionBombError):
+        return ""
+
+
+def output_suffix(suffix: str, choice: str = "keep", stored: str = "") -> str:
+    """The one output-format rule: ``.jpg``/``.png`` if ``choice`` names one; else a JPEG keeps its own suffix
+    (``.jpeg`` stays ``.jpeg``) and anything else becomes ``.png``. What a file is comes from its name, or from
+    ``stored`` (:func:`stored_format`) where known: a PNG named ``.jpg`` is a PNG, and its transparency and 16 bits
+    are kept. Known before the pixels are decoded, so a folder run can plan (and refuse to overwrite) every output
+    first."""
     if choice in ("jpg", "png"):
         return f".{choice}"
     if choice != "keep":
-        raise ValueError(f"format must be keep, jpg or png, got {choice!r}")
-    return suffix if suffix.lower() in JPEG_SUFFIXES else ".png"
+        raise BadOption(f"format must be keep, jpg or png, got {choice!r}")
+    jpeg = suffix.lower() in JPEG_SUFFIXES and (not stored or stored in JPEG_FORMATS)
+    return suffix if jpeg else ".png"
 
 
 def output_format(photo: Photo, suffix: str, choice: str = "keep") -> str:
     """``jpg`` or ``png`` for a result once the photo is read: :func:`output_suffix`'s rule, and a photo a JPEG
     cannot hold (transparent or 16-bit, whatever its name) becomes PNG unless ``choice`` asks for JPEG."""
-    fmt = "jpg" if output_suffix(suffix, choice).lower() in JPEG_SUFFIXES else "png"
+    fmt = "jpg" if output_suffix(suffix, choice, photo.format).lower() in JPEG_SUFFIXES else "png"
     if choice == "keep" and (photo.alpha is not None or photo.deep is not None):
         return "png"
     return fmt
+
+
+def lost_in_jpeg(photo: Photo) -> list[str]:
+    """What a JPEG output of ``photo`` leaves out (its transparency, its 16 bits per channel), for a note."""
+    return [what for what, there in (("transparency", photo.alpha is not None),
+                                     ("16 bits per channel", photo.deep is not None)) if there]

@@ -6,6 +6,12 @@ Example:
     >>> result = pipe.deblur(photo_rgb_uint8)             # whole photo: every face found is restored
     >>> result.image, result.mask, result.faces
     >>> pipe.deblur(face_crop, aligned=True, keep=("hair", "background"))
+
+The whole-photo steps, one by one (what ``deblur`` does; the video job and the benchmarks call them too):
+    >>> faces = pipe.detect_faces(photo_rgb_uint8)        # pipe.detector = FaceDetector(...) searches another way
+    >>> todo, crops = pipe.align_faces(photo_rgb_uint8, faces)
+    >>> restored, masks = pipe.restore_faces(crops)
+    >>> image = pipe.paste(photo_rgb_uint8, todo, restored)
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import numpy as np
 import torch
 
 from ..data.celebamask import CLASSES
+from ..errors import BadImage, BadOption, NoFaceError
 from ..models.runner import Runner
 from ..precision import check_precision
-from .faces import MIN_FACE, Face, align, alignment_matrix, native_size, paste_change
+from .faces import MIN_FACE, Face, FaceDetector, align, alignment_matrix, native_size, paste_change
 
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
@@ -35,10 +42,6 @@ MAX_WORK_SIZE = 512
 WORK_STEP = 64
 #: Whole-photo faces are aligned at their own resolution up to this side (px): the memory per face stays bounded.
 MAX_CROP = 2048
-
-
-class NoFaceError(ValueError):
-    """No face was found in a whole photo."""
 
 
 @dataclass
@@ -57,16 +60,16 @@ def parse_keep(keep: str | Sequence[str | int] | None) -> tuple[int, ...]:
     if keep is None or (isinstance(keep, (str, Sequence)) and not keep):
         return ()
     if not isinstance(keep, (str, Sequence)):
-        raise ValueError(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
+        raise BadOption(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
     items = keep.split(",") if isinstance(keep, str) else keep
     ids = [int(k) for k in items if isinstance(k, (int, np.integer))]
     bad_ids = [i for i in ids if not 0 <= i < len(CLASSES)]
     if bad_ids:
-        raise ValueError(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
+        raise BadOption(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
     names = [k.strip() for k in items if isinstance(k, str) and k.strip()]
     bad = [n for n in names if n not in CLASSES]
     if bad:
-        raise ValueError(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
+        raise BadOption(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
     return tuple(dict.fromkeys([*ids, *(CLASSES.index(n) for n in names)]))
 
 
@@ -74,7 +77,7 @@ def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 \
             or image.size == 0:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image must be HxWx3 uint8 RGB, got {got}")
+        raise BadImage(f"image must be HxWx3 uint8 RGB, got {got}")
 
 
 class FaceDeblurrer:
@@ -105,7 +108,7 @@ class FaceDeblurrer:
         from .faces import DETECTORS
 
         if detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+            raise BadOption(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         self.detector_name = detector
         for role, net in (("mask", mask_net), ("deblur", deblur_net)):
             if not isinstance(net, Runner) or net.spec.task != role:
@@ -120,9 +123,9 @@ class FaceDeblurrer:
         if batch_size is None:
             batch_size = 1 if not self.onnx and self.device.type == "cpu" else 8
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise BadOption(f"batch_size must be at least 1, got {batch_size}")
         if max_work_size < face_size:
-            raise ValueError(f"max_work_size must be at least the face size {face_size}, got {max_work_size}")
+            raise BadOption(f"max_work_size must be at least the face size {face_size}, got {max_work_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.max_work_size = max_work_size
         self.manifest = manifest or {}
@@ -251,31 +254,38 @@ class FaceDeblurrer:
         net reads it, or regions are kept).
 
         Raises:
-            NoFaceError: whole-photo mode found no face large enough (use ``aligned=True`` for crops).
+            NoFaceError: whole-photo mode found no face large enough (``aligned=True`` restores a crop as it is).
         """
         _check_image(image)
         keep_ids = parse_keep(keep)
         if aligned:
             (out,), (ids,) = self.restore_faces([image], keep_ids, mask=mask)
             return Result(out, ids, [])
-        faces = self._detect(image)
+        faces = self.detect_faces(image)
+        todo, crops = self.align_faces(image, faces)
+        if not todo:
+            why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
+            raise NoFaceError(why)
+        restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
+        if not mask:
+            return Result(self.paste(image, todo, restored), None, faces)
+        return Result(*self.paste(image, todo, restored, masks), faces)
+
+    def align_faces(self, image: np.ndarray, faces: Sequence[Face]) -> tuple[list[Face], list[np.ndarray]]:
+        """The faces large enough to restore (each given its alignment ``matrix``) and their aligned crops of
+        ``image``, each at the face's own resolution (:meth:`crop_size`); a face under ``min_face`` is marked
+        ``skipped`` with the reason."""
         todo = []
         for f in faces:
             if f.size < self.min_face:
                 f.skipped = f"face of {f.size} px is below the {self.min_face} px minimum"
                 continue
             todo.append(f)
-        if not todo:
-            why = "no face found" if not faces else f"all {len(faces)} faces are below {self.min_face} px"
-            raise NoFaceError(f"{why}; for a face crop use aligned mode (--aligned)")
         crops = []
         for f in todo:
             f.matrix, crop = self.align_face(image, f.landmarks)
             crops.append(crop)
-        restored, masks = self.restore_faces(crops, keep_ids, mask=mask)
-        if not mask:
-            return Result(self.paste(image, todo, restored), None, faces)
-        return Result(*self.paste(image, todo, restored, masks), faces)
+        return todo, crops
 
     def paste(self, image: np.ndarray, faces: Sequence[Face], restored: Sequence[np.ndarray],
               masks: Sequence[np.ndarray] | None = None):
@@ -310,9 +320,10 @@ class FaceDeblurrer:
 
         return VideoJob(self, src, dst, **options)
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
-        """Faces found on a copy of at most ``DETECT_MAX_PIXELS`` (the detector's memory and time grow with the
-        pixels it scans), with boxes and landmarks in the photo's own pixels."""
+    def detect_faces(self, image: np.ndarray) -> list[Face]:
+        """The faces in a whole RGB uint8 photo, searched on a copy of at most ``DETECT_MAX_PIXELS`` (the
+        detector's memory and time grow with the pixels it scans), with boxes and landmarks in the photo's own
+        pixels."""
         h, w = image.shape[:2]
         scale = min(1.0, (DETECT_MAX_PIXELS / (h * w)) ** 0.5)
         if scale == 1.0:
@@ -325,13 +336,20 @@ class FaceDeblurrer:
             f.landmarks = (f.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
         return faces
 
-    @property
-    def detector(self):
-        if self._detector is None:
-            from .faces import FaceDetector
 
+    @property
+    def detector(self) -> FaceDetector:
+        """The :class:`~smfd.infer.faces.FaceDetector` whole photos are searched with, made when first needed;
+        assign another (e.g. ``FaceDetector("hog", edge=0)``) to search with it instead."""
+        if self._detector is None:
             self._detector = FaceDetector(self.detector_name)
         return self._detector
+
+    @detector.setter
+    def detector(self, detector: FaceDetector) -> None:
+        if not isinstance(detector, FaceDetector):
+            raise BadOption(f"detector must be a FaceDetector, got {type(detector).__name__}")
+        self._detector, self.detector_name = detector, detector.name
 
 
 def _face_region(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple[tuple[int, int, int, int],
@@ -370,13 +388,13 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
     from .weights import is_onnx_export
 
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be 'default' or a weights folder, got {weights!r}")
+        raise BadOption(f"weights must be 'default' or a weights folder, got {weights!r}")
     check_precision(precision)
     if backend == "torch" and is_onnx_export(weights):
         backend = "onnxruntime"
     if backend == "onnxruntime" and str(weights) == "default":
-        raise ValueError("the onnxruntime backend needs an export folder: make one with 'smfd export -o DIR' "
-                         "and pass --weights DIR")
+        raise BadOption("the onnxruntime backend needs an export folder: make one with 'smfd export -o DIR' "
+                        "and pass --weights DIR")
     if backend == "torch":
         from .weights import load_bundle
 
@@ -393,4 +411,4 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
         mask_sess, deblur_sess, manifest = load_onnx(weights)
         return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
                              detector=detector, max_work_size=max_work_size)
-    raise ValueError(f"backend must be torch or onnxruntime, got {backend!r}")
+    raise BadOption(f"backend must be torch or onnxruntime, got {backend!r}")

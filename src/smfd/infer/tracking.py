@@ -30,7 +30,7 @@ class _Track:
 class FaceTracker:
     """Faces across frames: detected every ``detect_every`` frames (and on the first), followed between by their
     landmarks. A face the detector no longer finds is dropped at the second detection that misses it, or at once
-    when it leaves the frame. ``detect`` is the pipeline's whole-frame detector (``FaceDeblurrer._detect``)."""
+    when it leaves the frame. ``detect`` is the pipeline's whole-frame detector (``FaceDeblurrer.detect_faces``)."""
 
     def __init__(self, detect: Callable[[np.ndarray], list[Face]], detector, *, detect_every: int = 8,
                  face_size: int = 256) -> None:

@@ -170,7 +170,7 @@ class VideoJob:
 
     def _run(self, reader: VideoReader, writer: VideoWriter | None) -> Iterator[VideoFrame]:
         pipe, o = self.pipe, self.options
-        tracker = FaceTracker(pipe._detect, pipe.detector, detect_every=o.detect_every, face_size=pipe.face_size)
+        tracker = FaceTracker(pipe.detect_faces, pipe.detector, detect_every=o.detect_every, face_size=pipe.face_size)
         end = None if o.duration is None else o.start + o.duration
         k = (self.info.rotation // 90) % 4
         window: deque[_Pending] = deque()

@@ -85,8 +85,9 @@ def evaluate_model(
 ) -> tuple[list[dict], dict, list[list[np.ndarray]]]:
     """Score a model (run folder, checkpoint or weights; or ``"input"``) on a split of a face folder.
     ``model_options`` replace the model's stored options that have no parameters (``{"keep_mean": True}``).
-    ``precision``: ``auto``, ``bf16`` or ``fp32`` (:mod:`smfd.precision`); ``degradation``: ``thesis``,
-    ``realistic`` or ``mixed`` (:func:`smfd.degrade.make_degradation`).
+    ``precision``: ``auto``, ``bf16`` or ``fp32`` (:mod:`smfd.precision`); ``degradation``: one of
+    :data:`smfd.degrade.DEGRADATIONS` (``thesis``, ``realistic``, ``lowres``, ``mixed`` or ``sharp``; see
+    :func:`smfd.degrade.make_degradation`).
 
     Degradations are the seeded evaluation draws (``default_rng([seed, index])``), so every model sees the
     same blurry faces. Returns ``(rows, info, example_rows)``.
