@@ -122,6 +122,11 @@ def test_a_folder_on_ray_is_the_local_run(ray_local, bundle, tmp_path):
     for f in photos[1:]:
         assert (out / f.name).read_bytes() == _local(bundle, f, local)[0], f
     assert Image.open(out / "p1.jpg").format == "JPEG"
+    import smfd
+
+    for _ in smfd.load_pipeline(str(bundle)).deblur_video(clip, local / "clip.mp4"):
+        pass
+    assert (out / "clip.mp4").read_bytes() == (local / "clip.mp4").read_bytes()
     with pytest.raises(CliError, match="1 of 5 inputs failed"):
         print_summary(s, out)
 

@@ -33,8 +33,8 @@ class RaySummary:
     """What a Ray run did, every input counted once: ``written``, ``done_before`` (left alone: --skip-existing),
     ``failures`` ((input, one line) each) or ``not_done`` (the run stopped first). ``restored``, ``skips`` and
     ``notes`` are as the local run's; ``stop`` is (why, exit code) if the run stopped. ``startup_s``: from the call
-    to the first result (Ray started or joined, actors loaded); ``seconds``: the whole call; ``actors``: each
-    actor's peak resident memory (MB) by process id."""
+    to the first result, less the time its input took (Ray started or joined, actors up, the pipeline loaded);
+    ``seconds``: the whole call; ``actors``: each actor's peak resident memory (MB) by process id."""
 
     inputs: list[Path]
     written: list[Path] = field(default_factory=list)
@@ -299,8 +299,8 @@ def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: in
             for row in ds.iter_rows():
                 if row["path"] in seen:  # Ray keeps only a finished call's rows; this guards the count anyway
                     continue
-                if not seen:
-                    summary.startup_s = time.perf_counter() - t0
+                if not seen:  # start-up: Ray started or joined, actors up, pipeline loaded (not the first input)
+                    summary.startup_s = time.perf_counter() - t0 - float(row["seconds"])
                     bar.update(task, description="deblurring on Ray")
                     bar.reset(task, total=len(rows), faces=0)  # the rates count from the first result
                 seen.add(row["path"])
@@ -342,9 +342,19 @@ def _bar(enabled: bool):
                     TimeRemainingColumn(), console=console, transient=False, disable=not enabled)
 
 
-def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max_megapixels: float = 50.0) -> None:
-    """The local run's summary lines for a Ray run, then one line on Ray (actors, rates, start-up, memory);
-    raises :class:`~smfd.cli.CliError` if any input failed or the run stopped."""
+def ray_line(summary: RaySummary) -> str:
+    """One line on how the run went on Ray: actors, files/s and faces/s, start-up, peak memory per actor."""
+    files, faces = summary.rates()
+    peak = max(summary.actors.values(), default=0.0)
+    return (f"on Ray: {len(summary.actors)} actor process(es), {files:.2f} files/s and {faces:.2f} faces/s in "
+            f"{summary.seconds:.1f} s ({summary.startup_s:.1f} s of start-up), peak memory per actor {peak:.0f} MB")
+
+
+def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max_megapixels: float = 50.0,
+                  left_out: Sequence[Path] = (), aligned: bool = False) -> None:
+    """The local run's summary lines for a Ray run (``left_out``: files of other kinds in the input folders), with
+    one line on Ray (:func:`ray_line`); raises :class:`~smfd.cli.CliError` if any input failed or the run
+    stopped."""
 
     def say(line: str) -> None:
         console.print(line, markup=False, highlight=False)
@@ -358,10 +368,13 @@ def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max
         notes.append(f"--max-megapixels raises the {max_megapixels:g} MP limit (memory grows with it)")
     for line in [*(f"skipped {n}" for n in summary.skips), *(f"note: {n}" for n in notes)]:
         say(line)
+    if left_out:
+        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in left_out}))
+        what = "images" if aligned else "images or videos"
+        say(f"left out {len(left_out)} file(s) that are not {what} smfd reads ({kinds}): "
+            f"{', '.join(p.name for p in left_out[:5])}{' ...' if len(left_out) > 5 else ''}")
     if summary.actors:
-        files, faces = summary.rates()
-        say(f"on Ray: {len(summary.actors)} actor process(es), {files:.2f} files/s and {faces:.2f} faces/s with "
-            f"start-up ({summary.startup_s:.1f} s), peak memory per actor {max(summary.actors.values()):.0f} MB")
+        say(ray_line(summary))
     if summary.stop:
         first = summary.not_done[0] if summary.not_done else "-"
         say(f"{summary.stop[0]}; {len(summary.not_done)} {kind} not done, from {first}; re-run with --skip-existing "
@@ -374,4 +387,5 @@ def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max
     _report_failures(summary.failures, len(summary.inputs))
 
 
-__all__ = ["CRASH_ONCE_ENV", "RaySummary", "RestoreAndWrite", "partial_files", "print_summary", "run_on_ray"]
+__all__ = ["CRASH_ONCE_ENV", "RaySummary", "RestoreAndWrite", "partial_files", "print_summary", "ray_line",
+           "run_on_ray"]
