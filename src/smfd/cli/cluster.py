@@ -76,8 +76,11 @@ class RestoreAndWrite:
 
     def __init__(self, *, aligned: bool = False, keep: Sequence[int] = (), save_mask: bool = False,
                  side_by_side: bool = False, strip_metadata: bool = False, max_megapixels: float = 50.0,
-                 clip: dict | None = None, **deblur_options) -> None:
+                 clip: dict | None = None, cwd: str | None = None, **deblur_options) -> None:
         from ..cluster import Deblur
+
+        if cwd and os.path.isdir(cwd):  # relative paths mean what they mean on the driver (where it exists)
+            os.chdir(cwd)
 
         self.deblur = Deblur(aligned=aligned, keep=keep, mask=save_mask or side_by_side,
                              max_megapixels=max_megapixels, **deblur_options)
@@ -263,12 +266,13 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
         _run(ray, summary, rows, actors=actors, threads=threads, progress=progress, t0=t0, options=dict(
             weights=weights, aligned=aligned, keep=tuple(keep), save_mask=save_mask, side_by_side=side_by_side,
             strip_metadata=strip_metadata, max_megapixels=max_megapixels, threads=threads,
-            clip=dict(start=start, duration=duration, detect_every=detect_every, fuse=fuse), **pipeline_options))
+            clip=dict(start=start, duration=duration, detect_every=detect_every, fuse=fuse), cwd=os.getcwd(),
+            **pipeline_options))
     finally:
+        if started:
+            ray.shutdown()  # its actors stop with it; then what a stopped or killed writer left is removed
         for p in partial_files([t for f in todo for t in todo[f]]):
             p.unlink(missing_ok=True)
-        if started:
-            ray.shutdown()
     seen = {*map(str, summary.written), *(name for name, _ in summary.failures)}
     summary.not_done = [f for f in todo if str(f) not in seen]
     summary.seconds = time.perf_counter() - t0
