@@ -198,3 +198,21 @@ def test_options_are_checked_before_ray_starts(tmp_path):
         run_on_ray([f], {f: tmp_path / "o" / "a.jpg"}, weights=str(tmp_path / "nowhere"))
     with pytest.raises(CliError, match="actors must be"):
         run_on_ray([f], {f: tmp_path / "o" / "a.jpg"}, actors=0)
+
+
+def test_a_stopped_ray_run_says_what_was_not_done(tmp_path, capsys):
+    """A full disk on an actor stops the run: the summary names what was done and not, and exits as the local run."""
+    from smfd.cli import CliError
+    from smfd.cli.cluster import RaySummary, _take, print_summary
+
+    files = [tmp_path / f"p{i}.jpg" for i in range(3)]
+    s = RaySummary(files)
+    base = {"faces": 0, "reason": "", "skips": "", "notes": "", "over_limit": False, "pid": 7, "peak_mb": 500.0}
+    _take(s, {**base, "path": str(files[0]), "status": "written", "faces": 2})
+    _take(s, {**base, "path": str(files[1]), "status": "stop", "reason": f"{tmp_path}/p1.jpg: cannot write: No space"})
+    s.not_done = files[1:]
+    with pytest.raises(CliError) as e:
+        print_summary(s, tmp_path)
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "restored 2 face(s) from 1 of 3 image(s)" in err
+    assert "2 image(s) not done, from" in err and "--skip-existing" in err and s.actors == {7: 500.0}

@@ -201,7 +201,7 @@ def _start_ray(ray, address: str | None, actors: int | None, threads: int) -> tu
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
                  **({} if address else {"num_cpus": os.cpu_count()}))
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
@@ -288,7 +288,7 @@ def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: in
 
     from ..cluster import actor_pool
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one line per dataset otherwise; errors still show
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # notes on how the dataset runs; errors still show
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -340,9 +340,9 @@ def _bar(enabled: bool):
             t = task.elapsed or 0.0
             if not task.completed or t <= 0:
                 return Text("")
-            return Text(f"{task.completed / t:.2f} files/s, {task.fields.get('faces', 0) / t:.2f} faces/s")
+            return Text(f"{task.completed / t:.1f} files/s {task.fields.get('faces', 0) / t:.1f} faces/s")
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), Rates(),
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), Rates(),
                     TimeRemainingColumn(), console=console, transient=False, disable=not enabled)
 
 
