@@ -34,7 +34,8 @@ class RaySummary:
     ``failures`` ((input, one line) each) or ``not_done`` (the run stopped first). ``restored``, ``skips`` and
     ``notes`` are as the local run's; ``stop`` is (why, exit code) if the run stopped. ``startup_s``: from the call
     to the first result, less the time its input took (Ray started or joined, actors up, the pipeline loaded);
-    ``seconds``: the whole call; ``actors``: each actor's peak resident memory (MB) by process id."""
+    ``seconds``: the whole call; ``pool``: the actors asked for; ``actors``: the peak resident memory (MB) of each
+    actor process that reported, by process id."""
 
     inputs: list[Path]
     written: list[Path] = field(default_factory=list)
@@ -48,12 +49,8 @@ class RaySummary:
     stop: tuple[str, int] | None = None
     startup_s: float = 0.0
     seconds: float = 0.0
+    pool: int = 0
     actors: dict[int, float] = field(default_factory=dict)
-
-    def rates(self) -> tuple[float, float]:
-        """(files/s, faces/s) over the whole call, start-up included."""
-        t = max(self.seconds, 1e-9)
-        return len(self.written) / t, self.restored / t
 
 
 # --- on the actors --------------------------------------------------------------------------------------------
@@ -201,8 +198,8 @@ def _start_ray(ray, address: str | None, actors: int | None, threads: int) -> tu
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
-                 **({} if address else {"num_cpus": os.cpu_count()}))
+        # "local": a new instance on this machine with every CPU, even where one was started with `ray start`
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.ERROR)
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
     return started, actors
@@ -262,6 +259,7 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
         summary.seconds = time.perf_counter() - t0
         return summary
     started, actors = _start_ray(ray, address, actors, threads)
+    summary.pool = actors
     try:
         _run(ray, summary, rows, actors=actors, threads=threads, progress=progress, t0=t0, options=dict(
             weights=weights, aligned=aligned, keep=tuple(keep), save_mask=save_mask, side_by_side=side_by_side,
@@ -347,11 +345,13 @@ def _bar(enabled: bool):
 
 
 def ray_line(summary: RaySummary) -> str:
-    """One line on how the run went on Ray: actors, files/s and faces/s, start-up, peak memory per actor."""
-    files, faces = summary.rates()
+    """One line on how the run went on Ray: actors, time and start-up, files/s and faces/s after start-up, peak
+    memory per actor."""
+    t = max(summary.seconds - summary.startup_s, 1e-9)
     peak = max(summary.actors.values(), default=0.0)
-    return (f"on Ray: {len(summary.actors)} actor process(es), {files:.2f} files/s and {faces:.2f} faces/s in "
-            f"{summary.seconds:.1f} s ({summary.startup_s:.1f} s of start-up), peak memory per actor {peak:.0f} MB")
+    return (f"on Ray: {summary.pool} actor(s), {summary.seconds:.1f} s of which {summary.startup_s:.1f} s "
+            f"start-up; after it {len(summary.written) / t:.2f} files/s, {summary.restored / t:.2f} faces/s; peak "
+            f"memory per actor {peak:.0f} MB")
 
 
 def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max_megapixels: float = 50.0,
