@@ -187,6 +187,17 @@ def test_deblur_dataset_restores_paths_and_images(ray_local, bundle, tmp_path):
     assert sorted(r["image"].tobytes() for r in rows) == sorted(w.tobytes() for w in want)
 
 
+def test_an_actor_that_cannot_load_is_one_line(ray_local, tmp_path):
+    from smfd.cli.cluster import run_on_ray
+
+    f = tmp_path / "a.jpg"
+    shutil.copy(samples_dir() / "images" / "00004.jpg", f)
+    (tmp_path / "w").mkdir()  # there, but not a bundle
+    with pytest.raises(RuntimeError, match=r"the Ray job failed: .*manifest\.json: no such file.*--skip-existing"):
+        run_on_ray([f], {f: tmp_path / "o" / "a.jpg"}, weights=str(tmp_path / "w"), aligned=True, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
 def test_options_are_checked_before_ray_starts(tmp_path):
     pytest.importorskip("ray")
     from smfd.cli import CliError

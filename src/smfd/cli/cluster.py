@@ -191,18 +191,17 @@ def partial_files(targets: Sequence[Path]) -> list[Path]:
     return found
 
 
-def _start_ray(ray, address: str | None, actors: int | None, threads: int) -> tuple[bool, int]:
-    """Join ``address`` or start a local instance (unless this process already has one); returns (whether it was
-    started here, the number of actors: ``actors`` or as many as the cluster's CPUs hold)."""
+def _start_ray(ray, address: str | None, actors: int | None, threads: int) -> int:
+    """Join ``address`` or start a local instance (unless this process already has one); returns the number of
+    actors: ``actors``, or as many as the cluster's CPUs hold."""
     import logging
 
-    started = not ray.is_initialized()
-    if started:
+    if not ray.is_initialized():
         # "local": a new instance on this machine with every CPU, even where one was started with `ray start`
         ray.init(address=address or "local", include_dashboard=False, logging_level=logging.ERROR)
     if actors is None:
         actors = max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
-    return started, actors
+    return actors
 
 
 def _dataset(ray, items: list[dict], clips: list[dict], actors: int):
@@ -258,14 +257,19 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
     if not rows:
         summary.seconds = time.perf_counter() - t0
         return summary
-    started, actors = _start_ray(ray, address, actors, threads)
-    summary.pool = actors
+    started = not ray.is_initialized()
     try:
+        summary.pool = actors = _start_ray(ray, address, actors, threads)
         _run(ray, summary, rows, actors=actors, threads=threads, progress=progress, t0=t0, options=dict(
             weights=weights, aligned=aligned, keep=tuple(keep), save_mask=save_mask, side_by_side=side_by_side,
             strip_metadata=strip_metadata, max_megapixels=max_megapixels, threads=threads,
             clip=dict(start=start, duration=duration, detect_every=detect_every, fuse=fuse), cwd=os.getcwd(),
             **pipeline_options))
+    except KeyboardInterrupt:
+        summary.stop = ("stopped by Ctrl-C", 130)
+    except ray.exceptions.RayError as e:  # an actor that cannot start (weights missing on a node), a lost node...
+        raise RuntimeError(f"the Ray job failed: {_cause(e)}; what was written is complete: re-run with "
+                           "--skip-existing to go on") from e
     finally:
         if started:
             ray.shutdown()  # its actors stop with it; then what a stopped or killed writer left is removed
@@ -275,6 +279,14 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
     summary.not_done = [f for f in todo if str(f) not in seen]
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _cause(e: Exception) -> str:
+    """The last line of a Ray error (where the worker's own exception is), without colour codes."""
+    import re
+
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(e)).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(e).__name__)[:300]
 
 
 def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: int, progress: bool, t0: float,
@@ -297,21 +309,18 @@ def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: in
     seen: set[str] = set()
     with _bar(progress) as bar:
         task = bar.add_task(f"starting {actors} actor(s) on Ray", total=len(rows), faces=0)
-        try:
-            for row in ds.iter_rows():
-                if row["path"] in seen:  # Ray keeps only a finished call's rows; this guards the count anyway
-                    continue
-                if not seen:  # start-up: Ray started or joined, actors up, pipeline loaded (not the first input)
-                    summary.startup_s = time.perf_counter() - t0 - float(row["seconds"])
-                    bar.update(task, description="deblurring on Ray")
-                    bar.reset(task, total=len(rows), faces=0)  # the rates count from the first result
-                seen.add(row["path"])
-                _take(summary, row)
-                bar.update(task, advance=1, faces=summary.restored)
-                if summary.stop:
-                    break
-        except KeyboardInterrupt:
-            summary.stop = ("stopped by Ctrl-C", 130)
+        for row in ds.iter_rows():
+            if row["path"] in seen:  # Ray keeps only a finished call's rows; this guards the count anyway
+                continue
+            if not seen:  # start-up: Ray started or joined, actors up, pipeline loaded (not the first input)
+                summary.startup_s = time.perf_counter() - t0 - float(row["seconds"])
+                bar.update(task, description="deblurring on Ray")
+                bar.reset(task, total=len(rows), faces=0)  # the rates count from the first result
+            seen.add(row["path"])
+            _take(summary, row)
+            bar.update(task, advance=1, faces=summary.restored)
+            if summary.stop:
+                break
 
 
 def _take(summary: RaySummary, row: dict) -> None:
