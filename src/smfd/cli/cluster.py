@@ -78,7 +78,6 @@ class RestoreAndWrite:
 
         if cwd and os.path.isdir(cwd):  # relative paths mean what they mean on the driver (where it exists)
             os.chdir(cwd)
-
         self.deblur = Deblur(aligned=aligned, keep=keep, mask=save_mask or side_by_side,
                              max_megapixels=max_megapixels, **deblur_options)
         self.pipe = self.deblur.pipe
@@ -110,7 +109,8 @@ class RestoreAndWrite:
             photo = open_photo(f, max_pixels=self.max_pixels)
         except (OSError, ValueError) as e:
             hint = " (a video: leave out --aligned)" if self.aligned and _is_video(f) else ""
-            return {"status": "failed", "reason": f"{e}{hint}", "over_limit": "MP limit" in str(e)}
+            over = "MP limit" in str(e)  # as the local run tells today; by type once smfd.errors.OverLimit lands
+            return {"status": "failed", "reason": f"{e}{hint}", "over_limit": over}
         (res,) = self.deblur.restore([photo.image])
         if isinstance(res, str):
             return {"status": "failed", "reason": res}
