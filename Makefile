@@ -19,7 +19,7 @@ $(VENV)/.installed-base: pyproject.toml | $(PY)
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,faces,onnx,train,video,web]'
+	$(PIP) install -e '.[cluster,dev,faces,onnx,train,video,web]'
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base

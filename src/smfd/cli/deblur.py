@@ -231,6 +231,23 @@ def run_plan(plan: DeblurPlan) -> None:
     report(plan, tally)
 
 
+def run_on_cluster(plan: DeblurPlan, address: str | None, actors: int | None) -> None:
+    """The plan as a Ray Data job (extra ``cluster``): the same inputs, outputs and rules, a pool of ``actors``
+    each loading the pipeline once (:func:`smfd.cli.cluster.run_on_ray`); ``address`` None starts a local Ray
+    instance. The outputs are planned already, so the actors write them as planned."""
+    from .cluster import print_summary, run_on_ray
+
+    summary = run_on_ray(list(plan.todo), {f: plan.outputs[f].paths() for f in plan.todo}, address=address,
+                         actors=actors, aligned=plan.aligned, keep=plan.photo.keep, save_mask=plan.photo.save_mask,
+                         side_by_side=plan.photo.side_by_side, strip_metadata=plan.photo.strip_metadata,
+                         max_megapixels=plan.photo.max_megapixels, overwrite=True, start=plan.clip.start,
+                         duration=plan.clip.duration, detect_every=plan.clip.detect_every, fuse=plan.clip.fuse,
+                         **asdict(plan.nets))
+    summary.done_before = list(plan.done_before)
+    print_summary(summary, plan.out, kind=plan.kind, max_megapixels=plan.photo.max_megapixels,
+                  left_out=plan.left_out, aligned=plan.aligned)
+
+
 def _save(plan: DeblurPlan, tally: Tally, src: Path, photo, image: np.ndarray, mask: np.ndarray | None) -> bool:
     """Write one input's outputs, all or none; a failure is the input's, a full disk stops the run."""
     from ..data.io import write_image

@@ -70,6 +70,15 @@ def deblur(
              "wherever they agree (a blink or a moving mouth stays its own frame's); 0: off. More: less flicker "
              "(results/video.md: 1.6x the sharp clip's at 3, 1.3x at 8), but more chances to blend a changing "
              "expression.")] = 3,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Run as a Ray Data job (extra cluster): a pool of actors, each loading the pipeline once; "
+                      "alone it starts a local Ray instance. Inputs, -o and a --weights folder must be at the same "
+                      "paths on every node.")] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Join a running Ray cluster: auto (after `ray start`) or ray://HOST:10001; implies --ray.")] = None,
+    ray_actors: Annotated[int | None, typer.Option(
+        help="Ray: actors in the pool, one CPU and one torch thread each (default: one per CPU of the cluster).")
+    ] = None,
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back), aligned crops (--aligned) or videos
     (.mp4 .mov .m4v .mkv .avi .webm: each face followed and restored, written as H.264 with the audio)."""
@@ -78,8 +87,16 @@ def deblur(
     nets = NetOptions(weights, backend, batch_size, min_face, _precision(precision), detector, max_work_size)
     photo = PhotoOptions(_keep_ids(keep), save_mask, side_by_side, format, strip_metadata, max_megapixels)
     clip = ClipOptions(start, duration, detect_every, fuse)
-    run_plan(make_plan(inputs, out, aligned=aligned, nets=nets, photo=photo, clip=clip, overwrite=overwrite,
-                       skip_existing=skip_existing))
+    if ray_actors is not None and ray_actors < 1:
+        raise CliError(f"--ray-actors must be at least 1, got {ray_actors}", code=2)
+    plan = make_plan(inputs, out, aligned=aligned, nets=nets, photo=photo, clip=clip, overwrite=overwrite,
+                     skip_existing=skip_existing)
+    if ray or ray_address:
+        from .deblur import run_on_cluster
+
+        run_on_cluster(plan, ray_address, ray_actors)
+    else:
+        run_plan(plan)
 
 
 def _keep_ids(keep: str) -> tuple[int, ...]:
