@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import CliError, _report_failures, console
+from . import CliError, console
 from .outputs import WriteFailed, plan_outputs
 
 #: Set to a file's path, the first actor to find that file deletes it and dies at once (after writing the first
@@ -369,36 +369,15 @@ def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max
     """The local run's summary lines for a Ray run (``left_out``: files of other kinds in the input folders), with
     one line on Ray (:func:`ray_line`); raises :class:`~smfd.cli.CliError` if any input failed or the run
     stopped."""
+    from .deblur import summarise
 
-    def say(line: str) -> None:
-        console.print(line, markup=False, highlight=False)
-
-    where = str(out) if out.exists() else f"{out} (nothing written)"
-    before = f" ({len(summary.done_before)} done before, left alone)" if summary.done_before else ""
-    say(f"restored {summary.restored} face(s) from {len(summary.written)} of {len(summary.inputs)} {kind} into "
-        f"{where}{before}")
     notes = list(summary.notes)
     if summary.over_limit:
         notes.append(f"--max-megapixels raises the {max_megapixels:g} MP limit (memory grows with it)")
-    for line in [*(f"skipped {n}" for n in summary.skips), *(f"note: {n}" for n in notes)]:
-        say(line)
-    if left_out:
-        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in left_out}))
-        what = "images" if aligned else "images or videos"
-        say(f"left out {len(left_out)} file(s) that are not {what} smfd reads ({kinds}): "
-            f"{', '.join(p.name for p in left_out[:5])}{' ...' if len(left_out) > 5 else ''}")
-    if summary.actors:
-        say(ray_line(summary))
-    if summary.stop:
-        first = summary.not_done[0] if summary.not_done else "-"
-        say(f"{summary.stop[0]}; {len(summary.not_done)} {kind} not done, from {first}; re-run with --skip-existing "
-            "to go on")
-        try:
-            _report_failures(summary.failures, len(summary.inputs))
-        except CliError:
-            pass  # the stop is the error to exit with
-        raise CliError(summary.stop[0], code=summary.stop[1])
-    _report_failures(summary.failures, len(summary.inputs))
+    summarise(out=out, inputs=len(summary.inputs), kind=kind, aligned=aligned, restored=summary.restored,
+              written=len(summary.written), done_before=len(summary.done_before), skips=summary.skips, notes=notes,
+              left_out=left_out, stop=summary.stop, not_done=summary.not_done, failures=summary.failures,
+              extra=[ray_line(summary)] if summary.actors else [])
 
 
 __all__ = ["CRASH_ONCE_ENV", "RaySummary", "RestoreAndWrite", "partial_files", "print_summary", "ray_line",

@@ -8,7 +8,7 @@ done, what was skipped and what failed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -343,29 +343,40 @@ def _say(line: str) -> None:
 
 def report(plan: DeblurPlan, tally: Tally) -> None:
     """What was restored, skipped, noted and left out; the failures, and the stop if the run stopped."""
-    where = str(plan.out) if plan.out.exists() else f"{plan.out} (nothing written)"
-    before = f" ({len(plan.done_before)} done before, left alone)" if plan.done_before else ""
-    _say(f"restored {tally.restored} face(s) from {len(tally.written)} of {len(plan.inputs)} {plan.kind} into "
-         f"{where}{before}")
-    notes = [*tally.notes, *tally.hints]
-    for line in [*(f"skipped {n}" for n in tally.skips), *(f"note: {n}" for n in notes)]:
+    failed = {name for name, _ in tally.failures}
+    not_done = [f for f in plan.todo if f not in tally.written and str(f) not in failed]
+    summarise(out=plan.out, inputs=len(plan.inputs), kind=plan.kind, aligned=plan.aligned, restored=tally.restored,
+              written=len(tally.written), done_before=len(plan.done_before), skips=tally.skips,
+              notes=[*tally.notes, *tally.hints], left_out=plan.left_out, stop=tally.stop, not_done=not_done,
+              failures=tally.failures)
+
+
+def summarise(*, out: Path, inputs: int, kind: str, aligned: bool, restored: int, written: int, done_before: int,
+              skips: Sequence[str], notes: Sequence[str], left_out: Sequence[Path], stop: tuple[str, int] | None,
+              not_done: Sequence[Path], failures: list[tuple[str, str]], extra: Sequence[str] = ()) -> None:
+    """A run's closing lines, local or on Ray (``extra``: lines after the left-out files); raises
+    :class:`~smfd.cli.CliError` if any input failed or the run stopped."""
+    where = str(out) if out.exists() else f"{out} (nothing written)"
+    before = f" ({done_before} done before, left alone)" if done_before else ""
+    _say(f"restored {restored} face(s) from {written} of {inputs} {kind} into {where}{before}")
+    for line in [*(f"skipped {n}" for n in skips), *(f"note: {n}" for n in notes)]:
         _say(line)
-    if plan.left_out:
-        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in plan.left_out}))
-        what = "images" if plan.aligned else "images or videos"
-        names = ", ".join(p.name for p in plan.left_out[:5]) + (" ..." if len(plan.left_out) > 5 else "")
-        _say(f"left out {len(plan.left_out)} file(s) that are not {what} smfd reads ({kinds}): {names}")
-    if tally.stop:
-        failed = {name for name, _ in tally.failures}
-        not_done = [f for f in plan.todo if f not in tally.written and str(f) not in failed]
-        _say(f"{tally.stop[0]}; {len(not_done)} {plan.kind} not done, from {not_done[0] if not_done else '-'}; "
+    if left_out:
+        kinds = ", ".join(sorted({p.suffix.lower() or p.name for p in left_out}))
+        what = "images" if aligned else "images or videos"
+        names = ", ".join(p.name for p in left_out[:5]) + (" ..." if len(left_out) > 5 else "")
+        _say(f"left out {len(left_out)} file(s) that are not {what} smfd reads ({kinds}): {names}")
+    for line in extra:
+        _say(line)
+    if stop:
+        _say(f"{stop[0]}; {len(not_done)} {kind} not done, from {not_done[0] if not_done else '-'}; "
              "re-run with --skip-existing to go on")
         try:
-            _report_failures(tally.failures, len(plan.inputs))
+            _report_failures(failures, inputs)
         except CliError:
             pass  # the stop is the error to exit with
-        raise CliError(tally.stop[0], code=tally.stop[1])
-    _report_failures(tally.failures, len(plan.inputs))
+        raise CliError(stop[0], code=stop[1])
+    _report_failures(failures, inputs)
 
 
 __all__ = ["ClipOptions", "DeblurPlan", "NetOptions", "Outputs", "PhotoOptions", "make_plan", "run_plan"]
