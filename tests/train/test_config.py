@@ -67,3 +67,16 @@ def test_faces_at_several_sizes_are_checked_up_front():
                         (["data.sizes=[256, 512]", "data.crop=256", "data.hires=big"], "thesis")):
         with pytest.raises(ValueError, match=match):
             load_config(None, "deblur", sets)
+
+
+def test_a_mask_source_is_read_in_one_place_and_each_reader_takes_its_kinds():
+    from smfd.score import MaskSource, parse_mask_source
+
+    assert parse_mask_source("gt") == MaskSource("gt")
+    assert parse_mask_source("generator:runs/m:1") == MaskSource("generator", "runs/m:1")  # the first colon splits
+    assert str(parse_mask_source("job:masks", ("gt", "generator", "job"))) == "job:masks"
+    for text in ("gt:x", "masks", "generator", "job:masks"):  # job: only where a queue accepts it
+        with pytest.raises(ValueError, match="must be gt or generator:PATH"):
+            parse_mask_source(text)
+    with pytest.raises(ValueError, match="mask_source must be gt or generator:PATH, got 'job:m'"):
+        load_config(None, "deblur", ["mask_source=job:m"])

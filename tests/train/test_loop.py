@@ -158,3 +158,27 @@ def test_compile_trains_a_compiled_step_and_saves_plain_weights(tiny_data, tmp_p
     assert not any("_orig_mod" in k for k in saved)  # the eager net's names: it loads anywhere
     assert any(not torch.equal(saved[k], v) for k, v in seen["before"].items() if k in saved)  # it trained
     assert set(load_weights(run / "best.safetensors").module.state_dict()) == set(saved)
+
+
+def _state(path):
+    ckpt = load_checkpoint(path)
+    return ckpt["state_dict"], ckpt["optimizer"]["state"], {k: ckpt[k] for k in ("epoch", "best_metric", "bad_epochs",
+                                                                               "steps", "ema_averaged", "scheduler")}
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tiny_data, tmp_path):
+    """Seeded per epoch, with the optimizer, schedule, EMA and counters restored: stopping after epoch 1 and
+    resuming gives the same weights, optimizer state and metrics as training both epochs at once."""
+    sets = {"epochs": 2, "ema": 0.9, "threads": 1, "precision": "fp32", "scheduler.patience": 0}
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    loop_mod.fit(_cfg(tiny_data, **sets), whole, progress=False)
+    loop_mod.fit(_cfg(tiny_data, **{**sets, "epochs": 1}), split, progress=False)
+    res = loop_mod.fit(_cfg(tiny_data, **sets), split, resume=True, progress=False)
+    assert res.epochs_run == 2
+    (w_sd, w_opt, w_loop), (s_sd, s_opt, s_loop) = _state(whole / "last.pt"), _state(split / "last.pt")
+    assert w_loop == s_loop and w_loop["steps"] > 0
+    assert all(torch.equal(w_sd[k], s_sd[k]) for k in w_sd)
+    assert all(torch.equal(w_opt[i][k], s_opt[i][k]) for i in w_opt for k in w_opt[i])
+    timing = ("seconds", "train_minutes")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in _rows(whole)] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]

@@ -199,9 +199,10 @@ def train(
 ) -> None:
     """Train the mask generator or a deblurring net (SMFD-UNet, NAFNet...) with a config's protocol (Ctrl-C is
     safe: --resume continues)."""
+    from ..models.runner import TASKS
     from ..train import fit, load_config
 
-    if task not in ("mask", "deblur"):
+    if task not in TASKS:
         raise CliError(f"TASK must be mask or deblur, got {task!r}", code=2)
     _setup_logging()
     fixed = {"data.root": str(data) if data else None, "mask_source": mask_source}
@@ -315,9 +316,10 @@ def cv(
     test_limit: Annotated[int | None, typer.Option(help="Score only the first N test faces.")] = None,
 ) -> None:
     """K-fold cross-validation (thesis Table 4.4); re-running resumes unfinished folds."""
+    from ..models.runner import TASKS
     from ..train.crossval import cross_validate
 
-    if task not in ("mask", "deblur"):
+    if task not in TASKS:
         raise CliError(f"TASK must be mask or deblur, got {task!r}", code=2)
     _setup_logging()
     cross_validate(task, str(config) if config else None, str(data), out, folds=folds, overrides=set_ or [],
@@ -372,19 +374,20 @@ def report_features(
     from ..degrade import DegradationPipeline
     from ..models.io import load_runner
     from ..report.figures import feature_maps
-    from ..score import mask_provider
+    from ..score import mask_provider, parse_mask_source
 
     net = load_runner(model, _model_options(model_option, "--model-option")).eval()
     lq, _ = DegradationPipeline()(read_image(image), np.random.default_rng(seed))
     x = torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255
     guide = None
+    source = parse_mask_source(mask_source, name="--mask-source")
     if net.spec.reads_mask:
-        if mask_source == "gt":
+        if source.kind == "gt":
             if mask is None:
                 raise CliError("--mask-source gt needs --mask (or use --mask-source generator:RUN)", code=2)
             m = torch.from_numpy(read_mask(mask).astype(np.int64))
             guide = torch.nn.functional.one_hot(m, net.spec.mask_channels).permute(2, 0, 1)[None].float()
         else:
-            guide = mask_provider(mask_source)({"lq": x})
+            guide = mask_provider(source)({"lq": x})
     inputs = (x,) if guide is None else (x, guide)
     typer.echo(f"wrote {feature_maps(net.module, inputs, out, run=lambda: net(x, guide))}")

@@ -37,6 +37,7 @@ from ..models.io import load_runner, read_checkpoint
 from ..models.profile import count_flops
 from ..report.tables import markdown_table
 from ..score.evaluation import confusion_markdown
+from ..score.masks import MaskSource
 
 SMFD = [sys.executable, "-c", "from smfd.cli import main; main()"]
 
@@ -61,7 +62,9 @@ def mask_source(spec: dict, cand: dict) -> str:
     """What a mask-guided candidate reads: ``masks: true`` the spec's generator, ``masks: gt`` the true masks,
     ``masks: PATH`` that generator."""
     masks = cand["masks"]
-    return "gt" if masks == "gt" else f"generator:{spec['masks'] if masks is True else masks}"
+    if masks == "gt":
+        return str(MaskSource("gt"))
+    return str(MaskSource("generator", str(spec["masks"] if masks is True else masks)))
 
 
 def run_lanes(commands: list[tuple[str, list[str]]], lanes: int, log_dir: Path) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
@@ -27,7 +28,8 @@ from ._utils import at_work_size, crop_to, pad_to_multiple
 from .mask_generator import rgb_to_grey
 from .steps import apply_steps, check_steps
 
-TASKS = ("mask", "deblur")
+Task = Literal["mask", "deblur"]  # a mask net (face -> classes) or a deblurring net
+TASKS: tuple[Task, ...] = ("mask", "deblur")
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -58,7 +60,7 @@ class NetSpec:
     """
 
     name: str
-    task: str
+    task: Task
     options: dict = field(default_factory=dict)
     in_channels: int = 3
     classes: int = 0

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from ..metrics import colour_shift, dice_per_class, jaccard_per_class, mse255, psnr, ssim
+from ..models.runner import Task
 
 
-def metric_rows(out: torch.Tensor, batch: dict, task: str) -> list[dict]:
+def metric_rows(out: torch.Tensor, batch: dict, task: Task) -> list[dict]:
     """Per-image metrics of a batch: Dice/Jaccard per class (mask logits) or PSNR/SSIM/MSE/colour shift, computed
     where ``out`` is (on a GPU the float64 SSIM of a CPU would take longer than the net's whole step)."""
     if task == "mask":
@@ -24,7 +25,7 @@ def metric_rows(out: torch.Tensor, batch: dict, task: str) -> list[dict]:
             for i, path in enumerate(batch["path"])]
 
 
-def summarize_rows(rows: list[dict], task: str) -> dict:
+def summarize_rows(rows: list[dict], task: Task) -> dict:
     """Means over images (per class first for masks, NaNs left out)."""
     if task == "mask":
         out = {}

@@ -17,9 +17,9 @@ from typing import Any, get_type_hints
 import yaml
 
 from ..degrade import DEGRADATIONS
+from ..models.runner import TASKS, Task
 from ..precision import PRECISIONS
-
-TASKS = ("mask", "deblur")
+from ..score.masks import parse_mask_source
 
 
 @dataclass
@@ -73,7 +73,7 @@ class SchedulerConfig:
 
 @dataclass
 class TrainConfig:
-    task: str = "deblur"
+    task: Task = "deblur"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -122,10 +122,8 @@ class TrainConfig:
             raise ValueError(f"checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
         if self.monitor not in ("dice", "jaccard", "ssim", "psnr"):
             raise ValueError(f"monitor must be dice, jaccard, ssim or psnr, got {self.monitor!r}")
-        if self.task == "mask" and self.mask_source != "gt":
+        if parse_mask_source(self.mask_source, name="mask_source").kind != "gt" and self.task == "mask":
             raise ValueError("mask_source applies to the deblur task only")
-        if not (self.mask_source == "gt" or self.mask_source.startswith("generator:")):
-            raise ValueError(f"mask_source must be gt or generator:RUN, got {self.mask_source!r}")
         self._check_sizes()
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
@@ -191,6 +189,8 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             return value
         if hint is dict and isinstance(value, dict):
             return value
+        if typing.get_origin(hint) is typing.Literal and isinstance(value, str):
+            return value  # checked against its choices in TrainConfig.__post_init__, which names them
         if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and \
                 typing.get_args(hint)[-1] is Ellipsis:
             return tuple(_coerce(typing.get_args(hint)[0], v, path) for v in value)
@@ -218,7 +218,7 @@ def _set(d: dict, dotted: str, value: Any) -> None:
 
 
 def load_config(
-    path: str | os.PathLike | None, task: str, overrides: list[str] | tuple[str, ...] = (), **fixed: Any
+    path: str | os.PathLike | None, task: Task, overrides: list[str] | tuple[str, ...] = (), **fixed: Any
 ) -> TrainConfig:
     """Resolve a config: YAML file (shared keys, then ``tasks.<task>``), then ``--set`` overrides.
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..models import count_parameters, create_model
+from ..models.runner import Task
 from ..report.tables import mean_sd_row, write_table
 from ..score import evaluate_model, summarize, write_results
 from .config import load_config
@@ -33,7 +34,7 @@ def _train_or_resume(cfg, run: Path) -> None:
     fit(cfg, run, resume=(run / "last.pt").is_file())
 
 
-def _test_scores(run: Path, data: str, task: str, mask_source: str, limit: int | None) -> dict:
+def _test_scores(run: Path, data: str, task: Task, mask_source: str, limit: int | None) -> dict:
     rows, info, examples = evaluate_model(str(run), data, split="test", mask_source=mask_source, limit=limit)
     write_results(run / "eval-test", rows, info, examples, overwrite=True)
     s = summarize(rows)
@@ -42,7 +43,7 @@ def _test_scores(run: Path, data: str, task: str, mask_source: str, limit: int |
 
 
 def cross_validate(
-    task: str, config: str | None, data: str, out_dir: str | os.PathLike, *, folds: int = 5,
+    task: Task, config: str | None, data: str, out_dir: str | os.PathLike, *, folds: int = 5,
     overrides: list[str] = (), mask_source: str | None = None, test_limit: int | None = None,
 ) -> list[dict]:
     """Train fold 0..folds-1 (fold k validates), score each best model on the test split, write the table."""

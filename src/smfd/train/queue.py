@@ -37,10 +37,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
 from ..fileio import atomic_write_bytes
+from ..score.masks import MaskSource, parse_mask_source
 
 log = logging.getLogger("smfd.queue")
 
@@ -52,10 +54,13 @@ START_SECONDS = 30  # a job's start-up (imports, CUDA, loader workers) before it
 MARGIN_SECONDS = 30  # kept free before the deadline: no job is planned to end in it (the queue's own writing)
 
 
+JobTask = Literal["mask", "deblur", "input"]  # input: score the degraded test faces themselves
+
+
 @dataclass
 class Job:
     name: str
-    task: str  # mask, deblur, or input (score the degraded test faces themselves: a table's "blurry" row)
+    task: JobTask  # mask, deblur, or input (score the degraded test faces themselves: a table's "blurry" row)
     config: str = ""
     minutes: float = 1.0
     set: list[str] = field(default_factory=list)
@@ -71,9 +76,16 @@ class Job:
             raise ValueError(f"job {self.name}: task must be mask, deblur or input, got {self.task!r}")
         if self.minutes <= 0:
             raise ValueError(f"job {self.name}: minutes must be > 0")
-        dep = self.mask_source.split(":", 1)[1] if self.mask_source.startswith("job:") else None
-        if dep and dep not in self.after:
-            self.after = [*self.after, dep]
+        source = self.source
+        if source is not None and source.kind == "job" and source.target not in self.after:
+            self.after = [*self.after, source.target]
+
+    @property
+    def source(self) -> MaskSource | None:
+        """The job's mask source (None: its config's)."""
+        if not self.mask_source:
+            return None
+        return parse_mask_source(self.mask_source, ("gt", "generator", "job"), name=f"job {self.name}: mask_source")
 
 
 @dataclass
@@ -187,9 +199,10 @@ def run_job(spec: dict) -> dict:
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     result: dict = {"job": job.name, "task": job.task, "status": "running"}
-    mask_source = job.mask_source
-    if mask_source.startswith("job:"):
-        mask_source = "generator:" + str(Path(spec["work"]) / mask_source.split(":", 1)[1])
+    source = job.source
+    if source is not None and source.kind == "job":  # the generator that job trained, in its folder
+        source = MaskSource("generator", str(Path(spec["work"]) / source.target))
+    mask_source = str(source) if source is not None else ""
     t0 = time.time()
     if job.task == "input":
         model, split_file, eval_mask = "input", job.split or None, "gt"
