@@ -383,3 +383,12 @@ def test_library_errors_are_answered_by_type(bundle, tmp_path, run_cli, monkeypa
     res = run_cli(["deblur", str(_faces(tmp_path / "in")), "-o", str(tmp_path / "o2"), "--weights", str(bundle)])
     assert res.code == 1 and res.err.count("no face found") == 3
     assert res.err.count("note: for a face crop, use aligned mode (--aligned)") == 1
+
+
+def test_o_names_a_folder_not_a_file(bundle, tmp_path, run_cli):
+    from smfd.data import write_image
+
+    write_image(tmp_path / "a.png", read_image(samples_dir() / "images" / "00004.jpg"))
+    res = run_cli(["deblur", str(tmp_path / "a.png"), "--aligned", "--weights", str(bundle),
+                   "-o", str(tmp_path / "restored.png")])
+    assert res.code == 2 and "names the output folder" in res.err and not (tmp_path / "restored.png").exists()

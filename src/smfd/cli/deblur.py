@@ -158,6 +158,8 @@ def make_plan(inputs: list[str], out: Path, *, aligned: bool, nets: NetOptions, 
     from ..infer.video import VIDEO_SUFFIXES
 
     check_options(nets, photo, clip, overwrite=overwrite, skip_existing=skip_existing)
+    if out.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES and not out.is_dir():
+        raise CliError(f"-o {out}: -o names the output folder (outputs keep their input's name), not a file", code=2)
     suffixes = IMAGE_SUFFIXES if aligned else IMAGE_SUFFIXES + VIDEO_SUFFIXES  # face crops are photos
     files = expand_inputs(inputs, suffixes)
     left_out = not_read(inputs, suffixes)
@@ -322,6 +324,11 @@ def run_videos(pipe, plan: DeblurPlan, tally: Tally) -> None:
 
     clip = plan.clip
     targets = {f: plan.outputs[f].image for f in plan.videos}
+    unused = [name for name, on in (("--save-mask", plan.photo.save_mask), ("--side-by-side", plan.photo.side_by_side),
+                                    ("--format", plan.photo.format != "keep")) if on]
+    if unused:
+        tally.notes.append(f"{', '.join(unused)} apply to photos; the {len(plan.videos)} clip(s) are written as "
+                           "H.264 MP4 without them")
     for f, job, error in deblur_videos(pipe, plan.videos, targets, start=clip.start, duration=clip.duration,
                                        detect_every=clip.detect_every, keep=plan.photo.keep, fuse=clip.fuse,
                                        strip_metadata=plan.photo.strip_metadata):
