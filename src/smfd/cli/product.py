@@ -11,6 +11,7 @@ import typer
 
 from ..data.celebamask import CLASSES
 from ..infer.faces import MIN_FACE
+from ..infer.pipeline import MAX_WORK_SIZE
 from . import PRECISION_HELP, CliError, _model_options, _precision, app
 
 
@@ -45,7 +46,7 @@ def deblur(
     max_work_size: Annotated[int, typer.Option(
         help="Restore each face at its own size up to this many pixels a side; a larger face is restored at this "
              "size and keeps its finer detail from the input (results/big_faces.md). 256 restores every face at "
-             "the training faces' size: faster for big faces and videos.")] = 512,
+             "the training faces' size: faster for big faces and videos.")] = MAX_WORK_SIZE,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     format: Annotated[str, typer.Option(
         "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else "

@@ -323,11 +323,12 @@ class MixedPipeline:
 
     def sample(self, rng: np.random.Generator, face_size: int | None = None):
         u = rng.uniform()
-        if u < self.share or (face_size is not None and face_size != REFERENCE_SIZE
-                              and u >= self.share + self.lowres_share):
+        if u < self.share:
             return self.realistic.sample(rng, face_size)
         if u < self.share + self.lowres_share:
             return self.lowres.sample(rng, face_size)
+        if face_size not in (None, REFERENCE_SIZE):  # the thesis's blur is defined at 256 px only
+            return self.realistic.sample(rng, face_size)
         return self.thesis.sample(rng)
 
     def apply(self, image: np.ndarray, params) -> np.ndarray:
