@@ -2,7 +2,7 @@
 actors: files/s and faces/s with start-up included, start-up, peak memory per process.
 
 Usage:
-    python benchmarks/cluster.py --photos 200 --out results/cluster.md
+    python benchmarks/cluster.py --photos 200 --clip-frames 96 --out results/cluster.md
 
 The photos (1024x768 JPEGs, quality 90) are a procedural photo-like background (benchmarks/detect.py's) with one
 or two of the bundled sample faces (every other photo has two), each 180-260 px and lightly blurred; photo k is
@@ -18,6 +18,10 @@ own measure (from the call to its first result, less that photo's time). Files/s
 the time left once start-up is taken away (local: the wall time less the separate start-up; Ray: the call's time
 less its start-up, so Python's own start and Ray's shut-down are left out too). Peak memory: the local process's maximum
 resident set (wait4); each actor's and the driver's own (getrusage in each process).
+
+``--clip-frames N`` also times one clip (1280x720, 24 frames/s, H.264, N frames: one sample face drifting and
+slowly zooming, 200-300 px, lightly blurred) through each way on its own: on Ray a clip is one call, so it runs on
+one actor whatever the pool; the table gives its frames/s with start-up included.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ import json, resource, sys, time
 from pathlib import Path
 from smfd.cli.cluster import run_on_ray
 from smfd.infer.photo_io import output_suffix
+from smfd.infer.video import VIDEO_SUFFIXES, output_suffix as clip_suffix
 src, out, actors = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 files = sorted(src.iterdir())
-s = run_on_ray(files, {f: [out / f"{f.stem}{output_suffix(f.suffix)}"] for f in files}, actors=actors, threads=1,
+suffix = {f: (clip_suffix if f.suffix in VIDEO_SUFFIXES else output_suffix)(f.suffix) for f in files}
+s = run_on_ray(files, {f: [out / f"{f.stem}{suffix[f]}"] for f in files}, actors=actors, threads=1,
                progress=False)
 print(json.dumps({"written": len(s.written), "faces": s.restored, "failed": len(s.failures), "seconds": s.seconds,
                   "startup_s": s.startup_s, "actors_mb": sorted(s.actors.values()),
@@ -82,6 +88,34 @@ def make_photos(folder: Path, n: int, seed: int = 0) -> int:
     return placed
 
 
+def make_clip(folder: Path, frames: int, seed: int = 0) -> Path:
+    """A 1280x720 H.264 clip of ``frames`` frames with one face; returns its path."""
+    import av
+
+    from smfd.data import read_image
+    from smfd.samples import samples_dir
+
+    rng = np.random.default_rng([seed, 10**6])
+    face = read_image(sorted((samples_dir() / "images").glob("*.jpg"))[0])
+    bg = np.clip(_background(rng, 720, 1280), 0, 255).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "clip.mp4"
+    with av.open(str(path), "w") as box:
+        stream = box.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for i in range(frames):
+            t = i / max(frames - 1, 1)
+            side = int(200 + 100 * t)
+            img = bg.copy()
+            x, y = int(200 + 600 * t), int(150 + 100 * np.sin(3 * t))
+            img[y : y + side, x : x + side] = cv2.GaussianBlur(cv2.resize(face, (side, side)), (0, 0), 1.2)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
+    return path
+
+
 def _timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, str, int]:
     """Run ``cmd``; (wall s, peak resident MB of the process, stdout, stderr, exit code)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -98,7 +132,7 @@ def _timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, 
 def run_local(src: Path, out: Path, threads: int | None = None) -> dict:
     env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's thread count
     wall, peak, _, err, code = _timed([sys.executable, "-m", "smfd", "deblur", str(src), "-o", str(out)], env)
-    m = re.search(r"restored (\d+) face\(s\) from (\d+) of", err)
+    m = re.search(r"restored (\d+) face\(s\) from (\d+) of", err)  # a folder of photos or of clips
     if code != 0 or not m:
         raise RuntimeError(f"local run failed ({code}): {err[-2000:]}")
     startup, _, _, _, _ = _timed([sys.executable, "-c", STARTUP], env)
@@ -153,12 +187,27 @@ def write_report(rows: list[dict], n: int, faces: int, path: Path, note: str, lo
     path.write_text("\n".join(lines) + "\n")
 
 
+def clip_table(rows: list[dict], frames: int) -> list[str]:
+    """The clip through each way: frames/s with start-up included (the clip's faces: one per frame found)."""
+    base = frames / rows[0]["wall"]
+    lines = ["", f"One clip (1280x720, {frames} frames, one face of 200-300 px), each way on its own (a clip is one "
+             "call on Ray: one actor restores it whatever the pool):", "",
+             "| way | wall (s) | frames/s | faces restored | vs the first way | start-up (s) | peak memory (MB) |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        mem = ", ".join(f"{m:.0f}" for m in r["peak_mb"])
+        lines.append(f"| {r['way']} | {r['wall']:.1f} | {frames / r['wall']:.2f} | {r['faces']} | "
+                     f"{frames / r['wall'] / base:.2f}x | {r['startup']:.1f} | {mem} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=200)
     ap.add_argument("--ways", default="local,local1,ray1,ray2",
                     help="comma-separated: local (torch's threads), localN (N torch threads), rayN (N actors)")
     ap.add_argument("--out", type=Path, default=Path("results/cluster.md"))
+    ap.add_argument("--clip-frames", type=int, default=0, help="also time one 1280x720 clip of this many frames")
     ap.add_argument("--note", default="", help="a sentence on the machine's state, written above the table")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="smfd-cluster-") as tmp:
@@ -174,7 +223,20 @@ def main() -> None:
                 row = run_ray(src, out, int(way.removeprefix("ray")))
             print(json.dumps(row), flush=True)
             rows.append(row)
+        clips = []
+        if args.clip_frames:
+            clip = make_clip(Path(tmp) / "clip", args.clip_frames).parent
+            for way in args.ways.split(","):
+                out = Path(tmp) / f"clip-{way}"
+                if way.startswith("local"):
+                    row = run_local(clip, out, int(way.removeprefix("local")) if way != "local" else None)
+                else:
+                    row = run_ray(clip, out, int(way.removeprefix("ray")))
+                print(json.dumps(row), flush=True)
+                clips.append(row)
     write_report(rows, args.photos, faces, args.out, args.note, loads)
+    if clips:
+        args.out.write_text(args.out.read_text() + "\n".join(clip_table(clips, args.clip_frames)) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -181,6 +181,9 @@ def main() -> None:
                     help="fusion tolerances to compare (0-255; smfd.infer.video.FUSE_TOLERANCE)")
     ap.add_argument("--speed", action="store_true", help="also time a 1280x720 clip written to disk")
     ap.add_argument("--speed-frames", type=int, default=96)
+    ap.add_argument("--speed-rounds", type=int, default=1)
+    ap.add_argument("--work-sizes", type=lambda v: [int(x) for x in v.split(",")], default=[512],
+                    help="largest working sizes the speed run compares (e.g. 256,512; the shipped default is 512)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     from smfd.infer.faces import alignment_matrix
@@ -192,6 +195,15 @@ def main() -> None:
                *(_fused_name(n, t) for n in args.fuse for t in args.tolerance))
     rows: dict[str, list[dict]] = {m: [] for m in ("sharp", *methods)}
     tmp = Path(tempfile.mkdtemp())
+    if not args.clips:  # speed only
+        text = "\n".join([f"Command: `python benchmarks/video.py {args.faces} --clips 0 --speed --speed-frames "
+                          f"{args.speed_frames} --speed-rounds {args.speed_rounds} --work-sizes "
+                          f"{','.join(map(str, args.work_sizes))}` (weights {args.weights}: {_nets(pipe)})", "",
+                          *speed(pipe, args, tmp)]) + "\n"
+        print(text)
+        if args.out:
+            args.out.write_text(text)
+        return
     for k, fid in enumerate(_test_ids(args.faces, args.clips)):
         rng = np.random.default_rng([args.seed, k])
         sharp, blurry, placements, mask = make_clip(args.faces, fid, args.frames, rng)
@@ -256,24 +268,39 @@ def main() -> None:
 
 
 def speed(pipe, args, tmp: Path) -> list[str]:
+    """Frames/s of one 1280x720 clip written to disk, once per largest working size in ``args.work_sizes`` (the
+    sizes alternate in each of ``args.speed_rounds`` rounds; the median round counts)."""
     rng = np.random.default_rng([args.seed, 99])
     _, blurry, _, _ = make_clip(args.faces, _test_ids(args.faces, 1)[0], args.speed_frames, rng)
     src = tmp / "speed.mp4"
     _write_clip(src, blurry)
-    job = pipe.deblur_video(src, tmp / "out.mp4")
-    t = time.perf_counter()
-    n = sum(1 for _ in job)
-    total = time.perf_counter() - t
-    split = ", ".join(f"{stage} {1000 * s / n:.0f}" for stage, s in job.stats.items())
+    runs: dict[int, list[tuple[float, int, dict, int]]] = {w: [] for w in args.work_sizes}
+    sizes: dict[int, set] = {w: set() for w in args.work_sizes}
+    for _ in range(args.speed_rounds):
+        for cap in args.work_sizes:
+            pipe.max_work_size = cap
+            out = tmp / f"out-{cap}.mp4"
+            out.unlink(missing_ok=True)
+            job = pipe.deblur_video(src, out)
+            t, n = time.perf_counter(), 0
+            for frame in job:
+                n += 1
+                sizes[cap].update(pipe.working_size((s, s))[0] for s in
+                                  (pipe.crop_size(f.landmarks) for f in frame.faces))
+            runs[cap].append((time.perf_counter() - t, n, dict(job.stats), job.detections))
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
-    return [
-        "## Speed",
-        "",
-        f"A 1280x720 clip of {n} frames with one face, with audio, written to disk: **{n / total:.2f} frames/s** "
-        f"({os.cpu_count()} cores: {cpu}; torch threads {__import__('torch').get_num_threads()}).",
-        f"Per frame, ms: {split} (detection ran {job.detections} times).",
-    ]
+    lines = ["## Speed", "",
+             f"A 1280x720 clip of {args.speed_frames} frames with one face (150-230 px box), with audio, written to "
+             f"disk, {args.speed_rounds} round(s) alternating the largest working size ({os.cpu_count()} cores: "
+             f"{cpu}; torch threads {__import__('torch').get_num_threads()}; precision {pipe.precision}):", "",
+             "| largest working size | faces restored at (px) | frames/s | per frame, ms |", "|---|---|---|---|"]
+    for cap, rs in runs.items():
+        total, n, stats, detections = sorted(rs, key=lambda r: r[0])[len(rs) // 2]
+        split = ", ".join(f"{stage} {1000 * s / n:.0f}" for stage, s in stats.items())
+        lines.append(f"| {cap} px | {', '.join(map(str, sorted(sizes[cap])))} | **{n / total:.2f}** | {split} "
+                     f"(detection ran {detections} times) |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -243,3 +243,40 @@ def test_smfd_deblur_with_ray_writes_what_the_local_command_writes(ray_local, bu
     for name in names:
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
     assert run_cli([*args, "-o", str(tmp_path / "x"), "--ray", "--ray-actors", "0"]).code == 2
+
+
+_TWO_NODES = """
+import subprocess, sys
+from ray.cluster_utils import Cluster
+
+cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 1, "include_dashboard": False})
+cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+try:
+    out = subprocess.run([sys.executable, "-m", "smfd", *sys.argv[1:], "--ray-address", cluster.address],
+                         capture_output=True, text=True, timeout=600)
+    print(out.returncode)
+    print(out.stdout + out.stderr)
+finally:
+    cluster.shutdown()
+"""
+
+
+def test_smfd_deblur_joins_a_cluster_and_uses_every_node(bundle, tmp_path):
+    """``--ray-address`` joins a running cluster (two nodes of one CPU each, on this machine): the two actors run
+    on both nodes, every photo is written once and the summary says on how many nodes."""
+    pytest.importorskip("ray.cluster_utils")
+    pytest.importorskip("dlib")
+    photos = _photos(tmp_path / "in", n=4)
+    script = tmp_path / "two_nodes.py"
+    script.write_text(_TWO_NODES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__import__("smfd").__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    env.pop("SMFD_TEST_CRASH_ONCE", None)
+    out = subprocess.run([sys.executable, str(script), "deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                          "--weights", str(bundle), "--ray", "--ray-actors", "2"],
+                         capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    code, _, text = out.stdout.partition("\n")
+    assert code.strip() == "0", out.stdout[-3000:] + out.stderr[-3000:]
+    assert "on Ray: 2 actor(s) on 2 node(s)" in text, text[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in photos)

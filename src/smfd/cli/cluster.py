@@ -35,7 +35,7 @@ class RaySummary:
     ``notes`` are as the local run's; ``stop`` is (why, exit code) if the run stopped. ``startup_s``: from the call
     to the first result, less the time its input took (Ray started or joined, actors up, the pipeline loaded);
     ``seconds``: the whole call; ``pool``: the actors asked for; ``actors``: the peak resident memory (MB) of each
-    actor process that reported, by process id."""
+    actor process that reported, by process id; ``nodes``: inputs done on each node of the cluster, by node id."""
 
     inputs: list[Path]
     written: list[Path] = field(default_factory=list)
@@ -51,6 +51,7 @@ class RaySummary:
     seconds: float = 0.0
     pool: int = 0
     actors: dict[int, float] = field(default_factory=dict)
+    nodes: dict[str, int] = field(default_factory=dict)
 
 
 # --- on the actors --------------------------------------------------------------------------------------------
@@ -64,6 +65,20 @@ def _crash_once() -> None:
         except FileNotFoundError:
             return
         os._exit(1)
+
+
+def _node_id() -> str:
+    """The Ray node this process runs on (its host name outside Ray)."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except ImportError:
+        pass
+    import socket
+
+    return socket.gethostname()
 
 
 class RestoreAndWrite:
@@ -100,7 +115,8 @@ class RestoreAndWrite:
                          **row, "seconds": time.perf_counter() - t})
         pid, peak = os.getpid(), peak_memory_mb()
         columns = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-        return {**columns, "pid": np.full(len(rows), pid), "peak_mb": np.full(len(rows), peak)}
+        return {**columns, "pid": np.full(len(rows), pid), "peak_mb": np.full(len(rows), peak),
+                "node": np.full(len(rows), _node_id())}
 
     def _photo(self, f: Path, outs: list[Path]) -> dict:
         from ..errors import OverLimit
@@ -327,6 +343,7 @@ def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: in
 def _take(summary: RaySummary, row: dict) -> None:
     f = Path(row["path"])
     summary.actors[int(row["pid"])] = max(summary.actors.get(int(row["pid"]), 0.0), float(row["peak_mb"]))
+    summary.nodes[str(row["node"])] = summary.nodes.get(str(row["node"]), 0) + 1
     if row["status"] == "written":
         summary.written.append(f)
         summary.restored += int(row["faces"])
@@ -355,11 +372,12 @@ def _bar(enabled: bool):
 
 
 def ray_line(summary: RaySummary) -> str:
-    """One line on how the run went on Ray: actors, time and start-up, files/s and faces/s after start-up, peak
-    memory per actor."""
+    """One line on how the run went on Ray: actors and the nodes they ran on, time and start-up, files/s and
+    faces/s after start-up, peak memory per actor."""
     t = max(summary.seconds - summary.startup_s, 1e-9)
     peak = max(summary.actors.values(), default=0.0)
-    return (f"on Ray: {summary.pool} actor(s), {summary.seconds:.1f} s of which {summary.startup_s:.1f} s "
+    nodes = f" on {len(summary.nodes)} node(s)" if summary.nodes else ""
+    return (f"on Ray: {summary.pool} actor(s){nodes}, {summary.seconds:.1f} s of which {summary.startup_s:.1f} s "
             f"start-up; after it {len(summary.written) / t:.2f} files/s, {summary.restored / t:.2f} faces/s; peak "
             f"memory per actor {peak:.0f} MB")
 
