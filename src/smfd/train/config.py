@@ -171,8 +171,8 @@ def from_dict(cls: type, values: dict, where: str = "") -> Any:
     kwargs = {key: _coerce(hints[key], value, f"{where}.{key}" if where else key) for key, value in values.items()}
     try:
         return cls(**kwargs)
-    except ValueError as e:  # a section's own checks (__post_init__) name its fields; the path says which section
-        raise ValueError(f"{where}: {e}" if where else str(e)) from None
+    except ValueError as e:  # a section's own checks (__post_init__) begin with the field's name: put its path before
+        raise ValueError(f"{where}.{e}" if where else str(e)) from None
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:

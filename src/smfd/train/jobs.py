@@ -5,9 +5,10 @@ A :class:`Job` is typed: what it trains (a :class:`~smfd.train.config.TrainConfi
 ``last.pt`` when there is one), what it scores (:class:`Score`: what ``smfd eval`` does), the jobs it waits for and,
 on a clock, its share of the time. :func:`run_jobs` runs a list of them, in this process one after another or each
 in a process of its own, ``lanes`` at a time (``python -m smfd.train.jobs RUN_DIR/job.json``: the job's spec is the
-whole command). Each job writes ``result.json`` in its run folder: its status, the training's facts (steps, epochs,
-best validation score) and its scores. A job whose ``result.json`` says done is not run again, so a batch that was
-stopped goes on where it was; a job that fails is reported, the jobs waiting for it are skipped and the others go on.
+whole command). Each job keeps its spec in ``job.json`` and writes ``result.json`` in its run folder: its status,
+the training's facts (steps, epochs, best validation score) and its scores. A job whose result.json says done for
+the same spec is not run again, so a batch that was stopped goes on where it was; a job that fails is reported, the
+jobs waiting for it are skipped and the others go on.
 """
 
 from __future__ import annotations
@@ -111,12 +112,14 @@ def check_jobs(jobs: Sequence[_Ordered]) -> None:
 
 
 def finished(job: Job) -> dict | None:
-    """The job's result when an earlier run of it is done (its result.json), else None."""
-    path = Path(job.run_dir) / "result.json"
-    if not path.is_file():
+    """The job's result when a run of this very job (the same spec, in its job.json) is done, else None: a job
+    whose spec changed (a longer budget, more test faces) runs again, continuing its last.pt."""
+    run_dir = Path(job.run_dir)
+    spec, result = run_dir / "job.json", run_dir / "result.json"
+    if not (spec.is_file() and result.is_file()) or json.loads(spec.read_text()) != json.loads(job.to_json()):
         return None
-    result = json.loads(path.read_text())
-    return result if result.get("status") == "done" else None
+    done = json.loads(result.read_text())
+    return done if done.get("status") == "done" else None
 
 
 # --- one job ---------------------------------------------------------------------------------------------------
@@ -126,7 +129,7 @@ def run_job(job: Job, *, progress: bool = False) -> dict:
     """Train (continuing last.pt) and score ``job``; writes and returns its ``result.json``. On a clock, a SIGINT
     stops the training and the run's best epoch so far is scored."""
     run_dir = Path(job.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / "job.json", job.to_json().encode())  # what was run (and what a re-run compares)
     t0 = time.time()
     result: dict = {"job": job.name, "status": "running"}
     if job.train is not None:
@@ -291,8 +294,11 @@ def _start_ready(batch: _Batch) -> None:
             continue
         batch.pending.remove(job)
         done = finished(job) if verdict == "start" else None
-        if verdict != "start" or done is not None:
-            _end(batch, job, done or {"job": job.name, "status": verdict})
+        if done is not None:
+            batch.results[job.name] = done
+            log.info("job %s: done already (%s)", job.name, Path(job.run_dir) / "result.json")
+        elif verdict != "start":
+            _end(batch, job, {"job": job.name, "status": verdict})
         elif batch.isolate:
             batch.running.append(_spawn(job, batch.threads))
         else:
