@@ -129,6 +129,7 @@ def run_job(job: Job, *, progress: bool = False) -> dict:
     """Train (continuing last.pt) and score ``job``; writes and returns its ``result.json``. On a clock, a SIGINT
     stops the training and the run's best epoch so far is scored."""
     run_dir = Path(job.run_dir)
+    (run_dir / "result.json").unlink(missing_ok=True)  # an earlier spec's result says nothing of this one
     atomic_write_bytes(run_dir / "job.json", job.to_json().encode())  # what was run (and what a re-run compares)
     t0 = time.time()
     result: dict = {"job": job.name, "status": "running"}
