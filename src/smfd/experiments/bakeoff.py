@@ -81,10 +81,10 @@ def train_config(spec: BakeoffSpec, name: str, cand: Candidate) -> TrainConfig:
     run = Path(spec.out) / name
     if (run / "last.pt").is_file():
         return load_config(run / "config.yaml", "deblur", budget_minutes=spec.budget_minutes)
-    model = {"model.name": cand.model.name, "model.kwargs": cand.model.kwargs,
-             **({"model.init": cand.model.init} if cand.model.init else {})}
-    return load_config(spec.config, "deblur", **model, budget_minutes=spec.budget_minutes, **cand.set,
-                       **{"data.root": spec.data, "mask_source": mask_source(spec, cand) if cand.masks else None})
+    keys = {"model.name": cand.model.name, "model.kwargs": cand.model.kwargs,
+            **({"model.init": cand.model.init} if cand.model.init else {}), "budget_minutes": spec.budget_minutes,
+            **cand.set, "data.root": spec.data, "mask_source": mask_source(spec, cand) if cand.masks else None}
+    return load_config(spec.config, "deblur", **keys)
 
 
 def train_all(spec: BakeoffSpec, names: list[str]) -> None:
@@ -106,10 +106,9 @@ def _scoring(spec: BakeoffSpec, name: str | None, cand: Candidate | MaskGenerato
     identity = identity and ev.identity and degradation != "sharp"  # the sharp input is the sharp face itself
     reads = mask_source(spec, cand) if isinstance(cand, Candidate) and cand.masks else "gt"
     score = Score(spec.data, (cand.path or str(Path(spec.out) / name)) if name else INPUT, degradation,
-                  split_file=spec.split, mask_source=reads,
-                  limit=ev.limit, precision=ev.precision, identity=identity,
-                  identity_cache=str(Path(spec.out) / "identity-cache") if identity else None, examples=6,
-                  out=str(out), keep=str(kept))
+                  split_file=spec.split, mask_source=reads, limit=ev.limit, precision=ev.precision,
+                  identity=identity, identity_cache=str(Path(spec.out) / "identity-cache") if identity else None,
+                  examples=6, out=str(out), keep=str(kept))
     return kept, Job(f"eval-{key}", str(out), scores=(score,))
 
 
@@ -148,7 +147,8 @@ def run_facts(run: Path) -> dict:
 
 def run(request: Request) -> None:
     """Train what is missing, score, and write OUT/bakeoff.md, bakeoff.json and masks.md (and card.json with
-    ``card``). Raises ValueError on a bad spec or request."""
+    ``card``). Raises ValueError on a bad spec or request, :class:`~smfd.train.jobs.JobsFailed` when a training
+    run or a scoring fails (after the others have ended)."""
     spec = load_bakeoff(request.spec)
     spec = replace(spec, lanes=request.lanes or spec.lanes)
     names, references = _chosen(spec, request)
