@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,10 @@ import yaml
 
 from helpers import TINY_KWARGS, make_face_folder
 from smfd.data import Splits
+from smfd.experiments.spec import BakeoffSpec, Candidate, Evaluation, load_bakeoff
 from smfd.models import build
 from smfd.models.io import save_weights
+from smfd.train.config import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,32 +83,81 @@ def test_tables_are_made_again_from_kept_weights(kept_bakeoff):
     assert not (kept_bakeoff / "runs" / "eval").exists()  # nothing evaluated again
 
 
-def test_a_candidate_sets_its_own_config_overrides(tmp_path):
-    """``set:`` in a candidate's entry reaches its training command (e.g. precision, so rows train alike)."""
-    from smfd.experiments import bakeoff
+def _spec(tmp_path: Path, **over) -> BakeoffSpec:
+    return BakeoffSpec(**{"config": str(ROOT / "configs" / "whole_face.yaml"), "budget_minutes": 60,
+                          "out": str(tmp_path / "runs"), "data": "faces", "masks": "m.safetensors",
+                          "split": "split.json", "evaluation": Evaluation(("thesis",)), **over})
 
-    spec = {"config": "configs/whole_face.yaml", "data": "faces", "out": str(tmp_path), "budget_minutes": 60,
-            "masks": "m.safetensors"}
-    cand = {"model": {"name": "nafnet", "kwargs": {"width": 8}}, "set": {"precision": "fp32", "optim.lr": 5.0e-4}}
-    cmd = bakeoff.train_command(spec, "d", cand)
-    pairs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
-    assert pairs == ["model.name=nafnet", 'model.kwargs={"width": 8}', "budget_minutes=60", "precision=fp32",
-                     "optim.lr=0.0005"]
-    assert "--mask-source" not in cmd
-    assert "precision=fp32" not in bakeoff.train_command(spec, "d", {"model": {"name": "nafnet"}})
+
+def test_a_candidate_sets_its_own_config_overrides(tmp_path):
+    """``set:`` in a candidate's entry reaches its training config (e.g. precision, so rows train alike)."""
+    from smfd.experiments.bakeoff import train_config
+
+    spec = _spec(tmp_path)
+    cand = Candidate("d", model=ModelConfig("nafnet", {"width": 8}), set={"precision": "fp32", "optim.lr": 5.0e-4})
+    cfg = train_config(spec, "d", cand)
+    assert (cfg.model.name, cfg.model.kwargs, cfg.budget_minutes) == ("nafnet", {"width": 8}, 60)
+    assert (cfg.precision, cfg.optim.lr, cfg.data.root, cfg.mask_source) == ("fp32", 5.0e-4, "faces", "gt")
+    plain = train_config(spec, "d", Candidate("d", model=ModelConfig("nafnet")))
+    assert plain.precision == "auto" and plain.optim.lr == 1e-3  # the config's own
+    guided = train_config(spec, "e", Candidate("e", model=ModelConfig("nafnet_mask"), masks=True))
+    assert guided.mask_source == "generator:m.safetensors"
+
+
+def test_candidates_train_as_their_configs_say_and_are_not_trained_again(tmp_path):
+    from smfd.experiments.bakeoff import train_all
+
+    tiny = {"width": 4, "encoder_blocks": [1], "middle_blocks": 1, "decoder_blocks": [1]}
+    quick = {"precision": "fp32", "epochs": 1, "data.size": 32, "data.val_limit": 2, "data.augment": False}
+    spec = _spec(tmp_path, data=str(make_face_folder(tmp_path / "faces", n=12, size=32)), budget_minutes=0.2,
+                 candidates={"d": Candidate("(d)", model=ModelConfig("nafnet", tiny), set=quick)})
+    train_all(spec, ["d"])
+    run = tmp_path / "runs" / "d"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert (saved["model"]["name"], saved["precision"], saved["budget_minutes"]) == ("nafnet", "fp32", 0.2)
+    assert json.loads((run / "result.json").read_text())["steps"] >= 1
+    trained = (run / "last.pt").stat().st_mtime_ns
+    train_all(spec, ["d"])  # finished: not started again
+    assert (run / "last.pt").stat().st_mtime_ns == trained
 
 
 def test_what_each_candidate_reads_and_how_many_faces_are_scored(tmp_path):
-    from smfd.experiments.bakeoff import _evaluation, mask_source
+    from smfd.experiments.bakeoff import _scoring, mask_source
 
-    spec = {"masks": "m.safetensors", "out": str(tmp_path / "runs"), "data": "faces", "split_file": "split.json",
-            "evaluation": {"limit": None, "precision": "auto"}}
-    assert mask_source(spec, {"masks": True}) == "generator:m.safetensors"
-    assert mask_source(spec, {"masks": "gt"}) == "gt"
-    assert mask_source(spec, {"masks": "other.safetensors"}) == "generator:other.safetensors"
-    key, _, _, cmd = _evaluation(spec, "c", {"path": "c.safetensors", "masks": "gt"}, "lowres")
-    assert key == "c-lowres" and "--limit" not in cmd  # every test face
-    assert cmd[cmd.index("--mask-source") + 1] == "gt" and cmd[cmd.index("--degradation") + 1] == "lowres"
-    spec["evaluation"]["limit"] = 100
-    _, _, _, cmd = _evaluation(spec, None, None, "thesis")
-    assert cmd[cmd.index("--limit") + 1] == "100" and "--mask-source" not in cmd and "--identity" in cmd
+    spec = _spec(tmp_path)
+    assert mask_source(spec, Candidate("x", masks=True)) == "generator:m.safetensors"
+    assert mask_source(spec, Candidate("x", masks="gt")) == "gt"
+    assert mask_source(spec, Candidate("x", masks="other.safetensors")) == "generator:other.safetensors"
+    _, job = _scoring(spec, "c", Candidate("c", path="c.safetensors", masks="gt"), "lowres")
+    (score,) = job.scores
+    assert job.name == "eval-c-lowres" and score.limit is None  # every test face
+    assert (score.model, score.mask_source, score.degradation) == ("c.safetensors", "gt", "lowres")
+    _, job = _scoring(replace(spec, evaluation=Evaluation(("thesis",), limit=100)), None, None, "thesis")
+    (score,) = job.scores
+    assert (score.model, score.limit, score.mask_source, score.identity) == ("input", 100, "gt", True)
+    _, job = _scoring(spec, None, None, "sharp")
+    assert not job.scores[0].identity  # the sharp input is the sharp face itself
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*bakeoff.yaml")), ids=lambda p: p.name)
+def test_the_bakeoffs_in_configs_load(path):
+    spec = load_bakeoff(path)
+    assert spec.candidates and all(c.model is not None for c in spec.candidates.values())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r["candidates"]["d-nafnet"].update(modle={}), "unknown config key candidates.d-nafnet.modle"),
+    (lambda r: r["candidates"]["d-nafnet"].pop("model"), "candidates.d-nafnet.model is missing"),
+    (lambda r: r["candidates"]["d-nafnet"].pop("label"), "config key candidates.d-nafnet.label is missing"),
+    (lambda r: r["evaluation"].update(limit="many"), "config key evaluation.limit: expected int, got 'many'"),
+    (lambda r: r["evaluation"].update(degradations=["blur"]), "evaluation.degradations holds 'blur'"),
+    (lambda r: r["references"]["shipped-crop"].pop("path"), "references.shipped-crop.path is missing"),
+    (lambda r: r.pop("masks"), "masks is missing: candidates.a-smfd-thesis reads the spec's generator"),
+    (lambda r: r.update(lanes=0), "lanes must be >= 1"),
+])
+def test_a_bad_bakeoff_spec_is_refused_naming_the_key(tmp_path, change, message):
+    raw = yaml.safe_load((ROOT / "configs" / "bakeoff.yaml").read_text())
+    change(raw)
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'b.yaml'}: {message}")):
+        load_bakeoff(tmp_path / "b.yaml")

@@ -76,10 +76,10 @@ def test_every_gpu_queue_fits_its_minutes_with_configs_and_nets_that_exist(path)
 
 
 def test_the_plan_follows_the_queue_rules():
-    from smfd.train.queue import EVAL_SECONDS, START_SECONDS, Job, Queue
+    from smfd.train.queue import EVAL_SECONDS, START_SECONDS, Queue, QueueJob
 
-    jobs = [Job("a", "mask", minutes=1.0), Job("b", "deblur", minutes=1.0, mask_source="job:a"),
-            Job("c", "input"), Job("d", "mask", minutes=3.0)]
+    jobs = [QueueJob("a", "mask", minutes=1.0), QueueJob("b", "deblur", minutes=1.0, mask_source="job:a"),
+            QueueJob("c", "input"), QueueJob("d", "mask", minutes=3.0)]
     rows = plan_queue(Queue(jobs, minutes=7.0, lanes=2))
     per = (60 + START_SECONDS + EVAL_SECONDS) / 60
     a, b, c, d = rows
@@ -90,10 +90,10 @@ def test_the_plan_follows_the_queue_rules():
     rows = plan_queue(Queue(jobs, minutes=3.0, lanes=1))
     assert rows[3]["status"].startswith("not started")
     # a job whose dependency never ran is skipped; one that waits on a job of odd minutes still starts after it
-    rows = plan_queue(Queue([Job("a", "mask", minutes=9.0), Job("b", "deblur", minutes=1.0, mask_source="job:a")],
-                            minutes=4.0, lanes=2))
+    rows = plan_queue(Queue([QueueJob("a", "mask", minutes=9.0),
+                             QueueJob("b", "deblur", minutes=1.0, mask_source="job:a")], minutes=4.0, lanes=2))
     assert rows[0]["status"].startswith("not started") and rows[1]["status"].startswith("skipped")
     for m in (1.007, 2.5, 2.8):
-        rows = plan_queue(Queue([Job("a", "mask", minutes=m), Job("b", "deblur", minutes=0.5, mask_source="job:a")],
-                                minutes=20.0, lanes=1))
+        rows = plan_queue(Queue([QueueJob("a", "mask", minutes=m),
+                                 QueueJob("b", "deblur", minutes=0.5, mask_source="job:a")], minutes=20.0, lanes=1))
         assert [r["status"] for r in rows] == ["done", "done"] and rows[1]["start"] == rows[0]["end"]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import CliError, app
+from . import CliError, _setup_logging, app
 
 
 @app.command()
@@ -68,10 +68,11 @@ def bakeoff(
     """Train every candidate of a bake-off for the same budget (what is missing), score each and the blurry input on
     the same test faces under every listed degradation, and write the tables (re-running resumes and reuses
     scores)."""
-    from ..experiments.bakeoff import run
+    from ..experiments.bakeoff import Request, run
 
     if not spec.is_file():
         raise CliError(f"{spec}: no such bake-off file", code=2)
     if lanes < 0:
         raise CliError(f"--lanes must be >= 0, got {lanes}", code=2)
-    run(str(spec), only=only, lanes=lanes, no_train=no_train, out_dir=str(out), masks=masks, card=card)
+    _setup_logging()
+    run(Request(str(spec), only=only, lanes=lanes, no_train=no_train, out=str(out), masks=masks, card=card))

@@ -14,72 +14,85 @@ from ..infer.faces import MIN_FACE
 from ..infer.pipeline import MAX_WORK_SIZE
 from . import PRECISION_HELP, CliError, _model_options, _precision, app
 
+# The options of `smfd deblur` whose help runs over a line, by the group they fill (NetOptions, PhotoOptions,
+# ClipOptions, the Ray runner), so that the command itself reads as what it does.
+_Aligned = Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces (one over 512 px "
+                                             "a side is restored at 512 px, its finer detail kept).")]
+_Weights = Annotated[str, typer.Option(
+    help="'default' (bundled), a bundle folder ('smfd bundle') or an ONNX export folder ('smfd export').")]
+_Backend = Annotated[str, typer.Option(
+    help="torch or onnxruntime; an export folder given to --weights picks onnxruntime by itself.")]
+_BatchSize = Annotated[int | None, typer.Option(
+    help="Faces per forward pass (default: 1 for PyTorch on a CPU, where it measured fastest; else 8).")]
+_MinFace = Annotated[int, typer.Option(
+    help="Skip faces smaller than this many pixels (results/small_faces.md: restoring gains from 32 px; at 24 px it "
+         "gains less and more faces come back worse).")]
+_Detector = Annotated[str, typer.Option(
+    help="Face detector for whole photos (results/detect.md): hog (default), hog-roll (also heads rolled up to 60 "
+         "degrees, about 1.6x the time), hog-small (also faces of 20-32 px, about 4x), cnn (dlib's CNN, about 15x, "
+         "nothing under 40 px).")]
+_MaxWorkSize = Annotated[int, typer.Option(
+    help="Restore each face at its own size up to this many pixels a side; a larger face is restored at this size "
+         "and keeps its finer detail from the input (results/big_faces.md). 256 restores every face at the training "
+         "faces' size: faster for big faces and videos.")]
+_Keep = Annotated[str, typer.Option(
+    help=f"Regions taken unchanged from the input, comma-separated, from: {', '.join(CLASSES)} "
+         "(e.g. hair,background).")]
+_SideBySide = Annotated[bool, typer.Option(help="Also write input | mask | output (NAME_side_by_side.png).")]
+_Format = Annotated[str, typer.Option(
+    "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else becomes "
+                     "PNG), png or jpg.")]
+_SkipExisting = Annotated[bool, typer.Option(
+    help="Leave out inputs whose outputs all exist (and redo those with only some): go on with a run that was "
+         "stopped.")]
+_StripMetadata = Annotated[bool, typer.Option(
+    help="Write outputs without the input's EXIF (date, camera, GPS) and ICC profile (kept by default).")]
+_MaxMegapixels = Annotated[float, typer.Option(
+    help="Refuse photos larger than this (memory grows with it: about 1.2 GB at 50 MP).")]
+_DetectEvery = Annotated[int, typer.Option(
+    help="Videos: search for faces every this many frames; faces are followed in between.")]
+_Fuse = Annotated[int, typer.Option(
+    help="Videos: average each restored face with the same face's crops this many frames before and after, wherever "
+         "they agree (a blink or a moving mouth stays its own frame's); 0: off. More: less flicker (results/video.md: "
+         "1.6x the sharp clip's at 3, 1.3x at 8), but more chances to blend a changing expression.")]
+_Ray = Annotated[bool, typer.Option(
+    "--ray", help="Run as a Ray Data job (extra cluster): a pool of actors, each loading the pipeline once; alone it "
+                  "starts a local Ray instance. Inputs, -o and a --weights folder must be at the same paths on every "
+                  "node.")]
+_RayAddress = Annotated[str | None, typer.Option(
+    help="Join a running Ray cluster: auto (after `ray start`) or ray://HOST:10001; implies --ray.")]
+_RayActors = Annotated[int | None, typer.Option(
+    help="Ray: actors in the pool, one CPU and one torch thread each (default: one per CPU of the cluster).")]
+
 
 @app.command()
 def deblur(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (created with the first output).")],
-    aligned: Annotated[bool, typer.Option(help="Inputs are aligned face crops like the training faces (one over "
-                                               "512 px a side is restored at 512 px, its finer detail kept).")] = False,
+    aligned: _Aligned = False,
     save_mask: Annotated[bool, typer.Option(help="Also write the coloured 5-class mask (NAME_mask.png).")] = False,
-    keep: Annotated[str, typer.Option(
-        help=f"Regions taken unchanged from the input, comma-separated, from: {', '.join(CLASSES)} "
-             "(e.g. hair,background).")] = "",
-    side_by_side: Annotated[bool, typer.Option(help="Also write input | mask | output (NAME_side_by_side.png).")] = (
-        False
-    ),
-    weights: Annotated[str, typer.Option(
-        help="'default' (bundled), a bundle folder ('smfd bundle') or an ONNX export folder ('smfd export').",
-    )] = "default",
-    backend: Annotated[str, typer.Option(
-        help="torch or onnxruntime; an export folder given to --weights picks onnxruntime by itself.")] = "torch",
-    batch_size: Annotated[int | None, typer.Option(
-        help="Faces per forward pass (default: 1 for PyTorch on a CPU, where it measured fastest; else 8).",
-    )] = None,
-    min_face: Annotated[int, typer.Option(
-        help="Skip faces smaller than this many pixels (results/small_faces.md: restoring gains from 32 px; at "
-             "24 px it gains less and more faces come back worse).")] = MIN_FACE,
-    detector: Annotated[str, typer.Option(
-        help="Face detector for whole photos (results/detect.md): hog (default), hog-roll (also heads rolled up "
-             "to 60 degrees, about 1.6x the time), hog-small (also faces of 20-32 px, about 4x), cnn (dlib's CNN, "
-             "about 15x, nothing under 40 px).")] = "hog",
-    max_work_size: Annotated[int, typer.Option(
-        help="Restore each face at its own size up to this many pixels a side; a larger face is restored at this "
-             "size and keeps its finer detail from the input (results/big_faces.md). 256 restores every face at "
-             "the training faces' size: faster for big faces and videos.")] = MAX_WORK_SIZE,
+    keep: _Keep = "",
+    side_by_side: _SideBySide = False,
+    weights: _Weights = "default",
+    backend: _Backend = "torch",
+    batch_size: _BatchSize = None,
+    min_face: _MinFace = MIN_FACE,
+    detector: _Detector = "hog",
+    max_work_size: _MaxWorkSize = MAX_WORK_SIZE,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
-    format: Annotated[str, typer.Option(
-        "--format", help="Restored image format: keep (the input's: JPEG stays JPEG at quality 95, anything else "
-                         "becomes PNG), png or jpg.")] = "keep",
+    format: _Format = "keep",
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
-    skip_existing: Annotated[bool, typer.Option(
-        help="Leave out inputs whose outputs all exist (and redo those with only some): go on with a run that "
-             "was stopped.")] = False,
-    strip_metadata: Annotated[bool, typer.Option(
-        help="Write outputs without the input's EXIF (date, camera, GPS) and ICC profile (kept by default).")] = (
-        False
-    ),
-    max_megapixels: Annotated[float, typer.Option(
-        help="Refuse photos larger than this (memory grows with it: about 1.2 GB at 50 MP).")] = 50.0,
+    skip_existing: _SkipExisting = False,
+    strip_metadata: _StripMetadata = False,
+    max_megapixels: _MaxMegapixels = 50.0,
     start: Annotated[float, typer.Option(help="Videos: begin this many seconds in.")] = 0.0,
     duration: Annotated[float | None, typer.Option(help="Videos: restore this many seconds (default: to the end).")
                         ] = None,
-    detect_every: Annotated[int, typer.Option(
-        help="Videos: search for faces every this many frames; faces are followed in between.")] = 8,
-    fuse: Annotated[int, typer.Option(
-        help="Videos: average each restored face with the same face's crops this many frames before and after, "
-             "wherever they agree (a blink or a moving mouth stays its own frame's); 0: off. More: less flicker "
-             "(results/video.md: 1.6x the sharp clip's at 3, 1.3x at 8), but more chances to blend a changing "
-             "expression.")] = 3,
-    ray: Annotated[bool, typer.Option(
-        "--ray", help="Run as a Ray Data job (extra cluster): a pool of actors, each loading the pipeline once; "
-                      "alone it starts a local Ray instance. Inputs, -o and a --weights folder must be at the same "
-                      "paths on every node.")] = False,
-    ray_address: Annotated[str | None, typer.Option(
-        help="Join a running Ray cluster: auto (after `ray start`) or ray://HOST:10001; implies --ray.")] = None,
-    ray_actors: Annotated[int | None, typer.Option(
-        help="Ray: actors in the pool, one CPU and one torch thread each (default: one per CPU of the cluster).")
-    ] = None,
+    detect_every: _DetectEvery = 8,
+    fuse: _Fuse = 3,
+    ray: _Ray = False,
+    ray_address: _RayAddress = None,
+    ray_actors: _RayActors = None,
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back), aligned crops (--aligned) or videos
     (.mp4 .mov .m4v .mkv .avi .webm: each face followed and restored, written as H.264 with the audio)."""

@@ -13,7 +13,9 @@ import math
 import os
 import platform
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +31,7 @@ from ..metrics import colour_shift, from_uint8, mse255, psnr, ssim
 from ..metrics.niqe import niqe
 from ..metrics.perceptual import perceptual_status
 from ..models.io import load_runner
-from ..models.runner import resolve_device
+from ..models.runner import Runner, resolve_device
 from ..report.grid import make_grid
 from ..report.palette import colorize_mask
 from ..report.tables import mean_sd
@@ -96,65 +98,95 @@ def evaluate_model(
     folder = FaceFolder(data_root)
     splits, split_source = _splits_for(model_path, folder, split_file)
     ids = select_ids(splits, split)[:limit]
-    if model_options and model_path == INPUT:
-        raise ValueError("model options need a model, not 'input'")
-    net = None if model_path == INPUT else load_runner(model_path, model_options).to(dev, precision=precision,
-                                                                                      channels_last=True).eval()
+    net = _load_net(model_path, model_options, dev, precision)
     task = "deblur" if net is None else net.spec.task
     ds = FaceDeblurDataset(folder, ids, train=False, seed=seed, size=size, grayscale=task == "mask",
                            degradation=make_degradation(degradation))
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=0)
     masks = mask_provider(mask_source, dev, precision) if net is not None and net.spec.reads_mask else None
-    scorer, pairs = None, []  # identity: (restored, sharp) descriptors, for face identification over the set
+    scorer = None  # identity: (restored, sharp) descriptors, for face identification over the set
     if identity and task == "deblur":
         from ..metrics.identity import IdentityScorer
 
         scorer = IdentityScorer(identity_cache)
-    rows, shown = [], []
-    confusion = None  # mask nets: pixel counts, rows the true class, columns the predicted one
+    tally = _Tally(task, examples, scorer)
     with torch.no_grad():
-        for batch in loader:
-            probs = None
-            if net is None:
-                out = batch["lq"].to(dev)
-            elif task == "mask":
-                out = net(batch["lq"])
-                counts = multiclass_confusion_matrix(out.argmax(1).cpu(), batch["mask"], out.shape[1])
-                confusion = counts if confusion is None else confusion + counts
-            else:
-                probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
-                out = net(batch["lq"], probs)
-            batch_rows = metric_rows(out.float(), batch, task)  # on the device: see metric_rows
-            out = out.float().cpu()
-            for i, row in enumerate(batch_rows):
-                row["id"] = Path(row["path"]).stem
-                if task == "deblur":
-                    restored, sharp = _to_uint8(out[i]), _to_uint8(batch["gt"][i])
-                    row["niqe"] = niqe(restored) if min(restored.shape[:2]) >= 96 else math.nan
-                    if scorer is not None:
-                        pair = scorer.descriptors(restored, sharp)
-                        row.update(scorer.scores(*pair))
-                        pairs.append(pair)
-                    if len(shown) < examples:
-                        ids = batch["mask"][i] if probs is None else probs[i].argmax(0).cpu()
-                        mask_img = colorize_mask(ids.numpy())
-                        shown.append([_to_uint8(batch["lq"][i]), mask_img, restored, sharp])
-                elif len(shown) < examples:
-                    grey = _to_uint8(batch["lq"][i])[..., 0]
-                    shown.append([grey, colorize_mask(out[i].argmax(0).numpy()),
-                                  colorize_mask(batch["mask"][i].numpy()), _to_uint8(batch["gt"][i])])
-            rows.extend(batch_rows)
+        for batch in DataLoader(ds, batch_size=batch_size, num_workers=0):
+            n = tally.add(*_run_net(net, masks, batch, dev), batch)
             if progress:
-                progress(len(batch_rows))
-    _identification(rows, pairs)
+                progress(n)
+    _identification(tally.rows, tally.pairs)
     info = {"model": model_path, "model_name": INPUT if net is None else net.spec.name, "task": task,
-            "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(rows),
+            "data": str(data_root), "split": split, "split_source": split_source, "n_images": len(tally.rows),
             "degradation_seed": seed, "mask_source": mask_source if masks is not None else "-",
             "model_options": model_options or {}, "precision": "fp32" if net is None else net.precision,
             "degradation": degradation}
-    if confusion is not None:
-        info["confusion"] = confusion.tolist()
-    return rows, info, shown
+    if tally.confusion is not None:
+        info["confusion"] = tally.confusion.tolist()
+    return tally.rows, info, tally.shown
+
+
+def _load_net(model_path: str, options: dict | None, device: torch.device, precision: str) -> Runner | None:
+    """The net to score, ready on ``device`` (None for ``"input"``: the degraded faces are scored as they are)."""
+    if model_path == INPUT:
+        if options:
+            raise ValueError("model options need a model, not 'input'")
+        return None
+    return load_runner(model_path, options).to(device, precision=precision, channels_last=True).eval()
+
+
+def _run_net(net: Runner | None, masks: Callable | None, batch: dict, device: torch.device
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The net's output for a batch (the degraded faces themselves without a net) and the masks it read."""
+    if net is None:
+        return batch["lq"].to(device), None
+    if net.spec.task == "mask":
+        return net(batch["lq"]), None
+    probs = masks(batch) if masks is not None else None  # once per batch: reused for the examples
+    return net(batch["lq"], probs), probs
+
+
+@dataclass
+class _Tally:
+    """What a scoring gathers batch by batch: a row per face, the faces shown in examples.png, identity
+    descriptors and, for a mask net, the pixel confusion (rows the true class, columns the predicted one)."""
+
+    task: str
+    examples: int
+    scorer: Any = None  # an IdentityScorer, or None
+    rows: list[dict] = field(default_factory=list)
+    shown: list[list[np.ndarray]] = field(default_factory=list)
+    pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    confusion: torch.Tensor | None = None
+
+    def add(self, out: torch.Tensor, probs: torch.Tensor | None, batch: dict) -> int:
+        """Score a batch's outputs; how many faces it held."""
+        if self.task == "mask":
+            counts = multiclass_confusion_matrix(out.argmax(1).cpu(), batch["mask"], out.shape[1])
+            self.confusion = counts if self.confusion is None else self.confusion + counts
+        batch_rows = metric_rows(out.float(), batch, self.task)  # on the device: see metric_rows
+        out = out.float().cpu()
+        for i, row in enumerate(batch_rows):
+            row["id"] = Path(row["path"]).stem
+            if self.task == "deblur":
+                self._add_restored(row, out[i], probs, batch, i)
+            elif len(self.shown) < self.examples:
+                grey = _to_uint8(batch["lq"][i])[..., 0]
+                self.shown.append([grey, colorize_mask(out[i].argmax(0).numpy()),
+                                   colorize_mask(batch["mask"][i].numpy()), _to_uint8(batch["gt"][i])])
+        self.rows.extend(batch_rows)
+        return len(batch_rows)
+
+    def _add_restored(self, row: dict, out: torch.Tensor, probs: torch.Tensor | None, batch: dict, i: int) -> None:
+        """A restored face's NIQE and identity scores, and its example (blurry | mask read | restored | sharp)."""
+        restored, sharp = _to_uint8(out), _to_uint8(batch["gt"][i])
+        row["niqe"] = niqe(restored) if min(restored.shape[:2]) >= 96 else math.nan
+        if self.scorer is not None:
+            pair = self.scorer.descriptors(restored, sharp)
+            row.update(self.scorer.scores(*pair))
+            self.pairs.append(pair)
+        if len(self.shown) < self.examples:
+            ids = batch["mask"][i] if probs is None else probs[i].argmax(0).cpu()
+            self.shown.append([_to_uint8(batch["lq"][i]), colorize_mask(ids.numpy()), restored, sharp])
 
 
 def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, *, identity: bool = False,

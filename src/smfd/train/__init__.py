@@ -1,4 +1,5 @@
-"""Training: typed configs, the loop (fit/evaluate), checkpoints, cross-validation and ablations."""
+"""Training: typed configs, the loop (fit/evaluate), checkpoints, one runner for batches of jobs (jobs), and on it
+cross-validation and ablations (crossval) and a queue inside a time budget (queue)."""
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, load_config

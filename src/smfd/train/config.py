@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -151,33 +152,38 @@ class TrainConfig:
         return asdict(self)
 
 
-def _build(cls: type, values: dict, where: str) -> Any:
+def from_dict(cls: type, values: dict, where: str = "") -> Any:
+    """A config dataclass from a YAML mapping, every value checked against its field's type; ``where`` is the
+    mapping's dotted path, so an error names the key (``unknown config key candidates.d.modle``)."""
     if not isinstance(values, dict):
         raise ValueError(f"{where or 'config'}: expected a mapping, got {values!r}")
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
     unknown = set(values) - names
     if unknown:
         raise ValueError(f"unknown config key {where + '.' if where else ''}{sorted(unknown)[0]} "
                          f"(known: {', '.join(sorted(names))})")
-    kwargs = {}
-    for key, value in values.items():
-        hint = hints[key]
-        path = f"{where}.{key}" if where else key
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value or {}, path)
-        else:
-            kwargs[key] = _coerce(hint, value, path)
-    return cls(**kwargs)
+    missing = [f.name for f in fields if f.name not in values and f.init and
+               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"config key {where + '.' if where else ''}{missing[0]} is missing")
+    kwargs = {key: _coerce(hints[key], value, f"{where}.{key}" if where else key) for key, value in values.items()}
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a section's own checks (__post_init__) begin with the field's name: put its path before
+        raise ValueError(f"{where}.{e}" if where else str(e)) from None
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:
     """Check and convert a YAML value to a field's type (YAML 1.1 reads ``2e-4`` as a string)."""
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value or {}, path)
     args = typing.get_args(hint)
-    if type(None) in args:  # X | None
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return _coerce_union(args, value, path)
+    if typing.get_origin(hint) is dict and dataclasses.is_dataclass(args[1]) and isinstance(value, dict):
+        return {k: from_dict(args[1], v, f"{path}.{k}") for k, v in value.items()}  # named sections
     try:
         if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
             return float(value)
@@ -190,15 +196,33 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if hint is dict and isinstance(value, dict):
             return value
         if typing.get_origin(hint) is typing.Literal and isinstance(value, str):
-            return value  # checked against its choices in TrainConfig.__post_init__, which names them
-        if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and \
-                typing.get_args(hint)[-1] is Ellipsis:
-            return tuple(_coerce(typing.get_args(hint)[0], v, path) for v in value)
+            return value  # checked against its choices in __post_init__, which names them
+        if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)) and args[-1] is Ellipsis:
+            return tuple(_coerce(args[0], v, path) for v in value)
         if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
-            return tuple(_coerce(a, v, path) for a, v in zip(typing.get_args(hint), value, strict=True))
+            return tuple(_coerce(a, v, path) for a, v in zip(args, value, strict=True))
     except ValueError:
         pass
     raise ValueError(f"config key {path}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _coerce_union(args: tuple, value: Any, path: str) -> Any:
+    """``X | None``, ``bool | str``, ``int | float``: a value of one of the types as it is, else the first that
+    converts it."""
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    for a in options:
+        if isinstance(a, type) and type(value) is a:
+            return value
+    for a in options:
+        try:
+            return _coerce(a, value, path)
+        except ValueError:
+            if len(options) == 1:
+                raise
+    raise ValueError(f"config key {path}: expected {' or '.join(getattr(a, '__name__', str(a)) for a in options)}, "
+                     f"got {value!r}")
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -246,7 +270,7 @@ def load_config(
     for key, value in fixed.items():
         if value is not None:
             _set(raw, key, value)
-    return _build(TrainConfig, raw, "")
+    return from_dict(TrainConfig, raw)
 
 
 def parse_assignments(items: list[str] | tuple[str, ...], flag: str = "--set") -> list[tuple[str, Any]]:
@@ -262,7 +286,7 @@ def parse_assignments(items: list[str] | tuple[str, ...], flag: str = "--set") -
 
 def config_from_dict(d: dict) -> TrainConfig:
     """Rebuild a config saved with :meth:`TrainConfig.to_dict` (e.g. from a checkpoint)."""
-    return _build(TrainConfig, d, "")
+    return from_dict(TrainConfig, d)
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike) -> None:

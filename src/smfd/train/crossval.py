@@ -1,8 +1,8 @@
 """Cross-validation (thesis Table 4.4) and the ablation (Table 4.3) as restartable batch jobs.
 
-Each fold / variant trains in its own run folder under ``out_dir``; re-running the same command resumes
-unfinished runs and skips finished ones, then evaluates every best model on the test split and writes the
-table (``cv.md``/``cv.csv`` or ``ablation.md``/``ablation.csv``).
+Each fold / variant is a job of :func:`smfd.train.jobs.run_jobs` in its own run folder under ``out_dir``: it trains,
+then its best model is scored on the test split (``eval-test``). Re-running the same command continues unfinished
+runs and skips finished ones, then writes the table (``cv.md``/``cv.csv`` or ``ablation.md``/``ablation.csv``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pathlib import Path
 from ..models import count_parameters, create_model
 from ..models.runner import Task
 from ..report.tables import mean_sd_row, write_table
-from ..score import evaluate_model, summarize, write_results
-from .config import load_config
-from .loop import fit
+from .config import TrainConfig, load_config
+from .jobs import Job, Score, raise_failures, run_jobs
 
 log = logging.getLogger("smfd.train")
 
@@ -30,16 +29,22 @@ ABLATION_LABELS = {
 }
 
 
-def _train_or_resume(cfg, run: Path) -> None:
-    fit(cfg, run, resume=(run / "last.pt").is_file())
+def _job(name: str, cfg: TrainConfig, run: Path, limit: int | None) -> Job:
+    """Train ``cfg`` in ``run``, then score its best model on the test split into ``run/eval-test``."""
+    score = Score(cfg.data.root, mask_source=cfg.mask_source, limit=limit, examples=6, out=str(run / "eval-test"))
+    return Job(name, str(run), train=cfg, scores=(score,))
 
 
-def _test_scores(run: Path, data: str, task: Task, mask_source: str, limit: int | None) -> dict:
-    rows, info, examples = evaluate_model(str(run), data, split="test", mask_source=mask_source, limit=limit)
-    write_results(run / "eval-test", rows, info, examples, overwrite=True)
-    s = summarize(rows)
+def _run(jobs: list[Job], task: Task) -> list[dict]:
+    """Run the jobs one after another here; each one's best validation score and its test scores."""
+    results = run_jobs(jobs, isolate=False)
+    raise_failures(results, jobs)
     keys = ("dice", "jaccard") if task == "mask" else ("psnr", "ssim", "mse", "colour_shift", "niqe")
-    return {f"test_{k}": s[k]["mean"] for k in keys}
+    rows = []
+    for job in jobs:
+        r = results[job.name]
+        rows.append({f"val_{r['monitor']}": r["best_val"], **{f"test_{k}": r["test"]["thesis"][k] for k in keys}})
+    return rows
 
 
 def cross_validate(
@@ -48,16 +53,13 @@ def cross_validate(
 ) -> list[dict]:
     """Train fold 0..folds-1 (fold k validates), score each best model on the test split, write the table."""
     out_dir = Path(out_dir)
-    rows = []
+    jobs = []
     for k in range(folds):
         cfg = load_config(config, task, [*overrides, f"data.fold={k}", f"data.folds={folds}"],
                           **{"data.root": data, "mask_source": mask_source})
-        run = out_dir / f"fold{k}"
-        log.info("cross-validation: fold %d/%d -> %s", k + 1, folds, run)
-        _train_or_resume(cfg, run)
-        best = _best_val(run, cfg.monitor)
-        rows.append({"fold": str(k + 1), f"val_{cfg.monitor}": best,
-                     **_test_scores(run, data, task, cfg.mask_source, test_limit)})
+        jobs.append(_job(f"fold{k}", cfg, out_dir / f"fold{k}", test_limit))
+    log.info("cross-validation: %d folds in %s", folds, out_dir)
+    rows = [{"fold": str(k + 1), **row} for k, row in enumerate(_run(jobs, task))]
     cols = ["fold", *[c for c in rows[0] if c != "fold"]]
     table = [*rows, mean_sd_row(rows, cols[1:], "mean ± SD", "fold")]
     write_table(out_dir / "cv", table, cols, title=f"{folds}-fold cross-validation, {task} ({config or 'defaults'})",
@@ -72,26 +74,17 @@ def ablate(
 ) -> list[dict]:
     """Train the ablation variants with one config and score each on the test split."""
     out_dir = Path(out_dir)
+    configs = [load_config(config, "deblur", [*overrides, f"model.name={name}"],
+                           **{"data.root": data, "mask_source": mask_source}) for name in variants]
+    log.info("ablation: %d variants in %s", len(variants), out_dir)
+    scores = _run([_job(name, cfg, out_dir / name, test_limit) for name, cfg in zip(variants, configs, strict=True)],
+                  "deblur")
     rows = []
-    for name in variants:
-        cfg = load_config(config, "deblur", [*overrides, f"model.name={name}"],
-                          **{"data.root": data, "mask_source": mask_source})
-        run = out_dir / name
-        log.info("ablation: %s -> %s", name, run)
-        _train_or_resume(cfg, run)
+    for name, cfg, score in zip(variants, configs, scores, strict=True):
         params = count_parameters(create_model(name, **cfg.model.kwargs))["total_keras_convention"]
-        rows.append({"variant": ABLATION_LABELS.get(name, name), "model": name, "params": params,
-                     f"val_{cfg.monitor}": _best_val(run, cfg.monitor),
-                     **_test_scores(run, data, "deblur", cfg.mask_source, test_limit)})
+        rows.append({"variant": ABLATION_LABELS.get(name, name), "model": name, "params": params, **score})
     cols = list(rows[0])
     write_table(out_dir / "ablation", rows, cols, title=f"Ablation ({config or 'defaults'})",
                 footer=f"One config for every variant; best checkpoint by validation {cfg.monitor}, scored on the "
                        f"test split (seeded degradations); data: {data}; overrides: {' '.join(overrides) or 'none'}.")
     return rows
-
-
-def _best_val(run: Path, monitor: str) -> float:
-    import csv
-
-    with open(run / "metrics.csv", newline="") as f:
-        return max(float(r[f"val_{monitor}"]) for r in csv.DictReader(f))

@@ -7,7 +7,9 @@ code runs a tiny queue on a CPU as a test. ``smfd queue QUEUE.yaml --data PACK -
   ``minutes`` (``budget_minutes``), in a process of its own, then is scored on its split's test faces for each
   listed degradation family; up to ``lanes`` jobs run side by side (the CPU cores are shared out among their
   data loaders), a job waits for the jobs it names in ``after`` (``mask_source: job:NAME`` uses a mask generator
-  trained earlier in the queue), and no job starts that cannot finish before the deadline;
+  trained earlier in the queue), and no job starts that cannot finish before the deadline (the jobs run through
+  :func:`smfd.train.jobs.run_jobs`; every job's config is resolved before the first starts, so a bad one costs
+  no time);
 * ``OUT`` gets at most 8 files: ``results.md`` and ``results.json`` (per job: what ran, steps, face passes,
   minutes, validation and test scores, status), ``metrics.csv`` (every job's epochs, with a ``job`` column),
   ``queue.log`` (this process's log and the end of each job's), and the fp16 weights of the jobs marked
@@ -31,10 +33,8 @@ import io
 import json
 import logging
 import os
-import signal
-import subprocess
-import sys
-import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,6 +43,8 @@ import yaml
 
 from ..fileio import atomic_write_bytes
 from ..score.masks import MaskSource, parse_mask_source
+from .config import load_config
+from .jobs import INPUT, Job, Score, check_jobs, read_csv, readiness, run_jobs
 
 log = logging.getLogger("smfd.queue")
 
@@ -58,7 +60,9 @@ JobTask = Literal["mask", "deblur", "input"]  # input: score the degraded test f
 
 
 @dataclass
-class Job:
+class QueueJob:
+    """A job of a queue file, as written there (:func:`to_jobs` makes it a job of the runner)."""
+
     name: str
     task: JobTask  # mask, deblur, or input (score the degraded test faces themselves: a table's "blurry" row)
     config: str = ""
@@ -90,7 +94,7 @@ class Job:
 
 @dataclass
 class Queue:
-    jobs: list[Job]
+    jobs: list[QueueJob]
     minutes: float = 8.0
     lanes: int = 1
 
@@ -107,20 +111,17 @@ def load_queue(path: str | os.PathLike) -> Queue:
         if not isinstance(j, dict) or "name" not in j or "task" not in j:
             raise ValueError(f"{path}: job {i + 1} needs a name and a task")
         try:
-            jobs.append(Job(**j))
+            jobs.append(QueueJob(**j))
         except TypeError as e:
             raise ValueError(f"{path}: job {j['name']}: {e}") from None
-    names = [j.name for j in jobs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: job names repeat")
-    for j in jobs:
-        for d in j.after:
-            if d not in names[: names.index(j.name)]:
-                raise ValueError(f"{path}: job {j.name} waits for {d!r}, which is not an earlier job")
+    try:
+        check_jobs(jobs)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return Queue(jobs, float(raw.get("minutes", 8.0)), int(raw.get("lanes", 1)))
 
 
-def reserved_seconds(job: Job) -> float:
+def reserved_seconds(job: QueueJob) -> float:
     """What the queue keeps free for a job before it starts it: start-up, training minutes, scoring."""
     return (0 if job.task == "input" else job.minutes * 60 + START_SECONDS) + EVAL_SECONDS
 
@@ -134,30 +135,24 @@ def plan_queue(queue: Queue, minutes: float | None = None, lanes: int | None = N
     lanes = max(1, lanes or queue.lanes)
     t, pending = 0.0, list(queue.jobs)
     running: dict[int, tuple[float, str]] = {}  # lane -> (end in seconds, job)
-    finished: dict[str, str] = {}  # job -> status, once it has left its lane (or never got one)
+    ended: dict[str, str] = {}  # job -> status, once it has left its lane (or never got one)
     rows: dict[str, dict] = {}
     while pending or running:
         for lane, (end, name) in list(running.items()):
             if end <= t:
                 del running[lane]
-                finished[name] = "done"
+                ended[name] = "done"
         for job in list(pending):
             if len(running) >= lanes:
                 break
-            failed = [d for d in job.after if d in finished and finished[d] != "done"]
-            if failed:
-                pending.remove(job)
-                rows[job.name] = {"job": job.name, "status": f"skipped: {failed[0]} not run"}
-                finished[job.name] = rows[job.name]["status"]
-                continue
-            if any(d not in finished for d in job.after):
-                continue  # waits; later jobs may start meanwhile
-            pending.remove(job)
             need = reserved_seconds(job)
-            if need + MARGIN_SECONDS > deadline - t:
-                rows[job.name] = {"job": job.name, "status": f"not started: needs {need / 60:.1f} min, "
-                                                             f"{(deadline - t) / 60:.1f} left"}
-                finished[job.name] = rows[job.name]["status"]
+            verdict = readiness(job.after, ended, need, deadline - t, MARGIN_SECONDS)
+            if verdict == "wait":
+                continue  # later jobs may start meanwhile
+            pending.remove(job)
+            if verdict != "start":
+                rows[job.name] = {"job": job.name, "status": verdict}
+                ended[job.name] = verdict
                 continue
             lane = min(set(range(lanes)) - set(running))
             running[lane] = (t + need, job.name)
@@ -184,84 +179,43 @@ def plan_markdown(queue: Queue, rows: list[dict], minutes: float | None = None, 
     return "\n".join(lines) + "\n"
 
 
-# --- one job, in its own process ---------------------------------------------------------------------------
+# --- the queue's jobs, run ------------------------------------------------------------------------------------
 
 
-def run_job(spec: dict) -> dict:
-    """Train (unless an input job) and score one job; writes and returns ``result.json`` in its run folder."""
-    from ..models.io import resolve_model_path
-    from ..score import evaluate_model, summarize
-    from .config import load_config
-    from .loop import fit
+def to_jobs(queue: Queue, data: str | os.PathLike, work: Path, extra_set: Sequence[str] = (),
+            eval_limit: int | None = None) -> list[Job]:
+    """The queue's jobs as the runner's: each training job's config resolved (its file, its ``set``, its minutes,
+    then ``extra_set``), ``{data}`` filled in, ``job:NAME`` masks read from that job's run folder."""
+    return [_to_job(_filled(j, data), data, work, extra_set, eval_limit) for j in queue.jobs]
 
-    data = spec["data"]
-    job = Job(**json.loads(json.dumps(spec["job"]).replace("{data}", str(data).replace("\\", "/"))))
-    run_dir = Path(spec["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    result: dict = {"job": job.name, "task": job.task, "status": "running"}
+
+def _filled(job: QueueJob, data: str | os.PathLike) -> QueueJob:
+    """``job`` with ``{data}`` standing for the data folder (in its set, split...)."""
+    text = json.dumps(asdict(job)).replace("{data}", str(data).replace("\\", "/"))
+    return QueueJob(**json.loads(text))
+
+
+def _to_job(job: QueueJob, data: str | os.PathLike, work: Path, extra_set: Sequence[str],
+            eval_limit: int | None) -> Job:
+    limit = job.eval_limit if eval_limit is None else min(eval_limit, job.eval_limit or eval_limit)
+    if job.task == "input":
+        scores = tuple(Score(str(data), INPUT, family, split_file=job.split or None, limit=limit)
+                       for family in job.eval)
+        return Job(job.name, str(work / job.name), scores=scores, after=tuple(job.after),
+                   reserve_seconds=reserved_seconds(job))
     source = job.source
     if source is not None and source.kind == "job":  # the generator that job trained, in its folder
-        source = MaskSource("generator", str(Path(spec["work"]) / source.target))
-    mask_source = str(source) if source is not None else ""
-    t0 = time.time()
-    if job.task == "input":
-        model, split_file, eval_mask = "input", job.split or None, "gt"
-        result.update(model_name="input")
-    else:
-        overrides = [*job.set, f"budget_minutes={job.minutes}", *spec.get("extra_set", [])]
-        fixed = {"data.root": data, **({"mask_source": mask_source} if mask_source else {})}
-        cfg = load_config(job.config or None, job.task, overrides, **fixed)
-        try:
-            fr = fit(cfg, run_dir, progress=False)
-            result["stopped"] = ""
-        except KeyboardInterrupt:  # the queue's clock (SIGINT): score what the run has so far
-            log.info("job %s: training stopped by the queue's clock; scoring its best epoch so far", job.name)
-            fr = None
-            result["stopped"] = "training cut at its wall-clock share"
-        rows = _read_csv(run_dir / "metrics.csv")
-        steps = int(rows[-1]["steps"]) if rows else 0
-        from ..models import build
-
-        reads_mask = build(cfg.model.name, **cfg.model.kwargs).spec.reads_mask
-        result.update(model_name=cfg.model.name, mask_source=cfg.mask_source if reads_mask else "-",
-                      batch_size=cfg.batch_size,
-                      steps=steps, face_passes=steps * cfg.batch_size, epochs=len(rows),
-                      train_minutes=float(rows[-1]["train_minutes"]) if rows else 0.0, monitor=cfg.monitor,
-                      best_val=max((float(r[f"val_{cfg.monitor}"]) for r in rows), default=None),
-                      stopped_early=bool(fr and fr.stopped_early), precision=cfg.precision)
-        if not rows:
-            raise RuntimeError(f"job {job.name}: no epoch finished, nothing to score")
-        model, split_file, eval_mask = str(resolve_model_path(run_dir)), str(run_dir / "split.json"), cfg.mask_source
-    result["test"] = {}
-    for family in job.eval:
-        rows, info, _ = evaluate_model(model, data, split="test", split_file=split_file, mask_source=eval_mask,
-                                       limit=job.eval_limit, degradation=family, examples=0)
-        summary = summarize(rows)
-        result["test"][family] = {k: v["mean"] for k, v in summary.items()}
-        result["test"][family]["n"] = info["n_images"]
-        result["precision_eval"] = info["precision"]
-    result.update(status="done", seconds=round(time.time() - t0, 1))
-    atomic_write_bytes(run_dir / "result.json", json.dumps(result, indent=1, default=str).encode())
-    return result
-
-
-def _read_csv(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-# --- the queue -----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Running:
-    job: Job
-    proc: subprocess.Popen
-    started: float
-    log_file: io.TextIOBase
-    interrupted: bool = False
+        source = MaskSource("generator", str(work / source.target))
+    fixed = {"data.root": str(data), **({"mask_source": str(source)} if source is not None else {})}
+    try:
+        cfg = load_config(job.config or None, job.task, [*job.set, f"budget_minutes={job.minutes}", *extra_set],
+                          **fixed)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"job {job.name}: {e}") from None
+    scores = tuple(Score(str(data), degradation=family, mask_source=cfg.mask_source, limit=limit)
+                   for family in job.eval)
+    return Job(job.name, str(work / job.name), train=cfg, scores=scores, after=tuple(job.after),
+               share_seconds=job.minutes * 60 + START_SECONDS, reserve_seconds=reserved_seconds(job))
 
 
 def run_queue(queue: Queue, data: str | os.PathLike, out: str | os.PathLike, *, work: str | os.PathLike,
@@ -269,112 +223,44 @@ def run_queue(queue: Queue, data: str | os.PathLike, out: str | os.PathLike, *, 
               eval_limit: int | None = None, poll: float = 1.0) -> dict:
     """Run ``queue`` (see the module doc) and write its folder ``out``; returns the results record.
     ``extra_set``: overrides for every training job (after its own); ``eval_limit``: score at most this many
-    test faces in every job (a quick run)."""
+    test faces in every job (a quick run). A job's bad config refuses the queue before anything runs."""
     out, work = Path(out), Path(work)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out}: folder is not empty (choose another -o)")
-    out.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
-    log_path = work / "queue.log"
-    handler = logging.FileHandler(log_path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
     minutes = minutes or queue.minutes
     lanes = max(1, lanes or queue.lanes)
-    deadline = time.monotonic() + minutes * 60
     cores = os.cpu_count() or 1
-    workers = max(0, cores // lanes - 1)
-    log.info("queue: %d jobs, %d lanes, %.1f min, %d cores (%d loader workers a job), data %s",
-             len(queue.jobs), lanes, minutes, cores, workers, data)
-    _log_machine()
-    pending, running, results = list(queue.jobs), [], {}
-    try:
-        while pending or running:
-            for r in list(running):
-                code = r.proc.poll()
-                now = time.monotonic()
-                late = now > deadline
-                if code is None and not r.interrupted and r.job.task != "input" and \
-                        now - r.started > r.job.minutes * 60 + START_SECONDS:
-                    r.proc.send_signal(signal.SIGINT)  # its wall-clock share is up: stop training, go on to scoring
-                    r.interrupted = True
-                    log.info("job %s: wall-clock share spent, training stopped", r.job.name)
-                if code is None and not late:
-                    continue
-                if code is None:
-                    r.proc.terminate()
-                    try:
-                        r.proc.wait(20)
-                    except subprocess.TimeoutExpired:
-                        r.proc.kill()
-                        r.proc.wait()
-                r.log_file.close()
-                running.remove(r)
-                results[r.job.name] = _collect(r.job, work, code, time.monotonic() - r.started)
-                log.info("job %s: %s after %.0f s", r.job.name, results[r.job.name]["status"],
-                         time.monotonic() - r.started)
-            for job in list(pending):
-                if len(running) >= lanes:
-                    break
-                failed = [d for d in job.after if d in results and results[d]["status"] != "done"]
-                if failed:
-                    pending.remove(job)
-                    results[job.name] = {"job": job.name, "task": job.task, "status": f"skipped: {failed[0]} failed"}
-                    continue
-                if any(d not in results for d in job.after):
-                    continue  # waits; later jobs may start meanwhile
-                left = deadline - time.monotonic()
-                need = reserved_seconds(job)
-                if need + MARGIN_SECONDS > left:
-                    pending.remove(job)
-                    results[job.name] = {"job": job.name, "task": job.task,
-                                         "status": f"not started: needs {need / 60:.1f} min, {left / 60:.1f} left"}
-                    log.info("job %s: %s", job.name, results[job.name]["status"])
-                    continue
-                pending.remove(job)
-                if eval_limit is not None:
-                    job = Job(**{**asdict(job), "eval_limit": min(eval_limit, job.eval_limit or eval_limit)})
-                running.append(_start(job, data, work, workers, extra_set or []))
-            if not running and pending and all(any(d not in results for d in j.after) for j in pending):
-                for job in pending:  # cannot happen with a checked queue; kept so the loop always ends
-                    results[job.name] = {"job": job.name, "task": job.task, "status": "not started: waits forever"}
-                pending = []
-            time.sleep(poll if running else 0)
-    finally:
-        for r in running:
-            r.proc.kill()
-            r.log_file.close()
-        log.removeHandler(handler)
-        handler.close()
-    record = {"minutes": minutes, "lanes": lanes, "data": str(data), "jobs": [results[j.name] for j in queue.jobs],
-              "machine": _machine()}
+    workers = max(0, cores // lanes - 1)  # the CPU cores shared out among the lanes' data loaders
+    jobs = to_jobs(queue, data, work, [f"data.num_workers={workers}", *(extra_set or [])], eval_limit)
+    out.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    with _logging_to(work / "queue.log"):
+        log.info("queue: %d jobs, %d lanes, %.1f min, %d cores (%d loader workers a job), data %s",
+                 len(queue.jobs), lanes, minutes, cores, workers, data)
+        log.info("machine: %s", _machine())
+        results = run_jobs(jobs, lanes=lanes, minutes=minutes, margin=MARGIN_SECONDS, threads=2, poll=poll)
+    record = {"minutes": minutes, "lanes": lanes, "data": str(data),
+              "jobs": [{"job": j.name, "task": j.task, **({"model_name": INPUT} if j.task == "input" else {}),
+                        **results[j.name]} for j in queue.jobs], "machine": _machine()}
     _write_out(queue, record, work, out)
     return record
 
 
-def _start(job: Job, data, work: Path, workers: int, extra_set: list[str]) -> _Running:
-    run_dir = work / job.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"job": asdict(job), "data": str(data), "run_dir": str(run_dir), "work": str(work),
-            "extra_set": [f"data.num_workers={workers}", *extra_set]}
-    log_file = open(run_dir / "job.log", "w")
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "smfd.train.queue", json.dumps(spec)], stdout=log_file,
-                            stderr=subprocess.STDOUT, env=env)
-    log.info("job %s: started (%s, %s min)", job.name, job.task, job.minutes)
-    return _Running(job, proc, time.monotonic(), log_file)
-
-
-def _collect(job: Job, work: Path, code: int | None, seconds: float) -> dict:
-    path = work / job.name / "result.json"
-    if code == 0 and path.is_file():
-        return json.loads(path.read_text())
-    tail = (work / job.name / "job.log").read_text(errors="replace").strip().splitlines()[-1:] if \
-        (work / job.name / "job.log").is_file() else []
-    why = "stopped at the deadline" if code is None else f"failed (exit {code})"
-    return {"job": job.name, "task": job.task, "status": f"{why}: {tail[0][:300] if tail else ''}",
-            "seconds": round(seconds, 1)}
+@contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """The queue's and the runner's log lines also go to ``path`` while the queue runs."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    loggers = [log, logging.getLogger("smfd.jobs")]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+        handler.close()
 
 
 def _machine() -> dict:
@@ -386,10 +272,6 @@ def _machine() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def _log_machine() -> None:
-    log.info("machine: %s", _machine())
 
 
 def _write_out(queue: Queue, record: dict, work: Path, out: Path) -> None:
@@ -419,7 +301,7 @@ def _write_out(queue: Queue, record: dict, work: Path, out: Path) -> None:
         budget -= len(parts)
     metrics = []
     for job in queue.jobs:
-        for row in _read_csv(work / job.name / "metrics.csv"):
+        for row in read_csv(work / job.name / "metrics.csv"):
             metrics.append({"job": job.name, **row})
     if metrics:
         fields = list(dict.fromkeys(k for row in metrics for k in row))
@@ -455,18 +337,3 @@ def results_markdown(record: dict) -> str:
                      f"{r.get('face_passes', '')} | {r.get('epochs', '')} | {r.get('train_minutes', '')} | {val} | "
                      f"{test} | {r['status']}{' (' + r['stopped'] + ')' if r.get('stopped') else ''} |")
     return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    """``python -m smfd.train.queue SPEC_JSON``: one job (what :func:`run_queue` starts)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
-    # the queue's clock stops a job with SIGINT: take it as Ctrl-C whatever this process inherited (a parent that
-    # ignores or blocks SIGINT, as a test runner or a service manager may, passes that on to its children)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    run_job(json.loads(sys.argv[1]))
-
-
-if __name__ == "__main__":
-    main()

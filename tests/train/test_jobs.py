@@ -1,0 +1,58 @@
+"""The one job runner: a tiny batch trains and scores, a re-run skips what is done (and runs again what changed),
+and a failure stays with its job and the jobs waiting for it."""
+
+from dataclasses import replace
+
+import pytest
+
+from helpers import make_face_folder
+from smfd.train import load_config
+from smfd.train.jobs import INPUT, Job, JobsFailed, Score, check_jobs, raise_failures, run_jobs
+
+TINY = ["epochs=1", "batch_size=2", "data.size=32", "data.test_fraction=0.25", "data.val_limit=2",
+        "data.augment=false", "threads=1", "data.num_workers=0"]
+
+
+def test_a_batch_runs_skips_what_is_done_and_keeps_failures_to_their_job(tmp_path):
+    faces = str(make_face_folder(tmp_path / "faces", n=12, size=32))
+    masks = load_config(None, "mask", TINY, **{"data.root": faces})
+    broken = load_config(None, "deblur", [*TINY, "model.name=no_such_net"], **{"data.root": faces})
+    jobs = [Job("masks", str(tmp_path / "masks"), train=masks, scores=(Score(faces, limit=2),)),
+            Job("broken", str(tmp_path / "broken"), train=broken, scores=(Score(faces),)),
+            Job("after-broken", str(tmp_path / "after"), scores=(Score(faces, INPUT),), after=("broken",)),
+            Job("blurry", str(tmp_path / "blurry"), scores=(Score(faces, INPUT, "lowres", limit=2),))]
+    results = run_jobs(jobs, isolate=False)
+    assert list(results) == ["masks", "broken", "after-broken", "blurry"]
+    done = results["masks"]
+    assert done["status"] == "done" and done["epochs"] == 1 and done["steps"] >= 1 and done["model_name"] == \
+        "mask_generator"
+    assert done["test"]["thesis"]["n"] == 2 and 0 <= done["test"]["thesis"]["dice"] <= 1
+    assert results["broken"]["status"].startswith("failed") and "no_such_net" in results["broken"]["status"]
+    assert results["after-broken"]["status"] == "skipped: broken did not finish"
+    assert results["blurry"]["status"] == "done" and results["blurry"]["test"]["lowres"]["n"] == 2
+    with pytest.raises(JobsFailed, match="2 of 4 jobs did not finish: broken: failed"):
+        raise_failures(results, jobs)
+
+    # run again: the finished jobs are not trained or scored again
+    trained = (tmp_path / "masks" / "metrics.csv").stat().st_mtime_ns
+    again = run_jobs(jobs, isolate=False)
+    assert again["masks"] == done and again["blurry"] == results["blurry"]
+    assert (tmp_path / "masks" / "metrics.csv").stat().st_mtime_ns == trained
+    # a job whose spec changed runs again: its run goes on from last.pt (nothing left to train), scored anew
+    more = run_jobs([replace(jobs[0], scores=(Score(faces, limit=3),))], isolate=False)["masks"]
+    assert more["test"]["thesis"]["n"] == 3 and more["steps"] == done["steps"]
+    assert (tmp_path / "masks" / "metrics.csv").stat().st_mtime_ns == trained
+
+
+def test_a_batch_is_checked_before_it_runs():
+    with pytest.raises(ValueError, match="repeat"):
+        check_jobs([Job("a", "a"), Job("a", "b")])
+    with pytest.raises(ValueError, match="not an earlier job"):
+        check_jobs([Job("a", "a", after=("b",)), Job("b", "b")])
+
+
+def test_a_job_spec_survives_its_json():
+    cfg = load_config(None, "deblur", ["model.kwargs={width: 8}", "data.sizes=[256]"])
+    job = Job("j", "run", train=cfg, scores=(Score("faces", degradation="lowres", limit=3),), after=("m",),
+              share_seconds=60.0)
+    assert Job.from_json(job.to_json()) == job
