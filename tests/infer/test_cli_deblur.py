@@ -5,15 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import make_tiny_bundle, write_bad_inputs
+from helpers import write_bad_inputs
 from smfd.data import read_image
 from smfd.data.io import write_image
 from smfd.samples import samples_dir
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
 
 
 def test_aligned_folder_run_with_all_outputs(bundle, tmp_path, run_cli):

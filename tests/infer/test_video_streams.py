@@ -8,105 +8,16 @@ import os
 import signal
 from fractions import Fraction
 
-import numpy as np
 import pytest
 
-from helpers import make_clip, make_tiny_bundle
-from smfd.infer.pipeline import load_pipeline
+from helpers import FPS, make_clip
+from helpers import make_av_clip as make
+from helpers import measure_clip as measure
 
 av = pytest.importorskip("av")
 pytest.importorskip("dlib")
 
 from smfd.infer.video import VideoOptions, probe  # noqa: E402
-
-FPS, RATE, FLASH = 10, 16000, 12  # the flash and the beep: frame 12, 1.2 s after the first frame
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def pipe(bundle):
-    return load_pipeline(str(bundle), precision="fp32")
-
-
-def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aac",), bframes=False,
-         options=None, metadata=None, subtitles=False, pix_fmt=None):
-    """A clip whose first frame is at ``t0`` s: dark frames but one white (frame ``FLASH``), and for each codec in
-    ``audio`` a silent track with a 1 kHz beep starting at the white frame (tagged with a language)."""
-    w, h = size
-    srt = None
-    if subtitles:  # subtitles come as packets of an SRT file: FFmpeg encodes none from scratch
-        (path.parent / "sub.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHola\n")
-        srt = av.open(str(path.parent / "sub.srt"))
-    with av.open(str(path), "w", options=options or {}) as out:
-        opts = {"bf": "2" if bframes else "0"} if vcodec == "libx264" else {}
-        v = out.add_stream(vcodec, rate=FPS, options=opts)
-        v.width, v.height = w, h
-        v.pix_fmt = pix_fmt or ("yuvj420p" if vcodec == "mjpeg" else "yuv420p")
-        v.codec_context.time_base = Fraction(1, FPS)
-        tracks = []
-        for i, codec in enumerate(audio):
-            a = out.add_stream(codec, rate=RATE, layout="mono")
-            a.metadata["language"] = ("eng", "fra", "deu")[i]
-            tracks.append(a)
-        if srt is not None:
-            sub = out.add_stream_from_template(srt.streams[0])
-            sub.metadata["language"] = "spa"
-            sub.disposition = av.stream.Disposition.forced
-        out.metadata.update(metadata or {})
-        wave = np.zeros(RATE * frames // FPS, np.float32)
-        beep = np.arange(RATE // FPS)
-        wave[RATE * FLASH // FPS :][: len(beep)] = 0.5 * np.sin(2 * np.pi * 1000 * beep / RATE)
-        for i in range(frames + 1):  # interleaved as recorders write them: each frame's sound beside it
-            if i < frames:
-                img = np.full((h, w, 3), 255 if i == FLASH else 30, np.uint8)
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-                frame.pts, frame.time_base = round(t0 * FPS) + i, Fraction(1, FPS)
-            out.mux(v.encode(frame if i < frames else None))
-            for a in tracks:
-                out.mux(a.encode(_audio_frame(wave, i, a.codec_context.format.name, t0) if i < frames else None))
-        if srt is not None:
-            for p in srt.demux():
-                if p.dts is not None:
-                    p.stream = sub
-                    out.mux(p)
-            srt.close()
-    return path
-
-
-def _audio_frame(wave, i, fmt, t0):
-    chunk = wave[None, i * RATE // FPS : (i + 1) * RATE // FPS]
-    if fmt.startswith(("s16", "s32")):
-        bits = 16 if fmt.startswith("s16") else 32
-        chunk = (chunk * (2 ** (bits - 1) - 1)).astype(np.int16 if bits == 16 else np.int32)
-    af = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
-    af.sample_rate, af.pts, af.time_base = RATE, round(t0 * RATE) + i * RATE // FPS, Fraction(1, RATE)
-    return af
-
-
-def measure(path) -> dict:
-    """The output as a player meets it: frame times, the flash's and the first beep's times (s), the streams."""
-    with av.open(str(path)) as c:
-        times, flash = [], None
-        for f in c.decode(video=0):
-            times.append(float(f.pts * f.time_base))
-            if flash is None and f.to_ndarray(format="rgb24").mean() > 150:
-                flash = times[-1]
-        beep = None
-        if c.streams.audio:
-            c.seek(0)
-            for f in c.decode(audio=0):
-                x = f.to_ndarray().astype(np.float32).reshape(-1)
-                x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
-                if beep is None and np.abs(x).max() > 0.1:
-                    beep = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
-        streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language"), int(s.disposition))
-                   for s in c.streams]
-        return {"times": times, "flash": flash, "beep": beep, "streams": streams, "metadata": dict(c.metadata),
-                "pix_fmt": c.streams.video[0].codec_context.pix_fmt}
 
 
 @pytest.mark.parametrize(("name", "t0"), [("at10.mp4", 10.0), ("at10.mkv", 10.0), ("before0.ts", -0.1),
