@@ -105,11 +105,12 @@ class RestoreAndWrite:
     def _photo(self, f: Path, outs: list[Path]) -> dict:
         from ..errors import OverLimit
         from ..infer.photo_io import JPEG_SUFFIXES, open_photo
+        from ..infer.video_io import looks_like_video
 
         try:
             photo = open_photo(f, max_pixels=self.max_pixels)
         except (OSError, ValueError) as e:
-            hint = " (a video: leave out --aligned)" if self.aligned and _is_video(f) else ""
+            hint = " (a video: leave out --aligned)" if self.aligned and looks_like_video(f) else ""
             over = isinstance(e, OverLimit)
             return {"status": "failed", "reason": f"{e}{hint}", "over_limit": over}
         (res,) = self.deblur.restore([photo.image])

@@ -280,7 +280,7 @@ def _save(plan: DeblurPlan, tally: Tally, src: Path, photo, image: np.ndarray, m
 def run_crops(pipe, plan: DeblurPlan, tally: Tally, advance: Callable[[int], None]) -> None:
     """Aligned face crops (``--aligned``), restored a batch at a time."""
     from ..infer.photo_io import open_photo
-    from ..infer.video import VIDEO_SUFFIXES
+    from ..infer.video_io import looks_like_video
 
     for first in range(0, len(plan.crops), pipe.batch_size):
         batch, opened = plan.crops[first : first + pipe.batch_size], []
@@ -288,7 +288,7 @@ def run_crops(pipe, plan: DeblurPlan, tally: Tally, advance: Callable[[int], Non
             try:
                 opened.append((f, open_photo(f, max_pixels=plan.photo.max_pixels)))
             except (OSError, ValueError) as e:
-                tally.failed(f, e, " (a video: leave out --aligned)" if f.suffix.lower() in VIDEO_SUFFIXES else "")
+                tally.failed(f, e, " (a video: leave out --aligned)" if looks_like_video(f) else "")
         if opened:
             outs, masks = pipe.restore_faces([p.image for _, p in opened], plan.photo.keep, mask=plan.photo.want_mask)
             for (f, photo), image, mask in zip(opened, outs, masks, strict=True):

@@ -68,8 +68,8 @@ def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, st
                 for _ in frames:
                     bar.advance(task)
             except OSError as e:
-                if e.errno in DISK_ERRORS:
-                    raise WriteFailed(f"{targets[f]}: cannot write: {e.strerror or e}") from None
+                if e.errno in DISK_ERRORS:  # the writer's own errors are worded already (no strerror)
+                    raise WriteFailed(f"{targets[f]}: cannot write: {e.strerror}" if e.strerror else str(e)) from None
                 error = str(e)
             except (ValueError, RuntimeError) as e:
                 error = str(e)

@@ -35,6 +35,26 @@ def require_av():
     return av
 
 
+#: Brands of the ISO media file format (its ``ftyp`` box) that hold still images: HEIF, AVIF, JPEG 2000, raw photos.
+_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis", b"jp2 ",
+                 b"jpx ", b"crx ")
+
+
+def looks_like_video(path: str | os.PathLike) -> bool:
+    """Whether the file's first bytes are those of a clip in a container smfd reads (MP4, MOV, M4V, MKV, WebM,
+    AVI), whatever its name: a file's name is not its content. Reads 12 bytes; needs no PyAV."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
+    return (head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip")  # QuickTime files without an ftyp box
+            or head[:4] == b"\x1aE\xdf\xa3"  # Matroska and WebM (EBML)
+            or head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
 def output_suffix(suffix: str) -> str:
     """The suffix of a restored clip: the input's for MP4, MOV and MKV, else ``.mp4`` (H.264 in all of them)."""
     return suffix if suffix.lower() in KEPT_CONTAINERS else ".mp4"
@@ -216,5 +236,5 @@ class VideoReader:
                 yield Decoded(pts, time, frame.to_ndarray(format="rgb24") if time >= start - 1e-6 else None)
 
 
-__all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "output_suffix", "probe",
-           "reason", "require_av"]
+__all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "looks_like_video",
+           "output_suffix", "probe", "reason", "require_av"]
