@@ -254,6 +254,30 @@ def test_files_a_folder_run_leaves_out_are_named(bundle, tmp_path, run_cli):
     assert "DS_Store" not in res.err
 
 
+def test_subfolders_holding_inputs_are_named_not_searched(bundle, tmp_path, run_cli):
+    folder = _faces(tmp_path / "in", n=1)
+    _faces(folder / "2023" / "may", n=1)  # photos two levels down
+    (folder / "clips").mkdir()
+    (folder / "clips" / "a.mp4").write_bytes(b"x" * 10)  # a clip: read unless --aligned
+    for name in (".cache", "empty", "notes"):
+        (folder / name).mkdir()
+    (folder / ".cache" / "x.jpg").write_bytes(b"x")
+    (folder / "notes" / "todo.txt").write_text("x")
+    for flags, named in (([], ["2023", "clips"]), (["--aligned"], ["2023"])):
+        out = tmp_path / f"o{len(flags)}"
+        res = run_cli(["deblur", str(folder), "-o", str(out), "--weights", str(bundle), *flags])
+        assert res.code == 0, res.err
+        err = " ".join(res.err.split())
+        paths = ", ".join(str(folder / n) for n in named)
+        assert (f"left out {len(named)} subfolder(s) holding inputs, not searched (a folder run reads the folder's "
+                f"own files): {paths}; give each as an input to restore it, e.g. smfd deblur {folder / '2023'} "
+                "-o OUT/2023") in err
+        assert sorted(p.name for p in out.iterdir()) == ["f0.jpg"]
+    res = run_cli(["deblur", str(folder / "2023"), "-o", str(tmp_path / "none"), "--weights", str(bundle)])
+    assert res.code == 1 and "no input images found; 1 subfolder(s) holding inputs" in " ".join(res.err.split())
+    assert str(folder / "2023" / "may") in res.err and not (tmp_path / "none").exists()
+
+
 def test_usage_errors_exit_2_in_one_line(tmp_path, run_cli):
     src = str(samples_dir() / "images" / "00004.jpg")
     for extra, words in ((["--min-face", "-5"], "--min-face must be at least 0, got -5"),

@@ -366,10 +366,10 @@ def ray_line(summary: RaySummary) -> str:
 
 
 def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max_megapixels: float = 50.0,
-                  left_out: Sequence[Path] = (), aligned: bool = False) -> None:
-    """The local run's summary lines for a Ray run (``left_out``: files of other kinds in the input folders), with
-    one line on Ray (:func:`ray_line`); raises :class:`~smfd.cli.CliError` if any input failed or the run
-    stopped."""
+                  left_out: Sequence[Path] = (), aligned: bool = False, subfolders: Sequence[Path] = ()) -> None:
+    """The local run's summary lines for a Ray run (``left_out``: files of other kinds in the input folders,
+    ``subfolders``: their subfolders holding inputs, not searched), with one line on Ray (:func:`ray_line`); raises
+    :class:`~smfd.cli.CliError` if any input failed or the run stopped."""
     from .deblur import summarise
 
     notes = list(summary.notes)
@@ -378,7 +378,7 @@ def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max
     summarise(out=out, inputs=len(summary.inputs), kind=kind, aligned=aligned, restored=summary.restored,
               written=len(summary.written), done_before=len(summary.done_before), skips=summary.skips, notes=notes,
               left_out=left_out, stop=summary.stop, not_done=summary.not_done, failures=summary.failures,
-              extra=[ray_line(summary)] if summary.actors else [])
+              extra=[ray_line(summary)] if summary.actors else [], subfolders=subfolders)
 
 
 __all__ = ["CRASH_ONCE_ENV", "RaySummary", "RestoreAndWrite", "partial_files", "print_summary", "ray_line",

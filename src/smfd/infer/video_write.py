@@ -120,6 +120,8 @@ class VideoWriter:
             self.out.start_encoding()  # the header: refused now, not after the frames
         except av.error.FFmpegError as e:
             self.abort()
+            if isinstance(e, OSError):  # the disk (full, read-only), not the streams
+                raise _write_error(self.dst, e) from None
             raise ValueError(f"{reader.path}: its streams cannot be written to {self.dst.suffix} "
                              f"({reason(e)})") from None
         except BaseException:
