@@ -143,11 +143,12 @@ def make_av_clip(path: Path, *, t0: float = 0.0, frames: int = 20, size: tuple[i
                  vcodec: str = "libx264", audio: tuple[str, ...] = ("aac",), bframes: bool = False,
                  options: dict | None = None, metadata: dict | None = None, subtitles: bool = False,
                  pix_fmt: str | None = None, flash: int = FLASH, rotation: int = 0, pts: list[int] | None = None,
-                 deep: bool = False) -> Path:
+                 deep: bool = False, colour: tuple[int, int, int] = (30, 30, 30), bt709: bool = False) -> Path:
     """A clip whose first frame is at ``t0`` s: dark frames but one white (frame ``flash``), and for each codec in
     ``audio`` a silent track with a 1 kHz beep starting at the white frame (tagged with a language). ``pts``: the
     frames' timestamps in 1/FPS units (a variable frame rate); ``deep``: the dark frames are a gradient finer than
-    8 bits (16-bit RGB in, for 10-bit formats); ``rotation``: the display rotation stored."""
+    8 bits (16-bit RGB in, for 10-bit formats); ``colour``: the dark frames' RGB (8-bit clips); ``bt709``: the picture
+    tagged BT.709 (HD clips, phones), converted to YUV with its matrix; ``rotation``: the display rotation stored."""
     from fractions import Fraction
 
     import av
@@ -159,13 +160,15 @@ def make_av_clip(path: Path, *, t0: float = 0.0, frames: int = 20, size: tuple[i
         srt = av.open(str(path.parent / "sub.srt"))
     pts = pts or list(range(frames))
     with av.open(str(path), "w", options=options or {}) as out:
-        opts = {"bf": "2" if bframes else "0"} if vcodec == "libx264" else {}
-        v = out.add_stream(vcodec, rate=FPS, options=opts)
+        opts = {"libx264": {"bf": "2" if bframes else "0"}, "libx265": {"x265-params": "log-level=error"}}
+        v = out.add_stream(vcodec, rate=FPS, options=opts.get(vcodec, {}))
         v.width, v.height = w, h
         v.pix_fmt = pix_fmt or ("yuvj420p" if vcodec == "mjpeg" else "yuv420p")
         v.codec_context.time_base = Fraction(1, FPS)
         if rotation:
             v.set_display_rotation(rotation)
+        if bt709:
+            v.codec_context.colorspace = v.codec_context.color_primaries = v.codec_context.color_trc = 1
         tracks = []
         for i, codec in enumerate(audio):
             a = out.add_stream(codec, rate=RATE, layout="mono")
@@ -188,8 +191,10 @@ def make_av_clip(path: Path, *, t0: float = 0.0, frames: int = 20, size: tuple[i
                     img = np.full((h, w, 3), 65535, np.uint16) if i == flash else gradient
                     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb48le")
                 else:
-                    img = np.full((h, w, 3), 255 if i == flash else 30, np.uint8)
+                    img = np.full((h, w, 3), 255 if i == flash else colour, np.uint8)
                     frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                    if bt709:
+                        frame = frame.reformat(format=v.pix_fmt, dst_colorspace=1)
                 frame.pts, frame.time_base = round(t0 * FPS) + pts[i], Fraction(1, FPS)
             out.mux(v.encode(frame if i < frames else None))
             end = RATE * (pts[i + 1] if i + 1 < frames else pts[-1] + 1) // FPS

@@ -8,6 +8,7 @@ import os
 import signal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from helpers import FPS, make_clip
@@ -121,10 +122,15 @@ def test_odd_sizes_are_written_so_players_play_them(pipe, tmp_path):
     info = probe(tmp_path / "odd_out.mkv")
     assert (info.width, info.height) == (66, 50) and measure(tmp_path / "odd_out.mkv")["pix_fmt"] == "yuv420p"
     assert "written as 66x50" in job.summary()
-    src = make(tmp_path / "full.mkv", vcodec="ffv1", pix_fmt="yuv444p", audio=())
-    job = pipe.deblur_video(src, tmp_path / "full_out.mkv")
+    src = make(tmp_path / "odd444.mkv", size=(65, 49), vcodec="ffv1", pix_fmt="yuv444p", audio=())
+    job = pipe.deblur_video(src, tmp_path / "odd444_out.mkv")
     list(job)
-    assert "written as 8-bit 4:2:0 (yuv444p in)" in job.summary()
+    out = measure(tmp_path / "odd444_out.mkv")  # 4:4:4 is kept, and needs no even side
+    assert out["pix_fmt"] == "yuv444p" and out["size"] == (65, 49) and "written as" not in job.summary()
+    src = make(tmp_path / "grey.mkv", vcodec="ffv1", pix_fmt="gray", audio=())
+    job = pipe.deblur_video(src, tmp_path / "grey_out.mkv")
+    list(job)
+    assert "8-bit grey picture written as 8-bit 4:2:0 (gray in)" in job.summary()
 
 
 def test_a_clip_cut_short_is_written_and_reported(pipe, tmp_path, bundle, run_cli):
@@ -219,3 +225,52 @@ def test_the_cli_restores_a_folder_of_awkward_clips_and_counts_the_one_cut_short
         out = measure(tmp_path / "o" / name)
         assert out["times"] == pytest.approx([i / FPS for i in range(20)]) and out["flash"] == pytest.approx(1.2)
         assert out["beep"] is None or out["beep"] == pytest.approx(1.2, abs=1 / FPS)
+
+
+def _first_frame(path, fmt: str) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The first frame converted to ``fmt``, and the stream's colour matrix, primaries and transfer."""
+    with av.open(str(path)) as c:
+        cc = c.streams.video[0].codec_context
+        return next(c.decode(video=0)).to_ndarray(format=fmt), (cc.colorspace, cc.color_primaries, cc.color_trc)
+
+
+@pytest.mark.parametrize(("vcodec", "pix_fmt", "size", "kept", "note"), [
+    ("libx264", "yuv420p10le", (64, 48), "yuv420p10le", ""),
+    ("libx265", "yuv420p10le", (64, 48), "yuv420p10le", ""),  # a phone's HDR clip: HEVC Main 10
+    ("libx264", "yuv422p10le", (64, 49), "yuv422p10le", ""),  # 4:2:2 needs an even width only
+    ("ffv1", "yuv420p12le", (64, 48), "yuv420p10le", "12-bit 4:2:0 picture written as 10-bit 4:2:0"),
+    ("ffv1", "rgb48le", (64, 48), "yuv444p10le", "16-bit 4:4:4 picture written as 10-bit 4:4:4"),
+])
+def test_more_than_8_bits_are_kept_where_h264_can(pipe, tmp_path, vcodec, pix_fmt, size, kept, note):
+    src = make(tmp_path / f"deep.{'mp4' if vcodec == 'libx265' else 'mkv'}", frames=14, size=size, vcodec=vcodec,
+               pix_fmt=pix_fmt, audio=(), deep=True)
+    job = pipe.deblur_video(src, tmp_path / "o.mkv")
+    assert len(list(job)) == 14 and (note in job.summary() if note else "picture written as" not in job.summary())
+    out = measure(tmp_path / "o.mkv")
+    assert out["pix_fmt"] == kept and out["size"] == size and out["flash"] == pytest.approx(1.2)
+    before, after = (_first_frame(p, "rgb48le")[0].astype(int) for p in (src, tmp_path / "o.mkv"))
+    assert np.abs(after - before).max() < 257  # within one 8-bit step...
+    assert len(np.unique(after[..., 1])) > 40  # ...and finer: the 16-level gradient at 8 bits is 60 levels here
+
+
+def test_colours_come_back_with_the_matrix_they_were_stored_in(pipe, tmp_path):
+    for bt709 in (False, True):
+        src = make(tmp_path / f"c{bt709}.mp4", frames=4, colour=(200, 60, 20), bt709=bt709, audio=())
+        list(pipe.deblur_video(src, tmp_path / f"o{bt709}.mp4"))
+        (yuv_in, tags_in), (yuv_out, tags_out) = (_first_frame(p, "yuv444p") for p in (src, tmp_path / f"o{bt709}.mp4"))
+        assert tags_out == tags_in == ((1, 1, 1) if bt709 else (2, 2, 2))  # BT.709 named, or nothing named
+        assert np.abs(yuv_out[:, 8:-8, 8:-8].astype(int) - yuv_in[:, 8:-8, 8:-8]).max() <= 2
+
+
+def test_a_build_of_x264_without_10_bits_writes_8_and_says_so(pipe, tmp_path, monkeypatch):
+    real = av.codec.Codec
+
+    class Eight:  # x264 built for 8 bits only, as some FFmpeg builds are
+        def __init__(self, name, mode):
+            self.video_formats = [f for f in real(name, mode).video_formats if "10" not in f.name]
+
+    src = make(tmp_path / "deep.mkv", frames=14, pix_fmt="yuv420p10le", audio=(), deep=True)
+    monkeypatch.setattr(av.codec, "Codec", Eight)
+    job = pipe.deblur_video(src, tmp_path / "o.mkv")
+    assert len(list(job)) == 14 and "10-bit 4:2:0 picture written as 8-bit 4:2:0 (yuv420p10le in)" in job.summary()
+    assert measure(tmp_path / "o.mkv")["pix_fmt"] == "yuv420p"

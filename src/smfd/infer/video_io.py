@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .photo_io import narrow
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
 _HINT = "videos need PyAV (FFmpeg's libraries): pip install 'smfd[video]'"
 
@@ -136,14 +138,31 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                          int(stream.frames or 0))
 
 
+def pixel_layout(pix_fmt: str) -> tuple[int, str]:
+    """(bits per sample, chroma) of an FFmpeg pixel format: ``"4:2:0"``, ``"4:2:2"``, ``"4:4:4"`` (RGB and
+    palettes too), ``"4:1:1"``, ``"4:4:0"``, ``"4:1:0"`` or ``"grey"``."""
+    av = require_av()
+    fmt = av.VideoFormat(pix_fmt, 16, 16)
+    bits = max(c.bits for c in fmt.components)
+    if fmt.is_rgb or fmt.has_palette:
+        return bits, "4:4:4"
+    if sum(not c.is_alpha for c in fmt.components) < 3:
+        return bits, "grey"
+    across, down = 16 // fmt.chroma_width(), 16 // fmt.chroma_height()
+    return bits, {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (4, 1): "4:1:1", (1, 2): "4:4:0"}.get(
+        (across, down), "4:1:0")
+
+
 @dataclass
 class Decoded:
     """A frame of :meth:`VideoReader.read`: ``pts`` (the stream's time base, as stored), ``time`` (s from the
-    stream's first frame) and ``image`` (RGB uint8, as stored: not yet turned by the rotation)."""
+    stream's first frame), ``image`` (RGB uint8, as stored: not yet turned by the rotation) and, for a clip of more
+    than 8 bits, ``deep`` (RGB uint16, of which ``image`` is the 8-bit copy the nets run on)."""
 
     pts: int
     time: float
     image: np.ndarray | None
+    deep: np.ndarray | None = None
 
 
 class VideoReader:
@@ -159,6 +178,8 @@ class VideoReader:
         # AVI stores decoding timestamps: with B-frames, frames come out in presentation order, each shown at the
         # next of the packets' times in increasing order
         self._reorder = self.container.format.name == "avi"
+        pix = self.video.codec_context.pix_fmt
+        self.deep = bool(pix) and pixel_layout(pix)[0] > 8  # decoded at 16 bits, so none is lost
 
     def _open(self) -> None:
         self.container = _open(self.path)
@@ -233,8 +254,14 @@ class VideoReader:
                 last = pts
                 count += 1
                 time = float((pts - self.origin) * self.time_base)
-                yield Decoded(pts, time, frame.to_ndarray(format="rgb24") if time >= start - 1e-6 else None)
+                if time < start - 1e-6:
+                    yield Decoded(pts, time, None)
+                elif self.deep:
+                    deep = frame.to_ndarray(format="rgb48le")
+                    yield Decoded(pts, time, narrow(deep), deep)
+                else:
+                    yield Decoded(pts, time, frame.to_ndarray(format="rgb24"))
 
 
 __all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "looks_like_video",
-           "output_suffix", "probe", "reason", "require_av"]
+           "output_suffix", "pixel_layout", "probe", "reason", "require_av"]
