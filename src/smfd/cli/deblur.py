@@ -17,9 +17,8 @@ import numpy as np
 
 from ..infer.faces import MIN_FACE
 from ..infer.pipeline import MAX_WORK_SIZE
-from . import CliError, _progress, _report_failures, answer, console
+from . import CliError, Terminated, _progress, _report_failures, answer, console, stop_on_sigterm
 from .outputs import WriteFailed, not_read, not_searched, plan_outputs, writable_folder, write_set
-from .videos import Terminated, stop_on_sigterm
 
 FORMATS = ("keep", "png", "jpg")
 
@@ -222,10 +221,13 @@ def run_plan(plan: DeblurPlan) -> None:
     or the run stopped)."""
     from ..infer.pipeline import load_pipeline
 
-    pipe = load_pipeline(**asdict(plan.nets))
     tally = Tally()
     images = len(plan.photos) + len(plan.crops)
     with stop_on_sigterm():  # a scheduler's or `timeout`'s SIGTERM stops the run as Ctrl-C does
+        with _stopping(tally):  # loading takes a second or more: a stop then is reported as any other
+            pipe = load_pipeline(**asdict(plan.nets))
+        if tally.stop is not None:
+            report(plan, tally)  # raises: the run stopped
         with _progress(disable=bool(plan.videos) and not images) as bar:
             task = bar.add_task("deblurring", total=images)
             with _stopping(tally):
