@@ -229,26 +229,40 @@ def _audio_frame(chunk: np.ndarray, fmt: str, pts: int):
 def measure_clip(path: Path) -> dict:
     """A clip as a player meets it: frame ``times``, the ``flash``'s and the first ``beep``'s times (s, None
     without), the ``streams`` (type, codec, language, disposition), the container's ``metadata``, the picture's
-    ``pix_fmt``, ``size`` as stored and ``rotation``."""
+    ``pix_fmt``, ``size`` as stored, ``rotation`` and ``colours`` (matrix, primaries, transfer: FFmpeg's numbers).
+    A file cut short is measured as far as it decodes."""
     import av
 
     with av.open(str(path)) as c:
         times, flash, rotation = [], None, 0
-        for f in c.decode(video=0):
-            times.append(float(f.pts * f.time_base))
+        for f in _decoded(c, video=0):
+            times.append(None if f.pts is None else float(f.pts * f.time_base))  # None: a frame stored without one
             rotation = int(round(f.rotation or 0)) % 360
             if flash is None and f.to_ndarray(format="rgb24").mean() > 150:
                 flash = times[-1]
-        beep = None
-        if c.streams.audio:
-            c.seek(0)
-            for f in c.decode(audio=0):
-                x = f.to_ndarray().astype(np.float32).reshape(-1)
-                x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
-                if beep is None and np.abs(x).max() > 0.1:
-                    beep = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
         streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language"), int(s.disposition))
                    for s in c.streams]
         v = c.streams.video[0].codec_context
-        return {"times": times, "flash": flash, "beep": beep, "streams": streams, "metadata": dict(c.metadata),
-                "pix_fmt": v.pix_fmt, "size": (v.width, v.height), "rotation": rotation}
+        measured = {"times": times, "flash": flash, "beep": None, "streams": streams, "metadata": dict(c.metadata),
+                    "pix_fmt": v.pix_fmt, "size": (v.width, v.height), "rotation": rotation,
+                    "colours": (v.colorspace, v.color_primaries, v.color_trc)}
+    with av.open(str(path)) as c:  # opened again: not every file can seek back to its start
+        for f in _decoded(c, audio=0) if c.streams.audio else ():
+            x = f.to_ndarray().astype(np.float32).reshape(-1)
+            x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
+            if np.abs(x).max() > 0.1:
+                measured["beep"] = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
+                break
+    return measured
+
+
+def _decoded(container, **streams):
+    """The frames of ``container.decode(**streams)`` up to where the file is damaged or cut."""
+    import av
+
+    frames = container.decode(**streams)
+    while True:
+        try:
+            yield next(frames)
+        except (StopIteration, av.error.FFmpegError):
+            return

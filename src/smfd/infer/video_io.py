@@ -114,6 +114,18 @@ def _duration(container, stream, start: float) -> float:
     return container.duration / 1e6
 
 
+def _first_time(frames, time_base, fps: float, default: float) -> float:
+    """The first frame's time (s) when it has no timestamp: that of the first of the next ``frames`` that has one,
+    less a frame's step for each frame before it."""
+    try:
+        for k, frame in enumerate(itertools.islice(frames, 30), 1):
+            if frame.pts is not None:
+                return float(frame.pts * time_base) - k / fps
+    except require_av().error.FFmpegError:
+        pass
+    return default
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Size, rotation, frame rate, frame count, duration, start and audio of a video file (reads its first frame)."""
     path = Path(path)
@@ -121,13 +133,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     with _open(path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        frames = container.decode(stream)
         try:
-            first = next(container.decode(stream), None)
+            first = next(frames, None)
         except av.error.FFmpegError as e:
             raise ValueError(f"{path}: the first frame cannot be decoded ({reason(e)})") from None
         if first is None:
             raise ValueError(f"{path}: the video stream holds no frames")
         start = float(first.pts * stream.time_base) if first.pts is not None and stream.time_base else 0.0
+        if first.pts is None and stream.time_base:  # (a Matroska file's frame before 0 s): a frame's step before
+            start = _first_time(frames, stream.time_base, float(rate), start)  # the first frame that has one
         if container.format.name == "avi":  # decoding timestamps: the first frame is shown at the first of them
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         duration = _duration(container, stream, start)
