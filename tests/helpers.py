@@ -132,3 +132,137 @@ def make_clip(path: Path, frames: int = 10, size: tuple[int, int] = (320, 240), 
             for packet in a.encode(None):
                 out.mux(packet)
     return path
+
+
+#: The clips of :func:`make_av_clip`: frames per second, the audio's sample rate, the frame that flashes white (and
+#: where the beep starts: 1.2 s after the first frame)
+FPS, RATE, FLASH = 10, 16000, 12
+
+
+def make_av_clip(path: Path, *, t0: float = 0.0, frames: int = 20, size: tuple[int, int] = (64, 48),
+                 vcodec: str = "libx264", audio: tuple[str, ...] = ("aac",), bframes: bool = False,
+                 options: dict | None = None, metadata: dict | None = None, subtitles: bool = False,
+                 pix_fmt: str | None = None, flash: int = FLASH, rotation: int = 0, pts: list[int] | None = None,
+                 deep: bool = False, colour: tuple[int, int, int] = (30, 30, 30), bt709: bool = False) -> Path:
+    """A clip whose first frame is at ``t0`` s: dark frames but one white (frame ``flash``), and for each codec in
+    ``audio`` a silent track with a 1 kHz beep starting at the white frame (tagged with a language). ``pts``: the
+    frames' timestamps in 1/FPS units (a variable frame rate); ``deep``: the dark frames are a gradient finer than
+    8 bits (16-bit RGB in, for 10-bit formats); ``colour``: the dark frames' RGB (8-bit clips); ``bt709``: the picture
+    tagged BT.709 (HD clips, phones), converted to YUV with its matrix; ``rotation``: the display rotation stored."""
+    from fractions import Fraction
+
+    import av
+
+    w, h = size
+    srt = None
+    if subtitles:  # subtitles come as packets of an SRT file: FFmpeg encodes none from scratch
+        (path.parent / "sub.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHola\n")
+        srt = av.open(str(path.parent / "sub.srt"))
+    pts = pts or list(range(frames))
+    with av.open(str(path), "w", options=options or {}) as out:
+        opts = {"libx264": {"bf": "2" if bframes else "0"}, "libx265": {"x265-params": "log-level=error"}}
+        v = out.add_stream(vcodec, rate=FPS, options=opts.get(vcodec, {}))
+        v.width, v.height = w, h
+        v.pix_fmt = pix_fmt or ("yuvj420p" if vcodec == "mjpeg" else "yuv420p")
+        v.codec_context.time_base = Fraction(1, FPS)
+        if rotation:
+            v.set_display_rotation(rotation)
+        if bt709:
+            v.codec_context.colorspace = v.codec_context.color_primaries = v.codec_context.color_trc = 1
+        tracks = []
+        for i, codec in enumerate(audio):
+            a = out.add_stream(codec, rate=RATE, layout="mono")
+            a.metadata["language"] = ("eng", "fra", "deu")[i]
+            tracks.append(a)
+        if srt is not None:
+            sub = out.add_stream_from_template(srt.streams[0])
+            sub.metadata["language"] = "spa"
+            sub.disposition = av.stream.Disposition.forced
+        out.metadata.update(metadata or {})
+        wave = np.zeros(RATE * (pts[-1] + 1) // FPS, np.float32)
+        beep = np.arange(RATE // FPS)
+        start = RATE * pts[min(flash, frames - 1)] // FPS
+        if flash < frames:
+            wave[start:][: len(beep)] = 0.5 * np.sin(2 * np.pi * 1000 * beep / RATE)
+        gradient = (30 * 257 + np.arange(w, dtype=np.uint16) * 64)[None, :, None].repeat(h, 0).repeat(3, 2)
+        for i in range(frames + 1):  # interleaved as recorders write them: each frame's sound beside it
+            if i < frames:
+                if deep:
+                    img = np.full((h, w, 3), 65535, np.uint16) if i == flash else gradient
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb48le")
+                else:
+                    img = np.full((h, w, 3), 255 if i == flash else colour, np.uint8)
+                    frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                    if bt709:
+                        frame = frame.reformat(format=v.pix_fmt, dst_colorspace=1)
+                frame.pts, frame.time_base = round(t0 * FPS) + pts[i], Fraction(1, FPS)
+            out.mux(v.encode(frame if i < frames else None))
+            end = RATE * (pts[i + 1] if i + 1 < frames else pts[-1] + 1) // FPS
+            for a in tracks:
+                if i < frames:
+                    chunk = _audio_frame(wave[RATE * pts[i] // FPS : end], a.codec_context.format.name,
+                                         round(t0 * RATE) + RATE * pts[i] // FPS)
+                out.mux(a.encode(chunk if i < frames else None))
+        if srt is not None:
+            for p in srt.demux():
+                if p.dts is not None:
+                    p.stream = sub
+                    out.mux(p)
+            srt.close()
+    return path
+
+
+def _audio_frame(chunk: np.ndarray, fmt: str, pts: int):
+    from fractions import Fraction
+
+    import av
+
+    chunk = chunk[None]
+    if fmt.startswith(("s16", "s32")):
+        bits = 16 if fmt.startswith("s16") else 32
+        chunk = (chunk * (2 ** (bits - 1) - 1)).astype(np.int16 if bits == 16 else np.int32)
+    af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=fmt, layout="mono")
+    af.sample_rate, af.pts, af.time_base = RATE, pts, Fraction(1, RATE)
+    return af
+
+
+def measure_clip(path: Path) -> dict:
+    """A clip as a player meets it: frame ``times``, the ``flash``'s and the first ``beep``'s times (s, None
+    without), the ``streams`` (type, codec, language, disposition), the container's ``metadata``, the picture's
+    ``pix_fmt``, ``size`` as stored, ``rotation`` and ``colours`` (matrix, primaries, transfer: FFmpeg's numbers).
+    A file cut short is measured as far as it decodes."""
+    import av
+
+    with av.open(str(path)) as c:
+        times, flash, rotation = [], None, 0
+        for f in _decoded(c, video=0):
+            times.append(None if f.pts is None else float(f.pts * f.time_base))  # None: a frame stored without one
+            rotation = int(round(f.rotation or 0)) % 360
+            if flash is None and f.to_ndarray(format="rgb24").mean() > 150:
+                flash = times[-1]
+        streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language"), int(s.disposition))
+                   for s in c.streams]
+        v = c.streams.video[0].codec_context
+        measured = {"times": times, "flash": flash, "beep": None, "streams": streams, "metadata": dict(c.metadata),
+                    "pix_fmt": v.pix_fmt, "size": (v.width, v.height), "rotation": rotation,
+                    "colours": (v.colorspace, v.color_primaries, v.color_trc)}
+    with av.open(str(path)) as c:  # opened again: not every file can seek back to its start
+        for f in _decoded(c, audio=0) if c.streams.audio else ():
+            x = f.to_ndarray().astype(np.float32).reshape(-1)
+            x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
+            if np.abs(x).max() > 0.1:
+                measured["beep"] = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
+                break
+    return measured
+
+
+def _decoded(container, **streams):
+    """The frames of ``container.decode(**streams)`` up to where the file is damaged or cut."""
+    import av
+
+    frames = container.decode(**streams)
+    while True:
+        try:
+            yield next(frames)
+        except (StopIteration, av.error.FFmpegError):
+            return

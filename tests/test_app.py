@@ -458,6 +458,12 @@ def _http_cases():
         ("zip bomb name", {"files": {"file": ("a.png", b"PK\x03\x04" + b"\0" * 100)}}, 415, "not a readable"),
         ("a video", {"files": {"file": ("clip.mp4", b"\0\0\0\x18ftypmp42" + b"\0" * 100)}}, 415,
          "clip.mp4: not a readable image: a video; this endpoint takes photos"),
+        ("a video named .jpg", {"files": {"file": ("clip.jpg", b"\x1aE\xdf\xa3" + b"\0" * 100)}}, 415,
+         "clip.jpg: not a readable image: a video"),
+        ("text named .mp4", {"files": {"file": ("notes.mp4", b"just some text, not a clip")}}, 415,
+         "notes.mp4: not a readable image"),  # not called a video: its content is text
+        ("photo format named .mov", {"files": {"file": ("a.mov", b"\0\0\0\x18ftypheic" + b"\0" * 100)}}, 415,
+         "a.mov: not a readable image"),
     ]
 
 
@@ -471,6 +477,7 @@ def test_http_contract_for_bad_requests(server, case):
     r = httpx.post(f"{server.url}/api/deblur", timeout=60, **kwargs)
     assert r.status_code == code, r.text
     assert list(r.json()) == ["error"] and words in r.json()["error"] and "\n" not in r.text, r.text
+    assert ("a video" in r.json()["error"]) == ("a video" in words)  # by what the upload holds, not its name
     assert set((server.work_dir / "uploads").iterdir()) <= before["uploads"]  # nothing of the upload stays
     assert set((server.work_dir / "results").iterdir()) <= before["results"]
 

@@ -7,9 +7,9 @@ line of JSON, ``{"error": "..."}``, with one of the documented codes:
 * 400 a request smfd cannot use: no ``file`` field, two of them, a raw body instead of a form, an unknown or
   malformed option, an unreadable or damaged image, an image too large or too small;
 * 405 a method other than POST; 411 no ``Content-Length`` (the size is checked before anything is read);
-* 413 over the upload limit; 415 not an image (a video clip included: restoring one takes minutes of CPU, longer
-  than a request should, so videos go through ``smfd deblur clip.mp4`` or ``pipe.deblur_video``); 422 no face
-  found (whole-photo mode); 503 busy (``Retry-After``);
+* 413 over the upload limit; 415 not an image (a video clip included, known by its content whatever its name:
+  restoring one takes minutes of CPU, longer than a request should, so videos go through ``smfd deblur clip.mp4``
+  or ``pipe.deblur_video``); 422 no face found (whole-photo mode); 503 busy (``Retry-After``);
 * 500 only for a fault of the server itself (e.g. face detection not installed, or an error it did not expect,
   logged with its traceback).
 
@@ -32,7 +32,7 @@ from .data.celebamask import CLASSES
 from .errors import BadOption, NoFaceError, NotAnImage, SmfdError
 from .infer.photo_io import MAX_PIXELS, encode_photo, open_photo, output_format
 from .infer.pipeline import parse_keep
-from .infer.video import VIDEO_SUFFIXES
+from .infer.video_io import looks_like_video
 from .report.palette import colorize_mask
 
 VIDEO_REFUSED = ("not a readable image: a video; this endpoint takes photos (a clip takes minutes of CPU), use "
@@ -193,7 +193,7 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
             try:
                 return open_photo(tmp, max_pixels=max_pixels)
             except NotAnImage:
-                if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                if looks_like_video(tmp):  # by its content: a text file named .mp4 is no video
                     raise NotAnImage(VIDEO_REFUSED) from None
                 raise
         finally:

@@ -5,15 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import make_tiny_bundle, write_bad_inputs
+from helpers import write_bad_inputs
 from smfd.data import read_image
 from smfd.data.io import write_image
 from smfd.samples import samples_dir
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
 
 
 def test_aligned_folder_run_with_all_outputs(bundle, tmp_path, run_cli):
@@ -257,6 +252,30 @@ def test_files_a_folder_run_leaves_out_are_named(bundle, tmp_path, run_cli):
     assert res.code == 0, res.err
     assert "left out 3 file(s) that are not images smfd reads (.gif, .heic, .mp4)" in res.err
     assert "DS_Store" not in res.err
+
+
+def test_subfolders_holding_inputs_are_named_not_searched(bundle, tmp_path, run_cli):
+    folder = _faces(tmp_path / "in", n=1)
+    _faces(folder / "2023" / "may", n=1)  # photos two levels down
+    (folder / "clips").mkdir()
+    (folder / "clips" / "a.mp4").write_bytes(b"x" * 10)  # a clip: read unless --aligned
+    for name in (".cache", "empty", "notes"):
+        (folder / name).mkdir()
+    (folder / ".cache" / "x.jpg").write_bytes(b"x")
+    (folder / "notes" / "todo.txt").write_text("x")
+    for flags, named in (([], ["2023", "clips"]), (["--aligned"], ["2023"])):
+        out = tmp_path / f"o{len(flags)}"
+        res = run_cli(["deblur", str(folder), "-o", str(out), "--weights", str(bundle), *flags])
+        assert res.code == 0, res.err
+        err = " ".join(res.err.split())
+        paths = ", ".join(str(folder / n) for n in named)
+        assert (f"left out {len(named)} subfolder(s) holding inputs, not searched (a folder run reads the folder's "
+                f"own files): {paths}; give each as an input to restore it, e.g. smfd deblur {folder / '2023'} "
+                "-o OUT/2023") in err
+        assert sorted(p.name for p in out.iterdir()) == ["f0.jpg"]
+    res = run_cli(["deblur", str(folder / "2023"), "-o", str(tmp_path / "none"), "--weights", str(bundle)])
+    assert res.code == 1 and "no input images found; 1 subfolder(s) holding inputs" in " ".join(res.err.split())
+    assert str(folder / "2023" / "may") in res.err and not (tmp_path / "none").exists()
 
 
 def test_usage_errors_exit_2_in_one_line(tmp_path, run_cli):

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import make_tiny_bundle
 from smfd.samples import samples_dir
 
 # small, so that the cases that run the nets stay quick on a CPU
@@ -107,11 +106,6 @@ def corpus(tmp_path_factory):
     for name, (data, _) in _corpus().items():
         (folder / name).write_bytes(data)
     return folder
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
 
 
 CASES = list(_corpus())

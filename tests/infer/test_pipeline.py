@@ -12,11 +12,6 @@ from smfd.infer.weights import load_bundle
 from smfd.samples import samples_dir
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
-
-
 def test_aligned_batch_matches_single(bundle):
     pipe = smfd.load_pipeline(str(bundle), batch_size=4)
     faces = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(5)]

@@ -6,23 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import make_clip, make_tiny_bundle
-from smfd.infer.pipeline import load_pipeline
+from helpers import make_clip
 
 av = pytest.importorskip("av")
 pytest.importorskip("dlib")
 
 from smfd.infer.video import fuse_crops, probe, smooth_landmarks  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def pipe(bundle):
-    return load_pipeline(str(bundle), precision="fp32")
 
 
 def _read(path) -> tuple[list[np.ndarray], list[float], float]:

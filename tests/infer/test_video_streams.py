@@ -11,102 +11,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from helpers import make_clip, make_tiny_bundle
-from smfd.infer.pipeline import load_pipeline
+from helpers import FPS, make_clip
+from helpers import make_av_clip as make
+from helpers import measure_clip as measure
 
 av = pytest.importorskip("av")
 pytest.importorskip("dlib")
 
 from smfd.infer.video import VideoOptions, probe  # noqa: E402
-
-FPS, RATE, FLASH = 10, 16000, 12  # the flash and the beep: frame 12, 1.2 s after the first frame
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("w") / "bundle")
-
-
-@pytest.fixture(scope="module")
-def pipe(bundle):
-    return load_pipeline(str(bundle), precision="fp32")
-
-
-def make(path, *, t0=0.0, frames=20, size=(64, 48), vcodec="libx264", audio=("aac",), bframes=False,
-         options=None, metadata=None, subtitles=False, pix_fmt=None):
-    """A clip whose first frame is at ``t0`` s: dark frames but one white (frame ``FLASH``), and for each codec in
-    ``audio`` a silent track with a 1 kHz beep starting at the white frame (tagged with a language)."""
-    w, h = size
-    srt = None
-    if subtitles:  # subtitles come as packets of an SRT file: FFmpeg encodes none from scratch
-        (path.parent / "sub.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nHola\n")
-        srt = av.open(str(path.parent / "sub.srt"))
-    with av.open(str(path), "w", options=options or {}) as out:
-        opts = {"bf": "2" if bframes else "0"} if vcodec == "libx264" else {}
-        v = out.add_stream(vcodec, rate=FPS, options=opts)
-        v.width, v.height = w, h
-        v.pix_fmt = pix_fmt or ("yuvj420p" if vcodec == "mjpeg" else "yuv420p")
-        v.codec_context.time_base = Fraction(1, FPS)
-        tracks = []
-        for i, codec in enumerate(audio):
-            a = out.add_stream(codec, rate=RATE, layout="mono")
-            a.metadata["language"] = ("eng", "fra", "deu")[i]
-            tracks.append(a)
-        if srt is not None:
-            sub = out.add_stream_from_template(srt.streams[0])
-            sub.metadata["language"] = "spa"
-            sub.disposition = av.stream.Disposition.forced
-        out.metadata.update(metadata or {})
-        wave = np.zeros(RATE * frames // FPS, np.float32)
-        beep = np.arange(RATE // FPS)
-        wave[RATE * FLASH // FPS :][: len(beep)] = 0.5 * np.sin(2 * np.pi * 1000 * beep / RATE)
-        for i in range(frames + 1):  # interleaved as recorders write them: each frame's sound beside it
-            if i < frames:
-                img = np.full((h, w, 3), 255 if i == FLASH else 30, np.uint8)
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-                frame.pts, frame.time_base = round(t0 * FPS) + i, Fraction(1, FPS)
-            out.mux(v.encode(frame if i < frames else None))
-            for a in tracks:
-                out.mux(a.encode(_audio_frame(wave, i, a.codec_context.format.name, t0) if i < frames else None))
-        if srt is not None:
-            for p in srt.demux():
-                if p.dts is not None:
-                    p.stream = sub
-                    out.mux(p)
-            srt.close()
-    return path
-
-
-def _audio_frame(wave, i, fmt, t0):
-    chunk = wave[None, i * RATE // FPS : (i + 1) * RATE // FPS]
-    if fmt.startswith(("s16", "s32")):
-        bits = 16 if fmt.startswith("s16") else 32
-        chunk = (chunk * (2 ** (bits - 1) - 1)).astype(np.int16 if bits == 16 else np.int32)
-    af = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
-    af.sample_rate, af.pts, af.time_base = RATE, round(t0 * RATE) + i * RATE // FPS, Fraction(1, RATE)
-    return af
-
-
-def measure(path) -> dict:
-    """The output as a player meets it: frame times, the flash's and the first beep's times (s), the streams."""
-    with av.open(str(path)) as c:
-        times, flash = [], None
-        for f in c.decode(video=0):
-            times.append(float(f.pts * f.time_base))
-            if flash is None and f.to_ndarray(format="rgb24").mean() > 150:
-                flash = times[-1]
-        beep = None
-        if c.streams.audio:
-            c.seek(0)
-            for f in c.decode(audio=0):
-                x = f.to_ndarray().astype(np.float32).reshape(-1)
-                x = x / {"s16": 2**15, "s32": 2**31}.get(f.format.name[:3], 1)
-                if beep is None and np.abs(x).max() > 0.1:
-                    beep = float(f.pts * f.time_base) + int(np.argmax(np.abs(x) > 0.1)) / f.sample_rate
-        streams = [(s.type, s.codec_context.codec.canonical_name, s.metadata.get("language"), int(s.disposition))
-                   for s in c.streams]
-        return {"times": times, "flash": flash, "beep": beep, "streams": streams, "metadata": dict(c.metadata),
-                "pix_fmt": c.streams.video[0].codec_context.pix_fmt}
 
 
 @pytest.mark.parametrize(("name", "t0"), [("at10.mp4", 10.0), ("at10.mkv", 10.0), ("before0.ts", -0.1),
@@ -210,10 +122,15 @@ def test_odd_sizes_are_written_so_players_play_them(pipe, tmp_path):
     info = probe(tmp_path / "odd_out.mkv")
     assert (info.width, info.height) == (66, 50) and measure(tmp_path / "odd_out.mkv")["pix_fmt"] == "yuv420p"
     assert "written as 66x50" in job.summary()
-    src = make(tmp_path / "full.mkv", vcodec="ffv1", pix_fmt="yuv444p", audio=())
-    job = pipe.deblur_video(src, tmp_path / "full_out.mkv")
+    src = make(tmp_path / "odd444.mkv", size=(65, 49), vcodec="ffv1", pix_fmt="yuv444p", audio=())
+    job = pipe.deblur_video(src, tmp_path / "odd444_out.mkv")
     list(job)
-    assert "written as 8-bit 4:2:0 (yuv444p in)" in job.summary()
+    out = measure(tmp_path / "odd444_out.mkv")  # 4:4:4 is kept, and needs no even side
+    assert out["pix_fmt"] == "yuv444p" and out["size"] == (65, 49) and "written as" not in job.summary()
+    src = make(tmp_path / "grey.mkv", vcodec="ffv1", pix_fmt="gray", audio=())
+    job = pipe.deblur_video(src, tmp_path / "grey_out.mkv")
+    list(job)
+    assert "8-bit grey picture written as 8-bit 4:2:0 (gray in)" in job.summary()
 
 
 def test_a_clip_cut_short_is_written_and_reported(pipe, tmp_path, bundle, run_cli):
@@ -308,3 +225,52 @@ def test_the_cli_restores_a_folder_of_awkward_clips_and_counts_the_one_cut_short
         out = measure(tmp_path / "o" / name)
         assert out["times"] == pytest.approx([i / FPS for i in range(20)]) and out["flash"] == pytest.approx(1.2)
         assert out["beep"] is None or out["beep"] == pytest.approx(1.2, abs=1 / FPS)
+
+
+def _first_frame(path, fmt: str) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The first frame converted to ``fmt``, and the stream's colour matrix, primaries and transfer."""
+    with av.open(str(path)) as c:
+        cc = c.streams.video[0].codec_context
+        return next(c.decode(video=0)).to_ndarray(format=fmt), (cc.colorspace, cc.color_primaries, cc.color_trc)
+
+
+@pytest.mark.parametrize(("vcodec", "pix_fmt", "size", "kept", "note"), [
+    ("libx264", "yuv420p10le", (64, 48), "yuv420p10le", ""),
+    ("libx265", "yuv420p10le", (64, 48), "yuv420p10le", ""),  # a phone's HDR clip: HEVC Main 10
+    ("libx264", "yuv422p10le", (64, 49), "yuv422p10le", ""),  # 4:2:2 needs an even width only
+    ("ffv1", "yuv420p12le", (64, 48), "yuv420p10le", "12-bit 4:2:0 picture written as 10-bit 4:2:0"),
+    ("ffv1", "rgb48le", (64, 48), "yuv444p10le", "16-bit 4:4:4 picture written as 10-bit 4:4:4"),
+])
+def test_more_than_8_bits_are_kept_where_h264_can(pipe, tmp_path, vcodec, pix_fmt, size, kept, note):
+    src = make(tmp_path / f"deep.{'mp4' if vcodec == 'libx265' else 'mkv'}", frames=14, size=size, vcodec=vcodec,
+               pix_fmt=pix_fmt, audio=(), deep=True)
+    job = pipe.deblur_video(src, tmp_path / "o.mkv")
+    assert len(list(job)) == 14 and (note in job.summary() if note else "picture written as" not in job.summary())
+    out = measure(tmp_path / "o.mkv")
+    assert out["pix_fmt"] == kept and out["size"] == size and out["flash"] == pytest.approx(1.2)
+    before, after = (_first_frame(p, "rgb48le")[0].astype(int) for p in (src, tmp_path / "o.mkv"))
+    assert np.abs(after - before).max() < 257  # within one 8-bit step...
+    assert len(np.unique(after[..., 1])) > 40  # ...and finer: the 16-level gradient at 8 bits is 60 levels here
+
+
+def test_colours_come_back_with_the_matrix_they_were_stored_in(pipe, tmp_path):
+    for bt709 in (False, True):
+        src = make(tmp_path / f"c{bt709}.mp4", frames=4, colour=(200, 60, 20), bt709=bt709, audio=())
+        list(pipe.deblur_video(src, tmp_path / f"o{bt709}.mp4"))
+        (yuv_in, tags_in), (yuv_out, tags_out) = (_first_frame(p, "yuv444p") for p in (src, tmp_path / f"o{bt709}.mp4"))
+        assert tags_out == tags_in == ((1, 1, 1) if bt709 else (2, 2, 2))  # BT.709 named, or nothing named
+        assert np.abs(yuv_out[:, 8:-8, 8:-8].astype(int) - yuv_in[:, 8:-8, 8:-8]).max() <= 2
+
+
+def test_a_build_of_x264_without_10_bits_writes_8_and_says_so(pipe, tmp_path, monkeypatch):
+    real = av.codec.Codec
+
+    class Eight:  # x264 built for 8 bits only, as some FFmpeg builds are
+        def __init__(self, name, mode):
+            self.video_formats = [f for f in real(name, mode).video_formats if "10" not in f.name]
+
+    src = make(tmp_path / "deep.mkv", frames=14, pix_fmt="yuv420p10le", audio=(), deep=True)
+    monkeypatch.setattr(av.codec, "Codec", Eight)
+    job = pipe.deblur_video(src, tmp_path / "o.mkv")
+    assert len(list(job)) == 14 and "10-bit 4:2:0 picture written as 8-bit 4:2:0 (yuv420p10le in)" in job.summary()
+    assert measure(tmp_path / "o.mkv")["pix_fmt"] == "yuv420p"

@@ -5,7 +5,11 @@ Library errors become one line on stderr and a non-zero exit; ``smfd --debug ...
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -36,6 +40,42 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler stopping the job): handled as Ctrl-C is."""
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within: SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so what is being written is removed as on
+    Ctrl-C; the handler before is put back after. Does nothing outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def stopped_in_one_line() -> Iterator[None]:
+    """Ctrl-C or SIGTERM that no runner took over (while the options and inputs are looked at, say) ends the
+    command as a stop later does: one line, exit 130 or 143 (Typer would exit 130 without a word, SIGTERM with
+    none)."""
+    try:
+        with stop_on_sigterm():
+            yield
+    except Terminated:
+        raise CliError("stopped by SIGTERM", code=143) from None
+    except KeyboardInterrupt:
+        raise CliError("stopped by Ctrl-C", code=130) from None
 
 
 #: How the command line answers the library's errors, by type (the first that matches): the exit code, and a hint
@@ -129,6 +169,11 @@ def main() -> None:
         sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--debug")]
     try:
         app()
+    except KeyboardInterrupt:  # while Typer reads the command's options, before the command runs
+        if _state["debug"]:
+            raise
+        console.print("smfd: error: stopped by Ctrl-C", markup=False, highlight=False)
+        sys.exit(130)
     except CliError as e:
         if _state["debug"]:
             raise

@@ -121,11 +121,12 @@ class RestoreAndWrite:
     def _photo(self, f: Path, outs: list[Path]) -> dict:
         from ..errors import OverLimit
         from ..infer.photo_io import JPEG_SUFFIXES, open_photo
+        from ..infer.video_io import looks_like_video
 
         try:
             photo = open_photo(f, max_pixels=self.max_pixels)
         except (OSError, ValueError) as e:
-            hint = " (a video: leave out --aligned)" if self.aligned and _is_video(f) else ""
+            hint = " (a video: leave out --aligned)" if self.aligned and looks_like_video(f) else ""
             over = isinstance(e, OverLimit)
             return {"status": "failed", "reason": f"{e}{hint}", "over_limit": over}
         (res,) = self.deblur.restore([photo.image])
@@ -383,10 +384,10 @@ def ray_line(summary: RaySummary) -> str:
 
 
 def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max_megapixels: float = 50.0,
-                  left_out: Sequence[Path] = (), aligned: bool = False) -> None:
-    """The local run's summary lines for a Ray run (``left_out``: files of other kinds in the input folders), with
-    one line on Ray (:func:`ray_line`); raises :class:`~smfd.cli.CliError` if any input failed or the run
-    stopped."""
+                  left_out: Sequence[Path] = (), aligned: bool = False, subfolders: Sequence[Path] = ()) -> None:
+    """The local run's summary lines for a Ray run (``left_out``: files of other kinds in the input folders,
+    ``subfolders``: their subfolders holding inputs, not searched), with one line on Ray (:func:`ray_line`); raises
+    :class:`~smfd.cli.CliError` if any input failed or the run stopped."""
     from .deblur import summarise
 
     notes = list(summary.notes)
@@ -395,7 +396,7 @@ def print_summary(summary: RaySummary, out: Path, *, kind: str = "image(s)", max
     summarise(out=out, inputs=len(summary.inputs), kind=kind, aligned=aligned, restored=summary.restored,
               written=len(summary.written), done_before=len(summary.done_before), skips=summary.skips, notes=notes,
               left_out=left_out, stop=summary.stop, not_done=summary.not_done, failures=summary.failures,
-              extra=[ray_line(summary)] if summary.actors else [])
+              extra=[ray_line(summary)] if summary.actors else [], subfolders=subfolders)
 
 
 __all__ = ["CRASH_ONCE_ENV", "RaySummary", "RestoreAndWrite", "partial_files", "print_summary", "ray_line",

@@ -17,9 +17,8 @@ import numpy as np
 
 from ..infer.faces import MIN_FACE
 from ..infer.pipeline import MAX_WORK_SIZE
-from . import CliError, _progress, _report_failures, answer, console
-from .outputs import WriteFailed, not_read, plan_outputs, writable_folder, write_set
-from .videos import Terminated, stop_on_sigterm
+from . import CliError, Terminated, _progress, _report_failures, answer, console, stop_on_sigterm
+from .outputs import WriteFailed, not_read, not_searched, plan_outputs, writable_folder, write_set
 
 FORMATS = ("keep", "png", "jpg")
 
@@ -84,7 +83,8 @@ class Outputs:
 class DeblurPlan:
     """One ``smfd deblur`` run, checked: the inputs to do (``photos``, ``crops`` or ``videos``) with their
     ``outputs``; ``inputs``: every input found; ``done_before``: inputs left alone (``--skip-existing``);
-    ``left_out``: files in the input folders that are not of a kind smfd reads."""
+    ``left_out``: files in the input folders that are not of a kind smfd reads; ``subfolders``: subfolders of the
+    input folders holding photos or clips, which a folder run does not go into."""
 
     out: Path
     aligned: bool
@@ -99,6 +99,7 @@ class DeblurPlan:
     photo: PhotoOptions
     clip: ClipOptions
     any_video: bool = False
+    subfolders: tuple[Path, ...] = ()
 
     @property
     def todo(self) -> tuple[Path, ...]:
@@ -162,10 +163,11 @@ def make_plan(inputs: list[str], out: Path, *, aligned: bool, nets: NetOptions, 
         raise CliError(f"-o {out}: -o names the output folder (outputs keep their input's name), not a file", code=2)
     suffixes = IMAGE_SUFFIXES if aligned else IMAGE_SUFFIXES + VIDEO_SUFFIXES  # face crops are photos
     files = expand_inputs(inputs, suffixes)
-    left_out = not_read(inputs, suffixes)
+    left_out, subfolders = not_read(inputs, suffixes), not_searched(inputs, suffixes)
     if not files:
         raise CliError("no input images found" + (f" ({len(left_out)} file(s) of other kinds, e.g. "
-                                                  f"{left_out[0].name})" if left_out else ""))
+                                                  f"{left_out[0].name})" if left_out else "")
+                       + (f"; {unsearched_line(subfolders)}" if subfolders else ""))
     stems = [f.stem for f in files]
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
@@ -178,7 +180,8 @@ def make_plan(inputs: list[str], out: Path, *, aligned: bool, nets: NetOptions, 
     return DeblurPlan(out, aligned, tuple(files), photos=() if aligned else tuple(f for f in to_do if not is_video[f]),
                       crops=to_do if aligned else (), videos=tuple(f for f in to_do if is_video[f]),
                       outputs={f: outputs[f] for f in to_do}, done_before=tuple(done), left_out=tuple(left_out),
-                      nets=nets, photo=photo, clip=clip, any_video=any(is_video.values()))
+                      nets=nets, photo=photo, clip=clip, any_video=any(is_video.values()),
+                      subfolders=tuple(subfolders))
 
 
 @dataclass
@@ -218,10 +221,13 @@ def run_plan(plan: DeblurPlan) -> None:
     or the run stopped)."""
     from ..infer.pipeline import load_pipeline
 
-    pipe = load_pipeline(**asdict(plan.nets))
     tally = Tally()
     images = len(plan.photos) + len(plan.crops)
     with stop_on_sigterm():  # a scheduler's or `timeout`'s SIGTERM stops the run as Ctrl-C does
+        with _stopping(tally):  # loading takes a second or more: a stop then is reported as any other
+            pipe = load_pipeline(**asdict(plan.nets))
+        if tally.stop is not None:
+            report(plan, tally)  # raises: the run stopped
         with _progress(disable=bool(plan.videos) and not images) as bar:
             task = bar.add_task("deblurring", total=images)
             with _stopping(tally):
@@ -247,7 +253,7 @@ def run_on_cluster(plan: DeblurPlan, address: str | None, actors: int | None) ->
                          **asdict(plan.nets))
     summary.done_before = list(plan.done_before)
     print_summary(summary, plan.out, kind=plan.kind, max_megapixels=plan.photo.max_megapixels,
-                  left_out=plan.left_out, aligned=plan.aligned)
+                  left_out=plan.left_out, aligned=plan.aligned, subfolders=plan.subfolders)
 
 
 def _save(plan: DeblurPlan, tally: Tally, src: Path, photo, image: np.ndarray, mask: np.ndarray | None) -> bool:
@@ -280,7 +286,7 @@ def _save(plan: DeblurPlan, tally: Tally, src: Path, photo, image: np.ndarray, m
 def run_crops(pipe, plan: DeblurPlan, tally: Tally, advance: Callable[[int], None]) -> None:
     """Aligned face crops (``--aligned``), restored a batch at a time."""
     from ..infer.photo_io import open_photo
-    from ..infer.video import VIDEO_SUFFIXES
+    from ..infer.video_io import looks_like_video
 
     for first in range(0, len(plan.crops), pipe.batch_size):
         batch, opened = plan.crops[first : first + pipe.batch_size], []
@@ -288,7 +294,7 @@ def run_crops(pipe, plan: DeblurPlan, tally: Tally, advance: Callable[[int], Non
             try:
                 opened.append((f, open_photo(f, max_pixels=plan.photo.max_pixels)))
             except (OSError, ValueError) as e:
-                tally.failed(f, e, " (a video: leave out --aligned)" if f.suffix.lower() in VIDEO_SUFFIXES else "")
+                tally.failed(f, e, " (a video: leave out --aligned)" if looks_like_video(f) else "")
         if opened:
             outs, masks = pipe.restore_faces([p.image for _, p in opened], plan.photo.keep, mask=plan.photo.want_mask)
             for (f, photo), image, mask in zip(opened, outs, masks, strict=True):
@@ -344,6 +350,14 @@ def run_videos(pipe, plan: DeblurPlan, tally: Tally) -> None:
         tally.notes.append(f"{f}: {job.summary()}")
 
 
+def unsearched_line(subfolders: Sequence[Path]) -> str:
+    """The words for subfolders a folder run did not go into, and how to restore what they hold."""
+    names = ", ".join(str(p) for p in subfolders[:5]) + (" ..." if len(subfolders) > 5 else "")
+    first = subfolders[0]
+    return (f"{len(subfolders)} subfolder(s) holding inputs, not searched (a folder run reads the folder's own "
+            f"files): {names}; give each as an input to restore it, e.g. smfd deblur {first} -o OUT/{first.name}")
+
+
 def _say(line: str) -> None:
     console.print(line, markup=False, highlight=False)
 
@@ -355,13 +369,14 @@ def report(plan: DeblurPlan, tally: Tally) -> None:
     summarise(out=plan.out, inputs=len(plan.inputs), kind=plan.kind, aligned=plan.aligned, restored=tally.restored,
               written=len(tally.written), done_before=len(plan.done_before), skips=tally.skips,
               notes=[*tally.notes, *tally.hints], left_out=plan.left_out, stop=tally.stop, not_done=not_done,
-              failures=tally.failures)
+              failures=tally.failures, subfolders=plan.subfolders)
 
 
 def summarise(*, out: Path, inputs: int, kind: str, aligned: bool, restored: int, written: int, done_before: int,
               skips: Sequence[str], notes: Sequence[str], left_out: Sequence[Path], stop: tuple[str, int] | None,
-              not_done: Sequence[Path], failures: list[tuple[str, str]], extra: Sequence[str] = ()) -> None:
-    """A run's closing lines, local or on Ray (``extra``: lines after the left-out files); raises
+              not_done: Sequence[Path], failures: list[tuple[str, str]], extra: Sequence[str] = (),
+              subfolders: Sequence[Path] = ()) -> None:
+    """A run's closing lines, local or on Ray (``extra``: lines after the left-out files and subfolders); raises
     :class:`~smfd.cli.CliError` if any input failed or the run stopped."""
     where = str(out) if out.exists() else f"{out} (nothing written)"
     before = f" ({done_before} done before, left alone)" if done_before else ""
@@ -373,6 +388,8 @@ def summarise(*, out: Path, inputs: int, kind: str, aligned: bool, restored: int
         what = "images" if aligned else "images or videos"
         names = ", ".join(p.name for p in left_out[:5]) + (" ..." if len(left_out) > 5 else "")
         _say(f"left out {len(left_out)} file(s) that are not {what} smfd reads ({kinds}): {names}")
+    if subfolders:
+        _say(f"left out {unsearched_line(subfolders)}")
     for line in extra:
         _say(line)
     if stop:

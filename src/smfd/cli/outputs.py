@@ -37,6 +37,25 @@ def not_read(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
     return left
 
 
+def not_searched(inputs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
+    """The subfolders of the given folders that hold, at any depth, files of the ``suffixes`` a run reads: a folder
+    run reads the folder's own files, not its subfolders' (their outputs would share one output folder, where
+    names from different subfolders collide). Hidden folders and files are not counted."""
+    import os
+
+    found = []
+    for item in inputs:
+        if not Path(item).is_dir():
+            continue
+        for sub in sorted(p for p in Path(item).iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for _, dirs, files in os.walk(sub):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                if any(not f.startswith(".") and Path(f).suffix.lower() in suffixes for f in files):
+                    found.append(sub)
+                    break
+    return found
+
+
 def plan_outputs(targets: dict[Path, list[Path]], overwrite: bool, skip_existing: bool
           ) -> tuple[dict[Path, list[Path]], list[Path]]:
     """Check each input's output files: none written twice in one run, none an input, none replaced without
@@ -91,4 +110,5 @@ def write_set(writes: list[tuple[Path, object]]) -> None:
         raise
 
 
-__all__ = ["DISK_ERRORS", "WriteFailed", "not_read", "plan_outputs", "writable_folder", "write_set"]
+__all__ = ["DISK_ERRORS", "WriteFailed", "not_read", "not_searched", "plan_outputs", "writable_folder",
+           "write_set"]

@@ -12,7 +12,7 @@ import typer
 from ..data.celebamask import CLASSES
 from ..infer.faces import MIN_FACE
 from ..infer.pipeline import MAX_WORK_SIZE
-from . import PRECISION_HELP, CliError, _model_options, _precision, app
+from . import PRECISION_HELP, CliError, _model_options, _precision, app, stopped_in_one_line
 
 # The options of `smfd deblur` whose help runs over a line, by the group they fill (NetOptions, PhotoOptions,
 # ClipOptions, the Ray runner), so that the command itself reads as what it does.
@@ -96,21 +96,22 @@ def deblur(
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back), aligned crops (--aligned) or videos
     (.mp4 .mov .m4v .mkv .avi .webm: each face followed and restored, written as H.264 with the audio)."""
-    from .deblur import ClipOptions, NetOptions, PhotoOptions, make_plan, run_plan
+    with stopped_in_one_line():
+        from .deblur import ClipOptions, NetOptions, PhotoOptions, make_plan, run_plan
 
-    nets = NetOptions(weights, backend, batch_size, min_face, _precision(precision), detector, max_work_size)
-    photo = PhotoOptions(_keep_ids(keep), save_mask, side_by_side, format, strip_metadata, max_megapixels)
-    clip = ClipOptions(start, duration, detect_every, fuse)
-    if ray_actors is not None and ray_actors < 1:
-        raise CliError(f"--ray-actors must be at least 1, got {ray_actors}", code=2)
-    plan = make_plan(inputs, out, aligned=aligned, nets=nets, photo=photo, clip=clip, overwrite=overwrite,
-                     skip_existing=skip_existing)
-    if ray or ray_address:
-        from .deblur import run_on_cluster
+        nets = NetOptions(weights, backend, batch_size, min_face, _precision(precision), detector, max_work_size)
+        photo = PhotoOptions(_keep_ids(keep), save_mask, side_by_side, format, strip_metadata, max_megapixels)
+        clip = ClipOptions(start, duration, detect_every, fuse)
+        if ray_actors is not None and ray_actors < 1:
+            raise CliError(f"--ray-actors must be at least 1, got {ray_actors}", code=2)
+        plan = make_plan(inputs, out, aligned=aligned, nets=nets, photo=photo, clip=clip, overwrite=overwrite,
+                         skip_existing=skip_existing)
+        if ray or ray_address:
+            from .deblur import run_on_cluster
 
-        run_on_cluster(plan, ray_address, ray_actors)
-    else:
-        run_plan(plan)
+            run_on_cluster(plan, ray_address, ray_actors)
+        else:
+            run_plan(plan)
 
 
 def _keep_ids(keep: str) -> tuple[int, ...]:

@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from ..infer.video import VideoJob
-from . import console
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a scheduler stopping the job): handled as Ctrl-C is."""
+from . import Terminated, console, stop_on_sigterm
 
 
 class _Rate(ProgressColumn):
     def render(self, task) -> Text:
         return Text(f"{task.speed:.1f} frames/s" if task.speed else "")
-
-
-@contextmanager
-def stop_on_sigterm():
-    """Within: SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so what is being written is removed as on
-    Ctrl-C; the handler before is put back after. Does nothing outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, start: float,
@@ -68,8 +43,8 @@ def deblur_videos(pipe, videos: Sequence[Path], targets: dict[Path, Path], *, st
                 for _ in frames:
                     bar.advance(task)
             except OSError as e:
-                if e.errno in DISK_ERRORS:
-                    raise WriteFailed(f"{targets[f]}: cannot write: {e.strerror or e}") from None
+                if e.errno in DISK_ERRORS:  # the writer's own errors are worded already (no strerror)
+                    raise WriteFailed(f"{targets[f]}: cannot write: {e.strerror}" if e.strerror else str(e)) from None
                 error = str(e)
             except (ValueError, RuntimeError) as e:
                 error = str(e)

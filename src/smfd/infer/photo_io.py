@@ -131,7 +131,7 @@ def open_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Phot
                 exif, icc = upright.info.get("exif") or None, upright.info.get("icc_profile") or None
                 if deep_file:
                     deep, alpha = _read_deep(path, orientation)
-                    image = np.round(deep / 257.0).astype(np.uint8)
+                    image = narrow(deep)
                     return Photo(image, alpha, deep, exif, icc, fmt)
                 alpha = None
                 if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
@@ -164,13 +164,18 @@ def read_photo(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
     return open_photo(path, max_pixels=max_pixels).image
 
 
-def _deep_result(photo: Photo, restored: np.ndarray, rows: int = 512) -> np.ndarray:
-    """The 16-bit original plus the restoration's change, in bands of rows (bounded memory): pixels the
-    restoration left alone keep their exact 16-bit values."""
-    out = np.empty_like(photo.deep)
+def narrow(deep: np.ndarray) -> np.ndarray:
+    """A 16-bit image as the 8-bit one the nets run on (rounded)."""
+    return ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def deepen(deep: np.ndarray, image: np.ndarray, restored: np.ndarray, rows: int = 512) -> np.ndarray:
+    """The 16-bit original ``deep`` plus the restoration's change (``restored`` - ``image``, its 8-bit copy), in
+    bands of rows (bounded memory): pixels the restoration left alone keep their exact 16-bit values."""
+    out = np.empty_like(deep)
     for y in range(0, out.shape[0], rows):
-        change = restored[y : y + rows].astype(np.int32) - photo.image[y : y + rows]
-        band = photo.deep[y : y + rows].astype(np.int32) + change * 257
+        change = restored[y : y + rows].astype(np.int32) - image[y : y + rows]
+        band = deep[y : y + rows].astype(np.int32) + change * 257
         out[y : y + rows] = np.clip(band, 0, 65535)
     return out
 
@@ -187,7 +192,7 @@ def encode_photo(photo: Photo, restored: np.ndarray, fmt: str, *, strip_metadata
                                       if v}
     if fmt == "png" and photo.deep is not None:
         # Pillow cannot write 16-bit colour: OpenCV writes the PNG, without EXIF or ICC (see the README)
-        deep = _deep_result(photo, restored)
+        deep = deepen(photo.deep, photo.image, restored)
         if photo.alpha is not None:
             a = photo.alpha if photo.alpha.dtype == np.uint16 else photo.alpha.astype(np.uint16) * 257
             bgr = cv2.cvtColor(np.dstack([deep, a]), cv2.COLOR_RGBA2BGRA)

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from .faces import Face
+from .photo_io import deepen
 from .tracking import FUSE_TOLERANCE, FaceTracker, fuse_crops, smooth_landmarks
 from .video_io import VIDEO_SUFFIXES, Decoded, VideoInfo, VideoReader, output_suffix, probe
 from .video_write import VideoWriter
@@ -112,6 +113,7 @@ class _Pending:
     faces: list[Face] = field(default_factory=list)  # as restored: smoothed landmarks, matrix
     ids: list[int] = field(default_factory=list)
     crops: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> restored aligned crop
+    deep: np.ndarray | None = None  # RGB uint16 as stored, for a clip of more than 8 bits
 
 
 class VideoJob:
@@ -196,7 +198,7 @@ class VideoJob:
             for tid, points, _ in faces:
                 series.setdefault(tid, {})[index] = points
             window.append(_Pending(index, item.time - o.start, item.pts, image,
-                                   {tid: (points, size) for tid, points, size in faces}))
+                                   {tid: (points, size) for tid, points, size in faces}, deep=item.deep))
             clock = time.perf_counter()
             self.stats["detect and track"] += clock - now
             index += 1
@@ -281,7 +283,10 @@ class VideoJob:
         t2 = time.perf_counter()
         self.stats["paste back"] += t2 - t1
         if writer is not None:
-            writer.video(np.rot90(image, -k) if k else image, p.pts)
+            stored = np.rot90(image, -k) if k else image
+            if p.deep is not None:  # written at its own depth: what the faces' restoration changed, added to it
+                stored = deepen(p.deep, np.rot90(p.image, -k) if k else p.image, stored) if todo else p.deep
+            writer.video(stored, p.pts)
         self.stats["encode"] += time.perf_counter() - t2
         if self.progress is not None:
             self.progress(1)

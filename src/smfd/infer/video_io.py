@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .photo_io import narrow
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
 _HINT = "videos need PyAV (FFmpeg's libraries): pip install 'smfd[video]'"
 
@@ -33,6 +35,26 @@ def require_av():
     except ImportError:
         raise RuntimeError(_HINT) from None
     return av
+
+
+#: Brands of the ISO media file format (its ``ftyp`` box) that hold still images: HEIF, AVIF, JPEG 2000, raw photos.
+_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis", b"jp2 ",
+                 b"jpx ", b"crx ")
+
+
+def looks_like_video(path: str | os.PathLike) -> bool:
+    """Whether the file's first bytes are those of a clip in a container smfd reads (MP4, MOV, M4V, MKV, WebM,
+    AVI), whatever its name: a file's name is not its content. Reads 12 bytes; needs no PyAV."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
+    return (head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip")  # QuickTime files without an ftyp box
+            or head[:4] == b"\x1aE\xdf\xa3"  # Matroska and WebM (EBML)
+            or head[:4] == b"RIFF" and head[8:12] == b"AVI ")
 
 
 def output_suffix(suffix: str) -> str:
@@ -92,6 +114,18 @@ def _duration(container, stream, start: float) -> float:
     return container.duration / 1e6
 
 
+def _first_time(frames, time_base, fps: float, default: float) -> float:
+    """The first frame's time (s) when it has no timestamp: that of the first of the next ``frames`` that has one,
+    less a frame's step for each frame before it."""
+    try:
+        for k, frame in enumerate(itertools.islice(frames, 30), 1):
+            if frame.pts is not None:
+                return float(frame.pts * time_base) - k / fps
+    except require_av().error.FFmpegError:
+        pass
+    return default
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Size, rotation, frame rate, frame count, duration, start and audio of a video file (reads its first frame)."""
     path = Path(path)
@@ -99,13 +133,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     with _open(path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        frames = container.decode(stream)
         try:
-            first = next(container.decode(stream), None)
+            first = next(frames, None)
         except av.error.FFmpegError as e:
             raise ValueError(f"{path}: the first frame cannot be decoded ({reason(e)})") from None
         if first is None:
             raise ValueError(f"{path}: the video stream holds no frames")
         start = float(first.pts * stream.time_base) if first.pts is not None and stream.time_base else 0.0
+        if first.pts is None and stream.time_base:  # (a Matroska file's frame before 0 s): a frame's step before
+            start = _first_time(frames, stream.time_base, float(rate), start)  # the first frame that has one
         if container.format.name == "avi":  # decoding timestamps: the first frame is shown at the first of them
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         duration = _duration(container, stream, start)
@@ -116,14 +153,31 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                          int(stream.frames or 0))
 
 
+def pixel_layout(pix_fmt: str) -> tuple[int, str]:
+    """(bits per sample, chroma) of an FFmpeg pixel format: ``"4:2:0"``, ``"4:2:2"``, ``"4:4:4"`` (RGB and
+    palettes too), ``"4:1:1"``, ``"4:4:0"``, ``"4:1:0"`` or ``"grey"``."""
+    av = require_av()
+    fmt = av.VideoFormat(pix_fmt, 16, 16)
+    bits = max(c.bits for c in fmt.components)
+    if fmt.is_rgb or fmt.has_palette:
+        return bits, "4:4:4"
+    if sum(not c.is_alpha for c in fmt.components) < 3:
+        return bits, "grey"
+    across, down = 16 // fmt.chroma_width(), 16 // fmt.chroma_height()
+    return bits, {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (4, 1): "4:1:1", (1, 2): "4:4:0"}.get(
+        (across, down), "4:1:0")
+
+
 @dataclass
 class Decoded:
     """A frame of :meth:`VideoReader.read`: ``pts`` (the stream's time base, as stored), ``time`` (s from the
-    stream's first frame) and ``image`` (RGB uint8, as stored: not yet turned by the rotation)."""
+    stream's first frame), ``image`` (RGB uint8, as stored: not yet turned by the rotation) and, for a clip of more
+    than 8 bits, ``deep`` (RGB uint16, of which ``image`` is the 8-bit copy the nets run on)."""
 
     pts: int
     time: float
     image: np.ndarray | None
+    deep: np.ndarray | None = None
 
 
 class VideoReader:
@@ -139,6 +193,8 @@ class VideoReader:
         # AVI stores decoding timestamps: with B-frames, frames come out in presentation order, each shown at the
         # next of the packets' times in increasing order
         self._reorder = self.container.format.name == "avi"
+        pix = self.video.codec_context.pix_fmt
+        self.deep = bool(pix) and pixel_layout(pix)[0] > 8  # decoded at 16 bits, so none is lost
 
     def _open(self) -> None:
         self.container = _open(self.path)
@@ -213,8 +269,14 @@ class VideoReader:
                 last = pts
                 count += 1
                 time = float((pts - self.origin) * self.time_base)
-                yield Decoded(pts, time, frame.to_ndarray(format="rgb24") if time >= start - 1e-6 else None)
+                if time < start - 1e-6:
+                    yield Decoded(pts, time, None)
+                elif self.deep:
+                    deep = frame.to_ndarray(format="rgb48le")
+                    yield Decoded(pts, time, narrow(deep), deep)
+                else:
+                    yield Decoded(pts, time, frame.to_ndarray(format="rgb24"))
 
 
-__all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "output_suffix", "probe",
-           "reason", "require_av"]
+__all__ = ["KEPT_CONTAINERS", "VIDEO_SUFFIXES", "Decoded", "VideoInfo", "VideoReader", "looks_like_video",
+           "output_suffix", "pixel_layout", "probe", "reason", "require_av"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .video_io import KEPT_CONTAINERS, VideoInfo, VideoReader, reason, require_av
+from .video_io import KEPT_CONTAINERS, VideoInfo, VideoReader, pixel_layout, reason, require_av
 
 #: FFmpeg's muxer for each output suffix.
 _MUXERS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska"}
@@ -24,6 +24,9 @@ _REFUSED_BY_PLAYERS = {".mp4": ("pcm_",), ".m4v": ("pcm_",)}
 _STALE_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "number_of_frames",
                "number_of_bytes", "bps"}
 _PARTIAL = re.compile(r"^\..+\.partial-(\d+)\.[A-Za-z0-9]+$")
+#: Chroma layouts H.264 keeps (anything else becomes 4:2:0) and FFmpeg's names for them.
+_CHROMA = {"4:2:0": "yuv420p", "4:2:2": "yuv422p", "4:4:4": "yuv444p"}
+_UNSPECIFIED = 2  # FFmpeg's value for a colour matrix, primaries or transfer a file does not name
 
 
 def _write_error(dst: Path, e: Exception) -> OSError:
@@ -120,6 +123,8 @@ class VideoWriter:
             self.out.start_encoding()  # the header: refused now, not after the frames
         except av.error.FFmpegError as e:
             self.abort()
+            if isinstance(e, OSError):  # the disk (full, read-only), not the streams
+                raise _write_error(self.dst, e) from None
             raise ValueError(f"{reader.path}: its streams cannot be written to {self.dst.suffix} "
                              f"({reason(e)})") from None
         except BaseException:
@@ -171,22 +176,46 @@ class VideoWriter:
         vin = reader.video
         rate = vin.average_rate or vin.guessed_rate or Fraction(30)
         self.v = self.out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
-        # 4:2:0, which common players need, needs even sides: an odd one gets its edge row or column repeated
-        self.pad = (info.height % 2, info.width % 2)
+        self.v.pix_fmt = self._pixel_format(vin.codec_context.pix_fmt or "yuv420p")
+        # subsampled chroma needs even sides (4:2:0 both, 4:2:2 the width): an odd one gets its edge repeated
+        chroma = pixel_layout(self.v.pix_fmt)[1]
+        self.pad = (info.height % 2 * (chroma == "4:2:0"), info.width % 2 * (chroma != "4:4:4"))
         self.v.width, self.v.height = info.width + self.pad[1], info.height + self.pad[0]
-        self.v.pix_fmt = "yuv420p"
         self.v.time_base = reader.time_base
         self.v.codec_context.time_base = reader.time_base
         if any(self.pad):
             self.notes.append(f"written as {self.v.width}x{self.v.height} (players need even sides: the edge "
                               "repeated)")
-        pix = vin.codec_context.pix_fmt or ""
-        if pix not in ("yuv420p", "yuvj420p", "nv12", ""):
-            self.notes.append(f"written as 8-bit 4:2:0 ({pix} in)")
+        self._colours(vin.codec_context)
         if info.rotation:
             self.v.set_display_rotation(info.rotation)
         if metadata:
             self.v.metadata.update({k: v for k, v in _tags(vin.metadata).items() if k.lower() != "handler_name"})
+
+    def _pixel_format(self, pix: str) -> str:
+        """The input's bit depth (8 or 10: H.264's) and chroma (4:2:0, 4:2:2 or 4:4:4) where x264 takes them; a note
+        says what changed otherwise."""
+        bits, chroma = pixel_layout(pix)
+        want, layout = min(10, max(8, bits)), chroma if chroma in _CHROMA else "4:2:0"
+        supported = {f.name for f in require_av().codec.Codec("libx264", "w").video_formats}
+        for depth, kept in ((want, layout), (want, "4:2:0"), (8, layout), (8, "4:2:0")):
+            name = _CHROMA[kept] + ("10le" if depth > 8 else "")
+            if name in supported:
+                break
+        if depth < bits or kept != chroma:
+            self.notes.append(f"{bits}-bit {chroma} picture written as {depth}-bit {kept} ({pix} in)")
+        return name
+
+    def _colours(self, cin) -> None:
+        """The input's colour matrix, primaries and transfer (BT.709, BT.2020, HLG, PQ), named in the output too;
+        frames go back to YUV with the matrix they were decoded with, so the colours come back as they were."""
+        self.matrix = None
+        cout = self.v.codec_context
+        if cin.colorspace not in (None, _UNSPECIFIED, 0):  # 0: RGB, which has no matrix
+            self.matrix = cout.colorspace = cin.colorspace
+        for name in ("color_primaries", "color_trc"):
+            if getattr(cin, name) not in (None, _UNSPECIFIED):
+                setattr(cout, name, getattr(cin, name))
 
     def _mux(self, packets) -> None:
         try:
@@ -203,7 +232,8 @@ class VideoWriter:
         self._mux(packets)
 
     def video(self, image: np.ndarray, pts: int) -> None:
-        """Encode ``image`` (as stored) at ``pts`` (the input's time base, as stored)."""
+        """Encode ``image`` (RGB as stored: uint8, or uint16 for a clip of more than 8 bits) at ``pts`` (the input's
+        time base, as stored)."""
         av = require_av()
         if self.origin is None:
             self.first_pts = pts
@@ -213,7 +243,9 @@ class VideoWriter:
             self._waiting = []
         if any(self.pad):
             image = np.pad(image, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image),
+                                           format="rgb48le" if image.dtype == np.uint16 else "rgb24")
+        frame = frame.reformat(format=self.v.pix_fmt, dst_colorspace=self.matrix)
         frame.pts, frame.time_base = pts - self.first_pts, self.v.codec_context.time_base
         self._encode(self.v, frame)
 
