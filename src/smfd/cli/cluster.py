@@ -35,7 +35,8 @@ class RaySummary:
     ``notes`` are as the local run's; ``stop`` is (why, exit code) if the run stopped. ``startup_s``: from the call
     to the first result, less the time its input took (Ray started or joined, actors up, the pipeline loaded);
     ``seconds``: the whole call; ``pool``: the actors asked for; ``actors``: the peak resident memory (MB) of each
-    actor process that reported, by process id; ``nodes``: inputs done on each node of the cluster, by node id."""
+    actor process that reported, by process id; ``nodes``: inputs done on each node of the cluster, by node id;
+    ``cluster_nodes``: the nodes alive in the cluster when the job started."""
 
     inputs: list[Path]
     written: list[Path] = field(default_factory=list)
@@ -52,6 +53,7 @@ class RaySummary:
     pool: int = 0
     actors: dict[int, float] = field(default_factory=dict)
     nodes: dict[str, int] = field(default_factory=dict)
+    cluster_nodes: int = 0
 
 
 # --- on the actors --------------------------------------------------------------------------------------------
@@ -320,6 +322,7 @@ def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: in
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+    summary.cluster_nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     photos = [r for r in rows if not r["video"]]
     ds = _dataset(ray, photos, [r for r in rows if r["video"]], actors)
     ds = ds.map_batches(RestoreAndWrite, fn_constructor_kwargs=options, batch_size=1, batch_format="numpy",
@@ -344,7 +347,8 @@ def _run(ray, summary: RaySummary, rows: list[dict], *, actors: int, threads: in
 def _take(summary: RaySummary, row: dict) -> None:
     f = Path(row["path"])
     summary.actors[int(row["pid"])] = max(summary.actors.get(int(row["pid"]), 0.0), float(row["peak_mb"]))
-    summary.nodes[str(row["node"])] = summary.nodes.get(str(row["node"]), 0) + 1
+    node = str(row.get("node", ""))
+    summary.nodes[node] = summary.nodes.get(node, 0) + 1
     if row["status"] == "written":
         summary.written.append(f)
         summary.restored += int(row["faces"])
@@ -377,7 +381,8 @@ def ray_line(summary: RaySummary) -> str:
     faces/s after start-up, peak memory per actor."""
     t = max(summary.seconds - summary.startup_s, 1e-9)
     peak = max(summary.actors.values(), default=0.0)
-    nodes = f" on {len(summary.nodes)} node(s)" if summary.nodes else ""
+    nodes = (f" on a cluster of {summary.cluster_nodes} node(s) (inputs done on {len(summary.nodes)})"
+             if summary.cluster_nodes else "")
     return (f"on Ray: {summary.pool} actor(s){nodes}, {summary.seconds:.1f} s of which {summary.startup_s:.1f} s "
             f"start-up; after it {len(summary.written) / t:.2f} files/s, {summary.restored / t:.2f} faces/s; peak "
             f"memory per actor {peak:.0f} MB")
