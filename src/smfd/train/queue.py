@@ -9,7 +9,8 @@ code runs a tiny queue on a CPU as a test. ``smfd queue QUEUE.yaml --data PACK -
   data loaders), a job waits for the jobs it names in ``after`` (``mask_source: job:NAME`` uses a mask generator
   trained earlier in the queue), and no job starts that cannot finish before the deadline (the jobs run through
   :func:`smfd.train.jobs.run_jobs`; every job's config is resolved before the first starts, so a bad one costs
-  no time);
+  no time; run again with the same work folder, a job already done for the same spec is not run again and an
+  unfinished one continues its last.pt);
 * ``OUT`` gets at most 8 files: ``results.md`` and ``results.json`` (per job: what ran, steps, face passes,
   minutes, validation and test scores, status), ``metrics.csv`` (every job's epochs, with a ``job`` column),
   ``queue.log`` (this process's log and the end of each job's), and the fp16 weights of the jobs marked
