@@ -218,7 +218,8 @@ def test_a_stopped_ray_run_says_what_was_not_done(tmp_path, capsys):
 
     files = [tmp_path / f"p{i}.jpg" for i in range(3)]
     s = RaySummary(files)
-    base = {"faces": 0, "reason": "", "skips": "", "notes": "", "over_limit": False, "pid": 7, "peak_mb": 500.0}
+    base = {"faces": 0, "reason": "", "skips": "", "notes": "", "over_limit": False, "pid": 7, "peak_mb": 500.0,
+            "node": "n1"}
     _take(s, {**base, "path": str(files[0]), "status": "written", "faces": 2})
     _take(s, {**base, "path": str(files[1]), "status": "stop", "reason": f"{tmp_path}/p1.jpg: cannot write: No space"})
     s.not_done = files[1:]
@@ -227,6 +228,7 @@ def test_a_stopped_ray_run_says_what_was_not_done(tmp_path, capsys):
     err = capsys.readouterr().err
     assert e.value.code == 1 and "restored 2 face(s) from 1 of 3 image(s)" in err
     assert "2 image(s) not done, from" in err and "--skip-existing" in err and s.actors == {7: 500.0}
+    assert s.nodes == {"n1": 2}  # each report names the node its actor ran on
 
 
 def test_smfd_deblur_with_ray_writes_what_the_local_command_writes(ray_local, bundle, tmp_path, run_cli):

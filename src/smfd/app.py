@@ -39,6 +39,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -308,16 +309,7 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
     work_dir = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
     (work_dir / "pid").write_text(str(os.getpid()))
     worker = ModelWorker(pipe, queue_size)
-    before = os.environ.get("GRADIO_TEMP_DIR")
-    if before is None or before.startswith(tempfile.gettempdir() + os.sep + WORK_PREFIX):
-        # Gradio's cache inside ours, deleted with it; set before Gradio is first imported, which reads it then
-        os.environ["GRADIO_TEMP_DIR"] = str(work_dir / "gradio")
-
-    def restore_env():
-        if before is None:
-            os.environ.pop("GRADIO_TEMP_DIR", None)
-        else:
-            os.environ["GRADIO_TEMP_DIR"] = before
+    restore_env = _gradio_temp_in(work_dir)
 
     def clean_up():
         sock.close()
@@ -326,51 +318,83 @@ def serve(pipe: FaceDeblurrer, *, host: str = "127.0.0.1", port: int = 7860, max
         restore_env()
 
     try:
-        import gradio as gr
-        import uvicorn
-        from fastapi import FastAPI
-
-        for sub in ("results", "uploads", "gradio"):
-            (work_dir / sub).mkdir()
-        blocks = build_app(worker, max_upload_mb=max_upload_mb, queue_size=queue_size, keep_minutes=keep_minutes,
-                           keep_files=keep_files, out_dir=work_dir / "results", max_pixels=max_pixels)
-        api = FastAPI(title="smfd", docs_url=None, redoc_url=None)
-        add_http_api(api, worker, max_upload_mb=max_upload_mb, upload_dir=work_dir / "uploads",
-                     keep_minutes=keep_minutes, keep_files=keep_files, max_pixels=max_pixels)
-        app = gr.mount_gradio_app(api, blocks, path="", max_file_size=_gradio_file_limit(max_upload_mb),
-                                  show_error=True, allowed_paths=[str(work_dir / "results")])
-        server = uvicorn.Server(uvicorn.Config(LocalFilesOnly(app), log_level="warning"))
+        server = _uvicorn_server(worker, work_dir, max_upload_mb=max_upload_mb, queue_size=queue_size,
+                                 keep_minutes=keep_minutes, keep_files=keep_files, max_pixels=max_pixels)
     except BaseException:
         clean_up()
         raise
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if block:
-        # uvicorn stops gracefully on SIGTERM, then raises it again: as an exception here, so the folder still goes
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _exit_on_signal) if main else None
-        try:
-            if on_ready:
-                on_ready(url)
-            server.run(sockets=[sock])
-        finally:
-            clean_up()
-            if main:
-                signal.signal(signal.SIGTERM, previous)
+        _run_until_stopped(server, sock, url, on_ready, clean_up)
         return Server(server, None, url, work_dir, worker)
+    thread = _start_in_thread(server, sock, url, clean_up)
+    if on_ready:
+        on_ready(url)
+    return Server(server, thread, url, work_dir, worker, restore_env)
+
+
+def _gradio_temp_in(work_dir: Path) -> Callable[[], None]:
+    """Gradio's cache inside ``work_dir``, deleted with it (unless the user chose a folder of their own); set before
+    Gradio is first imported, which reads it then. Returns what puts ``GRADIO_TEMP_DIR`` back as it was."""
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    if before is None or before.startswith(tempfile.gettempdir() + os.sep + WORK_PREFIX):
+        os.environ["GRADIO_TEMP_DIR"] = str(work_dir / "gradio")
+
+    def restore_env():
+        if before is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = before
+
+    return restore_env
+
+
+def _uvicorn_server(worker: ModelWorker, work_dir: Path, *, max_upload_mb: float, queue_size: int,
+                    keep_minutes: float, keep_files: int, max_pixels: int):
+    """The page and the endpoint on one app, in a server not started yet; their folders made in ``work_dir``."""
+    import gradio as gr
+    import uvicorn
+    from fastapi import FastAPI
+
+    for sub in ("results", "uploads", "gradio"):
+        (work_dir / sub).mkdir()
+    blocks = build_app(worker, max_upload_mb=max_upload_mb, queue_size=queue_size, keep_minutes=keep_minutes,
+                       keep_files=keep_files, out_dir=work_dir / "results", max_pixels=max_pixels)
+    api = FastAPI(title="smfd", docs_url=None, redoc_url=None)
+    add_http_api(api, worker, max_upload_mb=max_upload_mb, upload_dir=work_dir / "uploads",
+                 keep_minutes=keep_minutes, keep_files=keep_files, max_pixels=max_pixels)
+    app = gr.mount_gradio_app(api, blocks, path="", max_file_size=_gradio_file_limit(max_upload_mb),
+                              show_error=True, allowed_paths=[str(work_dir / "results")])
+    return uvicorn.Server(uvicorn.Config(LocalFilesOnly(app), log_level="warning"))
+
+
+def _run_until_stopped(server, sock: socket.socket, url: str, on_ready, clean_up: Callable[[], None]) -> None:
+    """Serve in this thread until the server stops, then clean up (on an error too)."""
+    # uvicorn stops gracefully on SIGTERM, then raises it again: as an exception here, so the folder still goes
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal) if main else None
+    try:
+        if on_ready:
+            on_ready(url)
+        server.run(sockets=[sock])
+    finally:
+        clean_up()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _start_in_thread(server, sock: socket.socket, url: str, clean_up: Callable[[], None]) -> threading.Thread:
+    """Serve from a thread of its own; returns it once the server has started (else cleans up and raises)."""
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(600):
         if server.started:
-            break
+            return thread
         time.sleep(0.05)
-    else:
-        server.should_exit = True
-        thread.join(timeout=10)
-        clean_up()
-        raise RuntimeError(f"the server did not start on {url}")
-    if on_ready:
-        on_ready(url)
-    return Server(server, thread, url, work_dir, worker, restore_env)
+    server.should_exit = True
+    thread.join(timeout=10)
+    clean_up()
+    raise RuntimeError(f"the server did not start on {url}")
 
 
 WORK_PREFIX = "smfd-serve-"

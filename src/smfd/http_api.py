@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -125,6 +126,44 @@ def parse_options(query) -> dict:
     return opts
 
 
+HOW = "send the photo as the multipart form field 'file' (curl -F file=@photo.jpg URL)"
+
+
+@dataclass(frozen=True)
+class _Uploads:
+    """Where the endpoint keeps an upload while it reads it, and what it takes."""
+
+    folder: Path
+    limit: int  # bytes
+    max_mb: float
+    keep_minutes: float
+    keep_files: int
+    max_pixels: int
+
+    @property
+    def too_big(self) -> str:
+        return f"the upload is over the {self.max_mb:g} MB limit"
+
+    def read(self, part, name: str):
+        """The upload as a :class:`~smfd.infer.photo_io.Photo`; its copy on disk is removed."""
+        sweep(self.folder, max_age_s=self.keep_minutes * 60, max_files=self.keep_files)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=Path(name).suffix or ".img")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                part.file.seek(0)
+                copied = _copy_at_most(part.file, f, self.limit)
+            if copied > self.limit:
+                raise UploadTooLarge(self.too_big)
+            try:
+                return open_photo(tmp, max_pixels=self.max_pixels)
+            except NotAnImage:
+                if looks_like_video(tmp):  # by its content: a text file named .mp4 is no video
+                    raise NotAnImage(VIDEO_REFUSED) from None
+                raise
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+
 def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_minutes: float = 60,
                  keep_files: int = 200, max_pixels: int = MAX_PIXELS) -> None:
     """``POST /api/deblur`` on a FastAPI app; ``worker`` is the server's :class:`smfd.app.ModelWorker`."""
@@ -132,13 +171,11 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
     from starlette.concurrency import run_in_threadpool
     from starlette.formparsers import MultiPartException
 
-    limit = int(max_upload_mb * 1e6)
-    too_big = f"the upload is over the {max_upload_mb:g} MB limit"
-    how = "send the photo as the multipart form field 'file' (curl -F file=@photo.jpg URL)"
+    uploads = _Uploads(upload_dir, int(max_upload_mb * 1e6), max_upload_mb, keep_minutes, keep_files, max_pixels)
 
     @api.api_route("/api/deblur", methods=["GET", "PUT", "DELETE", "PATCH"], include_in_schema=False)
     def wrong_method():
-        return _error(405, f"use POST: {how}", Allow="POST")
+        return _error(405, f"use POST: {HOW}", Allow="POST")
 
     @api.post("/api/deblur")
     async def deblur_endpoint(request: Request):
@@ -146,58 +183,57 @@ def add_http_api(api, worker, *, max_upload_mb: float, upload_dir: Path, keep_mi
             opts = parse_options(request.query_params)
         except ValueError as e:
             return refusal(e)
-        length = request.headers.get("content-length")
-        if length is None:
-            return _error(411, f"the request has no Content-Length; {how}")
-        if not length.isdigit():
-            return _error(400, f"Content-Length must be a number of bytes, got {length!r}")
-        if int(length) > limit + 64_000:  # multipart overhead allowed
-            return _error(413, too_big)
-        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            return _error(400, f"the body is not a multipart form; {how}")
+        problem = _headers_problem(request.headers, uploads)
+        if problem is not None:
+            return _error(*problem)
         try:
             form = await request.form(max_files=2, max_fields=8)
         except MultiPartException as e:
-            return _error(400, f"the form cannot be read ({e}); {how}")
+            return _error(400, f"the form cannot be read ({e}); {HOW}")
         try:
             parts = form.getlist("file")
-            if not parts:
-                return _error(400, f"no 'file' field in the form; {how}")
-            if len(parts) > 1:
-                return _error(400, f"{len(parts)} 'file' fields in the form; send one photo per request")
-            if isinstance(parts[0], str):
-                return _error(400, f"'file' is a text field, not a file; {how}")
-            return await run_in_threadpool(_deblur, parts[0], opts)
+            problem = _file_problem(parts)
+            if problem is not None:
+                return _error(400, problem)
+            return await run_in_threadpool(_deblur, worker, uploads, parts[0], opts)
         finally:
             await form.close()
 
-    def _deblur(part, opts: dict):
-        name = Path(part.filename or "upload").name
-        try:
-            photo = _read(part, name)
-            result = worker.deblur(photo.image, aligned=opts["aligned"], keep=opts["keep"])
-            return _response(name, photo, result, opts)
-        except Exception as e:
-            return refusal(e, name)
 
-    def _read(part, name: str):
-        """The upload as a :class:`~smfd.infer.photo_io.Photo`; its copy on disk is removed."""
-        sweep(upload_dir, max_age_s=keep_minutes * 60, max_files=keep_files)
-        fd, tmp = tempfile.mkstemp(dir=upload_dir, suffix=Path(name).suffix or ".img")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                part.file.seek(0)
-                copied = _copy_at_most(part.file, f, limit)
-            if copied > limit:
-                raise UploadTooLarge(too_big)
-            try:
-                return open_photo(tmp, max_pixels=max_pixels)
-            except NotAnImage:
-                if looks_like_video(tmp):  # by its content: a text file named .mp4 is no video
-                    raise NotAnImage(VIDEO_REFUSED) from None
-                raise
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+def _headers_problem(headers, uploads: _Uploads) -> tuple[int, str] | None:
+    """The status and words for a request whose headers refuse it before its body is read (None: go on)."""
+    length = headers.get("content-length")
+    if length is None:
+        return 411, f"the request has no Content-Length; {HOW}"
+    if not length.isdigit():
+        return 400, f"Content-Length must be a number of bytes, got {length!r}"
+    if int(length) > uploads.limit + 64_000:  # multipart overhead allowed
+        return 413, uploads.too_big
+    if not headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return 400, f"the body is not a multipart form; {HOW}"
+    return None
+
+
+def _file_problem(parts: list) -> str | None:
+    """What is wrong with the form's ``file`` fields (None: one file, as the endpoint takes)."""
+    if not parts:
+        return f"no 'file' field in the form; {HOW}"
+    if len(parts) > 1:
+        return f"{len(parts)} 'file' fields in the form; send one photo per request"
+    if isinstance(parts[0], str):
+        return f"'file' is a text field, not a file; {HOW}"
+    return None
+
+
+def _deblur(worker, uploads: _Uploads, part, opts: dict):
+    """The reply to one upload: the restored photo (or its mask, or the report), or a refusal."""
+    name = Path(part.filename or "upload").name
+    try:
+        photo = uploads.read(part, name)
+        result = worker.deblur(photo.image, aligned=opts["aligned"], keep=opts["keep"])
+        return _response(name, photo, result, opts)
+    except Exception as e:
+        return refusal(e, name)
 
 
 class LocalFilesOnly:

@@ -104,6 +104,19 @@ def test_a_candidate_sets_its_own_config_overrides(tmp_path):
     assert guided.mask_source == "generator:m.safetensors"
 
 
+def test_a_candidate_whose_config_does_not_load_is_named_with_the_spec_file(tmp_path):
+    from smfd.experiments.bakeoff import Request, run
+
+    spec = {"config": str(ROOT / "configs" / "whole_face.yaml"), "budget_minutes": 1, "out": str(tmp_path / "runs"),
+            "data": "faces", "evaluation": {"degradations": ["thesis"]},
+            "candidates": {"d": {"label": "(d)", "model": {"name": "nafnet"}, "set": {"optim.lrr": 1}}}}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ValueError) as e:
+        run(Request(str(tmp_path / "b.yaml"), out=str(tmp_path / "results")))
+    assert str(e.value).startswith(f"{tmp_path / 'b.yaml'}: candidates.d: unknown config key optim.lrr")
+    assert not (tmp_path / "runs" / "d").exists()  # refused before anything ran
+
+
 def test_candidates_train_as_their_configs_say_and_are_not_trained_again(tmp_path):
     from smfd.experiments.bakeoff import train_all
 

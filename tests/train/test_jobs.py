@@ -56,3 +56,18 @@ def test_a_job_spec_survives_its_json():
     job = Job("j", "run", train=cfg, scores=(Score("faces", degradation="lowres", limit=3),), after=("m",),
               share_seconds=60.0)
     assert Job.from_json(job.to_json()) == job
+
+
+def test_a_failure_is_told_in_one_line(tmp_path, monkeypatch):
+    import smfd.train.jobs as jobs_module
+
+    def fails(job, progress=False):
+        raise RuntimeError("CUDA out of memory.\nTried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(jobs_module, "run_job", fails)
+    job = Job("big", str(tmp_path / "big"))
+    results = run_jobs([job], isolate=False)
+    assert results["big"]["status"] == "failed: RuntimeError: CUDA out of memory."
+    with pytest.raises(JobsFailed) as e:
+        raise_failures(results, [job])
+    assert "\n" not in str(e.value)

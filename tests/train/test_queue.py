@@ -2,6 +2,7 @@
 folder (at most 8 files, weights in fp16 parts), failures kept to their job; and ``smfd prepare pack``."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -92,6 +93,27 @@ def test_queue_files_are_checked(tmp_path):
         _queue(tmp_path, [{"name": "a", "task": "dance"}])
     with pytest.raises(ValueError, match="repeat"):
         _queue(tmp_path, [{"name": "a", "task": "mask"}, {"name": "a", "task": "mask"}])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("jobs: [{name: a, task: mask, set: epochs=1}]", "config key jobs[0].set: expected a list of str, got 'epochs=1'"),
+    ("jobs: [{name: a, task: mask}, {name: b, task: mask, after: [a, 1]}]",
+     "config key jobs[1].after[1]: expected str, got 1"),
+    ("jobs: [{name: a, task: mask, minutes: soon}]", "config key jobs[0].minutes: expected float, got 'soon'"),
+    ("jobs: [{name: a, task: mask, minutes: 0}]", "jobs[0].minutes must be > 0"),
+    ("jobs: [{name: a, task: deblur, mask_source: 'jb:x'}]", "jobs[0].mask_source must be gt or generator:PATH"),
+    ("jobs: [{name: a, task: mask}, {task: mask}]", "config key jobs[1].name is missing"),
+    ("jobs: [{name: a, task: mask, colour: red}]", "unknown config key jobs[0].colour"),
+    ("jobs: []", "jobs must list at least one job"),
+    ("lanes: 2", "config key jobs is missing"),
+    ("jobs: [{name: a, task: mask}]\nlane: 2", "unknown config key lane"),
+    ("jobs: [{name: a, task: mask}\n", "not valid YAML"),
+])
+def test_a_bad_queue_file_is_refused_in_one_line_naming_the_key(tmp_path, text, message):
+    (tmp_path / "q.yaml").write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'q.yaml'}: {message}")) as e:
+        load_queue(tmp_path / "q.yaml")
+    assert "\n" not in str(e.value)
 
 
 def test_pack_keeps_the_split_of_its_source_and_reports_its_fidelity(tmp_path, faces):

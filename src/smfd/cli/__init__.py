@@ -93,7 +93,7 @@ def answer(e: BaseException) -> tuple[int, str]:
     return next((code, hint) for kind, code, hint in ERRORS if isinstance(e, kind))
 
 
-def _model_options(values: list[str] | None, flag: str) -> dict:
+def parse_model_options(values: list[str] | None, flag: str) -> dict:
     """``KEY=VALUE`` strings (values parsed as YAML) -> a dict of model options; a malformed one is a usage error."""
     from ..train.config import parse_assignments
 
@@ -107,7 +107,7 @@ PRECISION_HELP = ("auto (bf16 where the CPU/GPU does bf16 natively, else fp32), 
                   "without it falls back to fp32 with a warning.")
 
 
-def _precision(value: str) -> str:
+def precision_option(value: str) -> str:
     """A ``--precision`` value checked against the allowed ones (a usage error names them)."""
     from ..precision import check_precision
 
@@ -117,14 +117,16 @@ def _precision(value: str) -> str:
         raise CliError(f"--precision: {e}", code=2) from None
 
 
-def _progress(disable: bool = False) -> Progress:
+def progress_bar(disable: bool = False) -> Progress:
+    """The commands' progress bar (on stderr, beside their error lines)."""
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=False, disable=disable,
     )  # fmt: skip
 
 
-def _report_failures(failures: list[tuple[str, str]], total: int) -> None:
+def report_failures(failures: list[tuple[str, str]], total: int) -> None:
+    """Name each input that failed (``(name, message)``), then end the command with an error counting them."""
     if failures:
         console.print(f"[red]{len(failures)} of {total} inputs failed:[/red]")
         for name, msg in failures:  # library errors already start with the file's name
@@ -150,7 +152,8 @@ def _main(
     _state["debug"] = _state["debug"] or debug
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
+    """smfd's log lines (training, jobs) on the console, once however often a command asks."""
     import logging
 
     from rich.logging import RichHandler

@@ -254,37 +254,60 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
     Returns:
         A :class:`RaySummary`; raises :class:`~smfd.cli.CliError` for what the local run refuses before starting.
     """
-    from ..cluster import check_options, require_ray
-
     t0 = time.perf_counter()
-    try:
-        ray = require_ray()
-        check_options(weights, keep=keep, detector=pipeline_options.get("detector", "hog"),
-                      actors=1 if actors is None else actors, threads=threads)
-    except (RuntimeError, ValueError) as e:
-        raise CliError(str(e), code=1 if isinstance(e, RuntimeError) else 2) from None
+    ray = _ray_for(weights, keep, pipeline_options.get("detector", "hog"), actors, threads)
     inputs = list(inputs)
-    lists = {f: [targets[f]] if isinstance(targets[f], (str, os.PathLike)) else list(targets[f]) for f in inputs}
-    want = 1 + save_mask + side_by_side
-    bad = [f for f in inputs if len(lists[f]) != want and not (len(lists[f]) == 1 and _is_video(f))]
-    if bad:
-        raise ValueError(f"targets: {bad[0]} needs {want} output(s) (image, mask, side-by-side as asked), got "
-                         f"{len(lists[bad[0]])}")
-    todo, done_before = plan_outputs(lists, overwrite, skip_existing)
+    todo, done_before = plan_outputs(_output_lists(inputs, targets, 1 + save_mask + side_by_side), overwrite,
+                                     skip_existing)
     summary = RaySummary(inputs, done_before=list(done_before))
     rows = [{"path": str(f), "outputs": [str(p) for p in todo[f]], "video": not aligned and _is_video(f)}
             for f in inputs if f in todo]
     if not rows:
         summary.seconds = time.perf_counter() - t0
         return summary
+    options = dict(weights=weights, aligned=aligned, keep=tuple(keep), save_mask=save_mask, side_by_side=side_by_side,
+                   strip_metadata=strip_metadata, max_megapixels=max_megapixels, threads=threads,
+                   clip=dict(start=start, duration=duration, detect_every=detect_every, fuse=fuse), cwd=os.getcwd(),
+                   **pipeline_options)
+    _run_then_tidy(ray, summary, rows, todo, address=address, actors=actors, threads=threads, progress=progress,
+                   t0=t0, options=options)
+    seen = {*map(str, summary.written), *(name for name, _ in summary.failures)}
+    summary.not_done = [f for f in todo if str(f) not in seen]
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _ray_for(weights: str, keep: Sequence[int], detector: str, actors: int | None, threads: int):
+    """The ``ray`` module, once Ray is installed and the options are ones the actors can use (else a CliError: 1
+    for a missing install, 2 for an option)."""
+    from ..cluster import check_options, require_ray
+
+    try:
+        ray = require_ray()
+        check_options(weights, keep=keep, detector=detector, actors=1 if actors is None else actors, threads=threads)
+    except (RuntimeError, ValueError) as e:
+        raise CliError(str(e), code=1 if isinstance(e, RuntimeError) else 2) from None
+    return ray
+
+
+def _output_lists(inputs: list[Path], targets: dict[Path, Path | Sequence[Path]], want: int) -> dict[Path, list]:
+    """Each input's outputs as a list: ``want`` of them (image, mask, side-by-side as asked; a clip: one)."""
+    lists = {f: [targets[f]] if isinstance(targets[f], (str, os.PathLike)) else list(targets[f]) for f in inputs}
+    bad = [f for f in inputs if len(lists[f]) != want and not (len(lists[f]) == 1 and _is_video(f))]
+    if bad:
+        raise ValueError(f"targets: {bad[0]} needs {want} output(s) (image, mask, side-by-side as asked), got "
+                         f"{len(lists[bad[0]])}")
+    return lists
+
+
+def _run_then_tidy(ray, summary: RaySummary, rows: list[dict], todo: dict[Path, list[Path]], *, address: str | None,
+                   actors: int | None, threads: int, progress: bool, t0: float, options: dict) -> None:
+    """Start or join Ray and run the job; however it ends, stop the instance this call started and remove what a
+    stopped or killed writer left. Ctrl-C is a stop the summary records; a failed Ray job a one-line error."""
     started = not ray.is_initialized()
     try:
         summary.pool = actors = _start_ray(ray, address, actors, threads)
-        _run(ray, summary, rows, actors=actors, threads=threads, progress=progress, t0=t0, options=dict(
-            weights=weights, aligned=aligned, keep=tuple(keep), save_mask=save_mask, side_by_side=side_by_side,
-            strip_metadata=strip_metadata, max_megapixels=max_megapixels, threads=threads,
-            clip=dict(start=start, duration=duration, detect_every=detect_every, fuse=fuse), cwd=os.getcwd(),
-            **pipeline_options))
+        _run(ray, summary, rows, actors=actors, threads=threads, progress=progress, t0=t0, options=options)
     except KeyboardInterrupt:
         summary.stop = ("stopped by Ctrl-C", 130)
     except ray.exceptions.RayError as e:  # an actor that cannot start (weights missing on a node), a lost node...
@@ -295,10 +318,6 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
             ray.shutdown()  # its actors stop with it; then what a stopped or killed writer left is removed
         for p in partial_files([t for f in todo for t in todo[f]]):
             p.unlink(missing_ok=True)
-    seen = {*map(str, summary.written), *(name for name, _ in summary.failures)}
-    summary.not_done = [f for f in todo if str(f) not in seen]
-    summary.seconds = time.perf_counter() - t0
-    return summary
 
 
 def _cause(e: Exception) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..infer.faces import MIN_FACE
 from ..infer.pipeline import MAX_WORK_SIZE
-from . import CliError, Terminated, _progress, _report_failures, answer, console, stop_on_sigterm
+from . import CliError, Terminated, answer, console, progress_bar, report_failures, stop_on_sigterm
 from .outputs import WriteFailed, not_read, not_searched, plan_outputs, writable_folder, write_set
 
 FORMATS = ("keep", "png", "jpg")
@@ -228,7 +228,7 @@ def run_plan(plan: DeblurPlan) -> None:
             pipe = load_pipeline(**asdict(plan.nets))
         if tally.stop is not None:
             report(plan, tally)  # raises: the run stopped
-        with _progress(disable=bool(plan.videos) and not images) as bar:
+        with progress_bar(disable=bool(plan.videos) and not images) as bar:
             task = bar.add_task("deblurring", total=images)
             with _stopping(tally):
                 run_crops(pipe, plan, tally, lambda n: bar.advance(task, n))
@@ -396,11 +396,11 @@ def summarise(*, out: Path, inputs: int, kind: str, aligned: bool, restored: int
         _say(f"{stop[0]}; {len(not_done)} {kind} not done, from {not_done[0] if not_done else '-'}; "
              "re-run with --skip-existing to go on")
         try:
-            _report_failures(failures, inputs)
+            report_failures(failures, inputs)
         except CliError:
             pass  # the stop is the error to exit with
         raise CliError(stop[0], code=stop[1])
-    _report_failures(failures, inputs)
+    report_failures(failures, inputs)
 
 
 __all__ = ["ClipOptions", "DeblurPlan", "NetOptions", "Outputs", "PhotoOptions", "make_plan", "run_plan"]

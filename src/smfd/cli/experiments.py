@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import CliError, _setup_logging, app
+from . import CliError, app, setup_logging
 
 
 @app.command()
@@ -74,5 +74,5 @@ def bakeoff(
         raise CliError(f"{spec}: no such bake-off file", code=2)
     if lanes < 0:
         raise CliError(f"--lanes must be >= 0, got {lanes}", code=2)
-    _setup_logging()
+    setup_logging()
     run(Request(str(spec), only=only, lanes=lanes, no_train=no_train, out=str(out), masks=masks, card=card))

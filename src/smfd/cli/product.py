@@ -12,7 +12,7 @@ import typer
 from ..data.celebamask import CLASSES
 from ..infer.faces import MIN_FACE
 from ..infer.pipeline import MAX_WORK_SIZE
-from . import PRECISION_HELP, CliError, _model_options, _precision, app, stopped_in_one_line
+from . import PRECISION_HELP, CliError, app, parse_model_options, precision_option, stopped_in_one_line
 
 # The options of `smfd deblur` whose help runs over a line, by the group they fill (NetOptions, PhotoOptions,
 # ClipOptions, the Ray runner), so that the command itself reads as what it does.
@@ -99,7 +99,7 @@ def deblur(
     with stopped_in_one_line():
         from .deblur import ClipOptions, NetOptions, PhotoOptions, make_plan, run_plan
 
-        nets = NetOptions(weights, backend, batch_size, min_face, _precision(precision), detector, max_work_size)
+        nets = NetOptions(weights, backend, batch_size, min_face, precision_option(precision), detector, max_work_size)
         photo = PhotoOptions(_keep_ids(keep), save_mask, side_by_side, format, strip_metadata, max_megapixels)
         clip = ClipOptions(start, duration, detect_every, fuse)
         if ray_actors is not None and ray_actors < 1:
@@ -186,7 +186,7 @@ def bundle(
     from ..infer.weights import make_bundle
     from ..models.io import load_runner
 
-    options = _model_options(deblur_option, "--deblur-option")
+    options = parse_model_options(deblur_option, "--deblur-option")
     card_data = json.loads(card.read_text()) if card else {}
     nets = load_runner(mask, checkpoints=False), load_runner(deblur, options=options, checkpoints=False)
     manifest = make_bundle(*nets, out, half=not fp32, card=card_data)
@@ -228,7 +228,7 @@ def serve(
     """Start the web app and the HTTP endpoint on this machine: a page at / (upload a photo, see input | mask |
     output, download) and POST /api/deblur for programs (curl -F file=@photo.jpg http://127.0.0.1:7860/api/deblur
     -o out.jpg)."""
-    precision = _precision(precision)
+    precision = precision_option(precision)
     from ..app import stay_offline
 
     stay_offline()  # before Gradio or the Hugging Face Hub client are imported: they read it then

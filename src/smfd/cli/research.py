@@ -14,15 +14,15 @@ from ..degrade import DEGRADATIONS
 from . import (
     PRECISION_HELP,
     CliError,
-    _model_options,
-    _precision,
-    _progress,
-    _report_failures,
-    _setup_logging,
     app,
     console,
+    parse_model_options,
+    precision_option,
     prepare_app,
+    progress_bar,
     report_app,
+    report_failures,
+    setup_logging,
 )
 
 
@@ -61,7 +61,7 @@ def degrade(
         raise CliError(f"{existing[0]}: already exists (use --overwrite to replace)")
     pipe = make_degradation(degradation)
     records, failures = [], []
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("degrading", total=len(files))
         for k, (src, name) in enumerate(zip(files, names, strict=True)):
             try:
@@ -74,7 +74,7 @@ def degrade(
             bar.advance(task)
     atomic_write_bytes(out / "params.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
     console.print(f"wrote {len(records)} degraded images and params.jsonl to {out}")
-    _report_failures(failures, len(files))
+    report_failures(failures, len(files))
 
 
 @prepare_app.command("celebamask")
@@ -94,7 +94,7 @@ def prepare_celebamask(
     indices = list_indices(root)[:limit]
     failures = []
     written = 0
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("converting", total=len(indices))
         for i in indices:
             img_out, mask_out = out / "images" / f"{i:05d}.jpg", out / "masks" / f"{i:05d}.png"
@@ -109,7 +109,7 @@ def prepare_celebamask(
                 failures.append((str(i), str(e)))
             bar.advance(task)
     console.print(f"wrote {written} faces to {out}")
-    _report_failures(failures, len(indices))
+    report_failures(failures, len(indices))
 
 
 @prepare_app.command("pack")
@@ -131,7 +131,7 @@ def prepare_pack(
 
     if subset < 0:
         raise CliError(f"--subset must be >= 0, got {subset}", code=2)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("packing", total=subset or None)
         record = make_pack(source, out, subset=subset or None, split_seed=split_seed, quality=quality,
                            max_mib=max_mib, also_splits=tuple(also_split or ()),
@@ -164,7 +164,7 @@ def summary(
     for col in ("model", "total (Keras)", "trainable", "non-trainable", "thesis total", "vs thesis",
                 "GFLOPs", "latency ms"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("profiling", total=len(names))
         for n in names:
             torch.manual_seed(0)
@@ -204,7 +204,7 @@ def train(
 
     if task not in TASKS:
         raise CliError(f"TASK must be mask or deblur, got {task!r}", code=2)
-    _setup_logging()
+    setup_logging()
     fixed = {"data.root": str(data) if data else None, "mask_source": mask_source}
     if resume is not None:
         saved = resume / "config.yaml"
@@ -248,14 +248,14 @@ def eval_(
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:
     """Score a model on a split (PSNR, SSIM, MSE, NIQE, identity; Dice/Jaccard for masks), or --pred vs --gt."""
-    precision = _precision(precision)
+    precision = precision_option(precision)
     if degradation not in DEGRADATIONS:
         raise CliError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}", code=2)
     from ..score import evaluate_model, score_folders, write_results
 
     problems: list[str] = []
-    options = _model_options(model_option, "--model-option")
-    with _progress() as bar:
+    options = parse_model_options(model_option, "--model-option")
+    with progress_bar() as bar:
         task = bar.add_task("scoring", total=None)
         step = lambda n: bar.advance(task, n)  # noqa: E731
         if pred is not None or gt is not None:
@@ -321,7 +321,7 @@ def cv(
 
     if task not in TASKS:
         raise CliError(f"TASK must be mask or deblur, got {task!r}", code=2)
-    _setup_logging()
+    setup_logging()
     cross_validate(task, str(config) if config else None, str(data), out, folds=folds, overrides=set_ or [],
                    mask_source=mask_source, test_limit=test_limit)
     typer.echo((out / "cv.md").read_text())
@@ -339,7 +339,7 @@ def ablate(
     """Train the five ablation variants with one config (thesis Table 4.3); re-running resumes."""
     from ..train.crossval import ablate as run_ablation
 
-    _setup_logging()
+    setup_logging()
     run_ablation(str(config) if config else None, str(data), out, overrides=set_ or [], mask_source=mask_source,
                  test_limit=test_limit)
     typer.echo((out / "ablation.md").read_text())
@@ -376,7 +376,7 @@ def report_features(
     from ..report.figures import feature_maps
     from ..score import mask_provider, parse_mask_source
 
-    net = load_runner(model, _model_options(model_option, "--model-option")).eval()
+    net = load_runner(model, parse_model_options(model_option, "--model-option")).eval()
     lq, _ = DegradationPipeline()(read_image(image), np.random.default_rng(seed))
     x = torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255
     guide = None

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..degrade import DegradationPipeline
-from ..models._utils import work_shape
+from ..models.sizes import work_shape
 from .augment import JointAugment
 from .folder import FaceFolder
 

@@ -77,35 +77,16 @@ def make_pack(
     psnrs = []
     try:
         for id in ids:
-            image, mask = folder.read(id)
-            ok, buf = cv2.imencode(".webp", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, quality])
-            if not ok:
-                raise ValueError(f"{folder.image_path(id)}: cannot encode as WebP")
-            decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            psnrs.append(psnr_uint8(decoded, image))
-            for path, data in ((out / "images" / f"{id}.webp", buf.tobytes()),
-                               (out / "masks" / f"{id}.png",
-                                cv2.imencode(".png", mask, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes())):
-                atomic_write_bytes(path, data)
-                written.append(path)
+            psnrs.append(_pack_face(folder, id, out, quality, written))
             if progress:
                 progress(1)
-        splits.save(out / "split.json")
-        written.append(out / "split.json")
-        for other in also_splits:
-            target = out / f"split-{_split_name(other)}.json"
-            restrict_splits(Splits.load(other), set(ids), folds).save(target)
-            written.append(target)
+        _write_splits(splits, also_splits, set(ids), folds, out, written)
         size = sum(p.stat().st_size for p in written)
         if size > max_mib * MIB:
             raise ValueError(f"{out}: the pack is {size / MIB:.1f} MiB, over --max-mib {max_mib:g}; "
                              "lower --quality or --subset")
     except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        for d in (out / "images", out / "masks", out):
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
+        _remove(written, out)
         raise
     record = {
         "source": str(source), "faces": len(ids), "subset": subset, "split_seed": split_seed,
@@ -117,6 +98,43 @@ def make_pack(
     }
     atomic_write_bytes(out / "pack.json", (json.dumps(record, indent=1) + "\n").encode())
     return record
+
+
+def _pack_face(folder: FaceFolder, id: str, out: Path, quality: int, written: list[Path]) -> float:
+    """Write a face's image (WebP) and mask (PNG) into the pack, each added to ``written`` once it is there;
+    returns the PSNR of the packed image against the source's."""
+    image, mask = folder.read(id)
+    ok, buf = cv2.imencode(".webp", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"{folder.image_path(id)}: cannot encode as WebP")
+    decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    for path, data in ((out / "images" / f"{id}.webp", buf.tobytes()),
+                       (out / "masks" / f"{id}.png",
+                        cv2.imencode(".png", mask, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes())):
+        atomic_write_bytes(path, data)
+        written.append(path)
+    return psnr_uint8(decoded, image)
+
+
+def _write_splits(splits: Splits, also_splits: tuple[str | os.PathLike, ...], ids: set[str], folds: int, out: Path,
+                  written: list[Path]) -> None:
+    """split.json, and each of ``also_splits`` restricted to the packed faces (``split-{name}.json``), each added to
+    ``written`` once it is there."""
+    splits.save(out / "split.json")
+    written.append(out / "split.json")
+    for other in also_splits:
+        target = out / f"split-{_split_name(other)}.json"
+        restrict_splits(Splits.load(other), ids, folds).save(target)
+        written.append(target)
+
+
+def _remove(written: list[Path], out: Path) -> None:
+    """Undo a pack that failed: the files it wrote, and its folders if they are left empty."""
+    for p in written:
+        p.unlink(missing_ok=True)
+    for d in (out / "images", out / "masks", out):
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
 
 
 def _split_name(path: str | os.PathLike) -> str:

@@ -77,14 +77,18 @@ def mask_source(spec: BakeoffSpec, cand: Candidate) -> str:
 
 def train_config(spec: BakeoffSpec, name: str, cand: Candidate) -> TrainConfig:
     """A candidate's training config: the spec's config, its model and own keys (``set``), the budget; a run
-    that has begun goes on with its own config.yaml and the budget."""
+    that has begun goes on with its own config.yaml and the budget. A config that does not load is a ValueError
+    naming the candidate (``candidates.d-nafnet: unknown config key optim.lrr``)."""
     run = Path(spec.out) / name
-    if (run / "last.pt").is_file():
-        return load_config(run / "config.yaml", "deblur", budget_minutes=spec.budget_minutes)
-    keys = {"model.name": cand.model.name, "model.kwargs": cand.model.kwargs,
-            **({"model.init": cand.model.init} if cand.model.init else {}), "budget_minutes": spec.budget_minutes,
-            **cand.set, "data.root": spec.data, "mask_source": mask_source(spec, cand) if cand.masks else None}
-    return load_config(spec.config, "deblur", **keys)
+    try:
+        if (run / "last.pt").is_file():
+            return load_config(run / "config.yaml", "deblur", budget_minutes=spec.budget_minutes)
+        keys = {"model.name": cand.model.name, "model.kwargs": cand.model.kwargs,
+                **({"model.init": cand.model.init} if cand.model.init else {}), "budget_minutes": spec.budget_minutes,
+                **cand.set, "data.root": spec.data, "mask_source": mask_source(spec, cand) if cand.masks else None}
+        return load_config(spec.config, "deblur", **keys)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"candidates.{name}: {e}") from None
 
 
 def train_all(spec: BakeoffSpec, names: list[str]) -> None:
@@ -156,7 +160,10 @@ def run(request: Request) -> None:
     out.mkdir(parents=True, exist_ok=True)
     kept = {n for n in names if spec.candidates[n].path and not (out / n / "last.pt").is_file()}
     if not request.no_train and not request.masks:  # a candidate whose run is kept only as weights is not trained
-        train_all(spec, [n for n in names if n not in kept])
+        try:
+            train_all(spec, [n for n in names if n not in kept])
+        except ValueError as e:  # a candidate's config (its failed runs are JobsFailed)
+            raise ValueError(f"{request.spec}: {e}") from None
     done = [n for n in names if n in kept or (out / n / "last.pt").is_file()]
     spec = replace(spec, split=_split_file(spec, [n for n in done if n not in kept]))
     if spec.mask_generators and (request.masks or not request.chosen):

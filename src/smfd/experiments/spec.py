@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import yaml
 
 from ..degrade import DEGRADATIONS
 from ..precision import PRECISIONS
-from ..train.config import ModelConfig, from_dict
+from ..train.config import ModelConfig, from_yaml
 
 
 def _check_families(families: tuple[str, ...], name: str) -> None:
@@ -112,8 +109,4 @@ class BakeoffSpec:
 
 def load_bakeoff(path: str | os.PathLike) -> BakeoffSpec:
     """The bake-off in ``path``, checked (a ValueError names the file and the key)."""
-    raw = yaml.safe_load(Path(path).read_text())
-    try:
-        return from_dict(BakeoffSpec, raw if raw is not None else {})
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    return from_yaml(BakeoffSpec, path)

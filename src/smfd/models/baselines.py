@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
+from .sizes import crop_to, pad_to_multiple
 
 
 def _encoder(in_channels: int, channels: tuple[int, ...]) -> nn.ModuleList:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
 from .blocks import decode, encode, rdc_decoder, rdc_encoder, rdc_head
+from .sizes import crop_to, pad_to_multiple
 
 _GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY
 

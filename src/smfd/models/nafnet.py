@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
+from .sizes import crop_to, pad_to_multiple
 
 
 class LayerNorm2d(nn.LayerNorm):

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..precision import autocast, check_precision, resolve_precision, to_channels_last
-from ._utils import at_work_size, crop_to, pad_to_multiple
 from .mask_generator import rgb_to_grey
+from .sizes import at_work_size, crop_to, pad_to_multiple
 from .steps import apply_steps, check_steps
 
 Task = Literal["mask", "deblur"]  # a mask net (face -> classes) or a deblurring net

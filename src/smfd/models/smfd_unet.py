@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import crop_to, pad_to_multiple
 from .blocks import PostProcess, decode, encode, rdc_decoder, rdc_encoder, rdc_head
+from .sizes import crop_to, pad_to_multiple
 
 
 class SMFDUNet(nn.Module):

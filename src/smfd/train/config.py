@@ -152,6 +152,25 @@ class TrainConfig:
         return asdict(self)
 
 
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file's contents; a file that is not YAML is a ValueError of one line naming it (and where)."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ValueError(f"{path}: not valid YAML: {getattr(e, 'problem', None) or 'unreadable'}{where}") from None
+
+
+def from_yaml(cls: type, path: str | os.PathLike) -> Any:
+    """A config dataclass from a YAML file, checked as :func:`from_dict` does; an error names the file and the key."""
+    raw = read_yaml(path)
+    try:
+        return from_dict(cls, raw if raw is not None else {})
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
 def from_dict(cls: type, values: dict, where: str = "") -> Any:
     """A config dataclass from a YAML mapping, every value checked against its field's type; ``where`` is the
     mapping's dotted path, so an error names the key (``unknown config key candidates.d.modle``)."""
@@ -184,6 +203,8 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return _coerce_union(args, value, path)
     if typing.get_origin(hint) is dict and dataclasses.is_dataclass(args[1]) and isinstance(value, dict):
         return {k: from_dict(args[1], v, f"{path}.{k}") for k, v in value.items()}  # named sections
+    if typing.get_origin(hint) is list:
+        return _coerce_list(args[0], value, path)
     try:
         if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
             return float(value)
@@ -204,6 +225,15 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     except ValueError:
         pass
     raise ValueError(f"config key {path}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _coerce_list(item: Any, value: Any, path: str) -> list:
+    """``list[str]`` (or of another scalar type), or ``list[Section]``: each item checked as the field's type
+    would be, an error naming its place (``jobs[1].set[0]``)."""
+    if not isinstance(value, list):
+        name = "mappings" if dataclasses.is_dataclass(item) else getattr(item, "__name__", str(item))
+        raise ValueError(f"config key {path}: expected a list of {name}, got {value!r}")
+    return [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 
 def _coerce_union(args: tuple, value: Any, path: str) -> Any:
@@ -257,7 +287,7 @@ def load_config(
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such config file")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = read_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: a config must be a YAML mapping")
     tasks = raw.pop("tasks", {}) or {}

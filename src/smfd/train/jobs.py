@@ -324,7 +324,8 @@ def _run_here(job: Job) -> dict:
         return run_job(job, progress=True)
     except Exception as e:
         log.exception("job %s failed", job.name)
-        return {"job": job.name, "status": f"failed: {type(e).__name__}: {e}", "seconds": round(time.time() - t0, 1)}
+        why = (str(e).strip().splitlines() or [""])[0][:300]  # one line, as a job run in a process of its own says
+        return {"job": job.name, "status": f"failed: {type(e).__name__}: {why}", "seconds": round(time.time() - t0, 1)}
 
 
 def _spawn(job: Job, threads: int) -> _Running:

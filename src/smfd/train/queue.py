@@ -9,7 +9,8 @@ code runs a tiny queue on a CPU as a test. ``smfd queue QUEUE.yaml --data PACK -
   data loaders), a job waits for the jobs it names in ``after`` (``mask_source: job:NAME`` uses a mask generator
   trained earlier in the queue), and no job starts that cannot finish before the deadline (the jobs run through
   :func:`smfd.train.jobs.run_jobs`; every job's config is resolved before the first starts, so a bad one costs
-  no time);
+  no time; run again with the same work folder, a job already done for the same spec is not run again and an
+  unfinished one continues its last.pt);
 * ``OUT`` gets at most 8 files: ``results.md`` and ``results.json`` (per job: what ran, steps, face passes,
   minutes, validation and test scores, status), ``metrics.csv`` (every job's epochs, with a ``job`` column),
   ``queue.log`` (this process's log and the end of each job's), and the fp16 weights of the jobs marked
@@ -39,11 +40,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from ..fileio import atomic_write_bytes
 from ..score.masks import MaskSource, parse_mask_source
-from .config import load_config
+from .config import from_yaml, load_config
 from .jobs import INPUT, Job, Score, check_jobs, read_csv, readiness, run_jobs
 
 log = logging.getLogger("smfd.queue")
@@ -75,11 +74,11 @@ class QueueJob:
     split: str = ""  # split file for an input job (training jobs: data.split in set); "{data}" stands for --data
     keep: bool = False  # bring back its fp16 weights
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # its messages begin with the key, so a queue file's error names its place
         if self.task not in ("mask", "deblur", "input"):
-            raise ValueError(f"job {self.name}: task must be mask, deblur or input, got {self.task!r}")
+            raise ValueError(f"task must be mask, deblur or input, got {self.task!r}")
         if self.minutes <= 0:
-            raise ValueError(f"job {self.name}: minutes must be > 0")
+            raise ValueError(f"minutes must be > 0, got {self.minutes}")
         source = self.source
         if source is not None and source.kind == "job" and source.target not in self.after:
             self.after = [*self.after, source.target]
@@ -89,36 +88,31 @@ class QueueJob:
         """The job's mask source (None: its config's)."""
         if not self.mask_source:
             return None
-        return parse_mask_source(self.mask_source, ("gt", "generator", "job"), name=f"job {self.name}: mask_source")
+        return parse_mask_source(self.mask_source, ("gt", "generator", "job"), name="mask_source")
 
 
 @dataclass
 class Queue:
+    """A queue file: its jobs, in order, the wall-clock budget and how many jobs run side by side."""
+
     jobs: list[QueueJob]
     minutes: float = 8.0
     lanes: int = 1
 
+    def __post_init__(self) -> None:
+        if not self.jobs:
+            raise ValueError("jobs must list at least one job")
+        if self.minutes <= 0:
+            raise ValueError(f"minutes must be > 0, got {self.minutes}")
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {self.lanes}")
+        check_jobs(self.jobs)
+
 
 def load_queue(path: str | os.PathLike) -> Queue:
-    raw = yaml.safe_load(Path(path).read_text())
-    if not isinstance(raw, dict) or not isinstance(raw.get("jobs"), list) or not raw["jobs"]:
-        raise ValueError(f"{path}: expected a mapping with a non-empty 'jobs' list")
-    unknown = set(raw) - {"jobs", "minutes", "lanes"}
-    if unknown:
-        raise ValueError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: jobs, minutes, lanes)")
-    jobs = []
-    for i, j in enumerate(raw["jobs"]):
-        if not isinstance(j, dict) or "name" not in j or "task" not in j:
-            raise ValueError(f"{path}: job {i + 1} needs a name and a task")
-        try:
-            jobs.append(QueueJob(**j))
-        except TypeError as e:
-            raise ValueError(f"{path}: job {j['name']}: {e}") from None
-    try:
-        check_jobs(jobs)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
-    return Queue(jobs, float(raw.get("minutes", 8.0)), int(raw.get("lanes", 1)))
+    """The queue file at ``path``, checked: an error is one line naming the file and the key
+    (``queue.yaml: jobs[2].minutes must be > 0, got 0``)."""
+    return from_yaml(Queue, path)
 
 
 def reserved_seconds(job: QueueJob) -> float:
