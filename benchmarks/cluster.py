@@ -151,6 +151,16 @@ def run_ray(src: Path, out: Path, actors: int) -> dict:
             "driver_mb": r["driver_mb"]}
 
 
+def run_way(way: str, src: Path, out: Path) -> dict:
+    """One way (local, localN, rayN) over the folder ``src`` into ``out``; prints and returns its row."""
+    if way.startswith("local"):
+        row = run_local(src, out, int(way.removeprefix("local")) if way != "local" else None)
+    else:
+        row = run_ray(src, out, int(way.removeprefix("ray")))
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def _lscpu() -> str:
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
@@ -216,24 +226,11 @@ def main() -> None:
         rows, loads = [], []
         for way in args.ways.split(","):
             loads.append(f"{way} {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-            out = Path(tmp) / f"out-{way}"
-            if way.startswith("local"):
-                row = run_local(src, out, int(way.removeprefix("local")) if way != "local" else None)
-            else:
-                row = run_ray(src, out, int(way.removeprefix("ray")))
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            rows.append(run_way(way, src, Path(tmp) / f"out-{way}"))
         clips = []
         if args.clip_frames:
             clip = make_clip(Path(tmp) / "clip", args.clip_frames).parent
-            for way in args.ways.split(","):
-                out = Path(tmp) / f"clip-{way}"
-                if way.startswith("local"):
-                    row = run_local(clip, out, int(way.removeprefix("local")) if way != "local" else None)
-                else:
-                    row = run_ray(clip, out, int(way.removeprefix("ray")))
-                print(json.dumps(row), flush=True)
-                clips.append(row)
+            clips = [run_way(way, clip, Path(tmp) / f"clip-{way}") for way in args.ways.split(",")]
     write_report(rows, args.photos, faces, args.out, args.note, loads)
     if clips:
         args.out.write_text(args.out.read_text() + "\n".join(clip_table(clips, args.clip_frames)) + "\n")
