@@ -101,6 +101,7 @@ class RestoreAndWrite:
         self.aligned, self.keep, self.save_mask, self.side_by_side = aligned, tuple(keep), save_mask, side_by_side
         self.strip_metadata, self.max_pixels = strip_metadata, int(max_megapixels * 1e6)
         self.clip = clip or {}
+        self.node = _node_id()  # an actor stays on its node: asked once
 
     def __call__(self, batch: dict) -> dict:
         from ..cluster import peak_memory_mb
@@ -118,7 +119,7 @@ class RestoreAndWrite:
         pid, peak = os.getpid(), peak_memory_mb()
         columns = {k: np.array([r[k] for r in rows]) for k in rows[0]}
         return {**columns, "pid": np.full(len(rows), pid), "peak_mb": np.full(len(rows), peak),
-                "node": np.full(len(rows), _node_id())}
+                "node": np.full(len(rows), self.node)}
 
     def _photo(self, f: Path, outs: list[Path]) -> dict:
         from ..errors import OverLimit
