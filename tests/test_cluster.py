@@ -30,6 +30,34 @@ def test_smfd_and_its_command_line_do_not_import_ray():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+DRIVER_UNTIL_RAY_STARTS = """
+import sys, ray
+from smfd.__main__ import run
+class RayStarts(Exception): pass
+def init(*args, **kwargs): raise RayStarts
+ray.init = init
+sys.argv = ["smfd", "deblur", sys.argv[1], "-o", sys.argv[2], "--ray"]
+try:
+    run()
+except RayStarts:
+    print(sorted(m for m in ("torch", "dlib", "av") if m in sys.modules))
+"""
+
+
+def test_the_driver_plans_a_ray_run_without_pytorch(tmp_path):
+    """Everything `smfd deblur --ray` does before Ray starts (options, inputs, planned outputs) needs no PyTorch:
+    the driver only gathers reports, so its start-up and memory stay small (the actors load the nets)."""
+    pytest.importorskip("ray.data")
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in sorted((samples_dir() / "images").iterdir())[:2]:
+        shutil.copy(f, src / f.name)
+    out = subprocess.run([sys.executable, "-c", DRIVER_UNTIL_RAY_STARTS, str(src), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
 @pytest.fixture(scope="module")
 def ray_local(tmp_path_factory):
     """One local Ray instance (2 CPUs) for the module; its workers see the crash marker's variable."""

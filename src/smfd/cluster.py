@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .data.celebamask import parse_keep
 from .infer.faces import DETECTORS
 from .infer.photo_io import MAX_PIXELS, open_photo
-from .infer.pipeline import load_pipeline, parse_keep
 
 #: Errors that fail one input (what the local run catches per file); anything else fails the batch, and Ray retries it
 INPUT_ERRORS = (OSError, ValueError, RuntimeError)
@@ -70,10 +70,14 @@ class Deblur:
     def __init__(self, weights: str = "default", *, aligned: bool = False, keep: str | Sequence = (),
                  mask: bool = False, threads: int | None = None, max_megapixels: float = 50.0,
                  **pipeline_options) -> None:
-        if threads:
+        if threads:  # an actor's share of the CPUs: PyTorch and OpenCV (its own pool: every core) keep to it
+            import cv2
             import torch
 
             torch.set_num_threads(threads)
+            cv2.setNumThreads(threads)
+        from .infer.pipeline import load_pipeline  # in the actor (the driver that plans the job needs no PyTorch)
+
         self.pipe = load_pipeline(weights, **pipeline_options)
         self.aligned, self.keep, self.mask = aligned, parse_keep(keep), mask
         self.max_pixels = int(max_megapixels * 1e6)

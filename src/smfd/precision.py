@@ -24,11 +24,12 @@ import contextlib
 import functools
 import logging
 import sys
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import BadOption
+
+if TYPE_CHECKING:  # PyTorch is imported where a net runs, not where a --precision value is checked
+    import torch
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -51,6 +52,8 @@ def _cpu_flags() -> frozenset[str]:
 
 def native_bf16(device: torch.device | str = "cpu") -> bool:
     """Whether ``device`` does bf16 arithmetic in hardware (so autocast to bf16 is faster, not emulated)."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -76,6 +79,8 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str
     if precision == "auto":
         return "bf16" if native else "fp32"
     if precision == "bf16" and not native:
+        import torch
+
         log.warning("precision bf16: %s has no native bf16 arithmetic; running in fp32", torch.device(device))
         return "fp32"
     return precision
@@ -83,6 +88,8 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str
 
 def autocast(precision: str, device: torch.device | str = "cpu"):
     """A context that runs its nets at ``precision`` (a resolved one: ``bf16`` or ``fp32``)."""
+    import torch
+
     device = torch.device(device)
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -93,7 +100,9 @@ def autocast(precision: str, device: torch.device | str = "cpu"):
 
 def to_channels_last(x):
     """A module or a 4-D tensor in the channels_last memory format (other tensors are returned as they are)."""
-    if isinstance(x, nn.Module):
+    import torch
+
+    if isinstance(x, torch.nn.Module):
         return x.to(memory_format=torch.channels_last)
     if isinstance(x, torch.Tensor) and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..infer.faces import MIN_FACE
-from ..infer.pipeline import MAX_WORK_SIZE
+from ..infer.faces import MAX_WORK_SIZE, MIN_FACE
 from . import CliError, Terminated, answer, console, progress_bar, report_failures, stop_on_sigterm
 from .outputs import WriteFailed, not_read, not_searched, plan_outputs, writable_folder, write_set
 

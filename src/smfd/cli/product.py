@@ -10,8 +10,7 @@ import numpy as np
 import typer
 
 from ..data.celebamask import CLASSES
-from ..infer.faces import MIN_FACE
-from ..infer.pipeline import MAX_WORK_SIZE
+from ..infer.faces import MAX_WORK_SIZE, MIN_FACE
 from . import PRECISION_HELP, CliError, app, parse_model_options, precision_option, stopped_in_one_line
 
 # The options of `smfd deblur` whose help runs over a line, by the group they fill (NetOptions, PhotoOptions,
@@ -116,7 +115,7 @@ def deblur(
 
 def _keep_ids(keep: str) -> tuple[int, ...]:
     """``--keep`` region names as class ids (an unknown name is a usage error)."""
-    from ..infer.pipeline import parse_keep
+    from ..data.celebamask import parse_keep
 
     try:
         return parse_keep(keep)

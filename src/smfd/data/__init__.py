@@ -1,23 +1,38 @@
-"""Data: image I/O, CelebAMask-HQ and folder readers, joint augmentation, splits, the torch dataset."""
+"""Data: image I/O, CelebAMask-HQ and folder readers, joint augmentation, splits, the torch dataset.
 
-from .augment import JointAugment
-from .celebamask import CLASSES, MERGE, PARTS
-from .dataset import FaceDeblurDataset
-from .folder import FaceFolder
-from .io import list_images, read_image, read_mask, write_image
-from .splits import Splits, make_splits
+Names are imported on first use, so that the command line (and a Ray driver, which only plans outputs) can read the
+class names or an image without waiting for PyTorch.
+"""
 
-__all__ = [
-    "CLASSES",
-    "MERGE",
-    "PARTS",
-    "FaceDeblurDataset",
-    "FaceFolder",
-    "JointAugment",
-    "Splits",
-    "list_images",
-    "make_splits",
-    "read_image",
-    "read_mask",
-    "write_image",
-]
+import importlib
+
+#: Where each public name lives.
+_PUBLIC = {
+    "JointAugment": ".augment",
+    "CLASSES": ".celebamask",
+    "MERGE": ".celebamask",
+    "PARTS": ".celebamask",
+    "FaceDeblurDataset": ".dataset",
+    "FaceFolder": ".folder",
+    "list_images": ".io",
+    "read_image": ".io",
+    "read_mask": ".io",
+    "write_image": ".io",
+    "Splits": ".splits",
+    "make_splits": ".splits",
+}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'smfd.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+__all__ = sorted(_PUBLIC)

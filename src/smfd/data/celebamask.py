@@ -11,11 +11,13 @@ Not every face has every part file (no hat, no glasses, ...): a missing part is 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..errors import BadOption
 from .io import read_image
 
 #: The 18 CelebAMask-HQ parts, in the order they are painted (later parts over earlier ones).
@@ -101,3 +103,21 @@ def load_face(root: str | os.PathLike, index: int, size: int = 256) -> tuple[np.
     mask = merge_labels(read_labels19(root, index))
     mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
     return img, mask
+
+
+def parse_keep(keep: str | Sequence[str | int] | None) -> tuple[int, ...]:
+    """Region names (``hair,wearables,background``) or class ids -> class ids; unknown names are an error."""
+    if keep is None or (isinstance(keep, (str, Sequence)) and not keep):
+        return ()
+    if not isinstance(keep, (str, Sequence)):
+        raise BadOption(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
+    items = keep.split(",") if isinstance(keep, str) else keep
+    ids = [int(k) for k in items if isinstance(k, (int, np.integer))]
+    bad_ids = [i for i in ids if not 0 <= i < len(CLASSES)]
+    if bad_ids:
+        raise BadOption(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
+    names = [k.strip() for k in items if isinstance(k, str) and k.strip()]
+    bad = [n for n in names if n not in CLASSES]
+    if bad:
+        raise BadOption(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
+    return tuple(dict.fromkeys([*ids, *(CLASSES.index(n) for n in names)]))

@@ -73,6 +73,11 @@ DETECTORS: dict[str, _Spec] = {
 #: worse than at the larger sizes; at 24 px it gains less and comes back worse more often (about 1 in 5).
 MIN_FACE = 32
 
+#: Faces are restored at their own size up to this side (px); a larger face is restored at this size and gets back
+#: the detail the restoration did not touch (its own pixels plus the restoration's change, scaled up).
+#: ``results/big_faces.md`` measures the rule; 256 restores every face at the training faces' size.
+MAX_WORK_SIZE = 512
+
 #: A face whose eye line leans more than this (degrees) gets its landmarks found again, turned upright.
 _REFINE_ROLL = 8.0
 

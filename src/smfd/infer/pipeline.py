@@ -24,20 +24,16 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.celebamask import CLASSES
+from ..data.celebamask import parse_keep
 from ..errors import BadImage, BadOption, NoFaceError
 from ..models.runner import Runner
 from ..precision import check_precision
-from .faces import MIN_FACE, Face, FaceDetector, align, alignment_matrix, native_size, paste_change
+from .faces import MAX_WORK_SIZE, MIN_FACE, Face, FaceDetector, align, alignment_matrix, native_size, paste_change
 
 #: Whole photos larger than this are searched for faces on a scaled-down copy (12 MP photo: faces from about
 #: 70 px are found instead of 40 px; the detector's memory stays about 0.3 GB instead of growing with the photo).
 DETECT_MAX_PIXELS = 4_000_000
 
-#: Faces are restored at their own size up to this side (px); a larger face is restored at this size and gets back
-#: the detail the restoration did not touch (its own pixels plus the restoration's change, scaled up).
-#: ``results/big_faces.md`` measures the rule; 256 restores every face at the training faces' size.
-MAX_WORK_SIZE = 512
 #: Working sizes are multiples of this (px), so faces of similar size share a batch.
 WORK_STEP = 64
 #: Whole-photo faces are aligned at their own resolution up to this side (px): the memory per face stays bounded.
@@ -53,24 +49,6 @@ class Result:
     image: np.ndarray
     mask: np.ndarray | None
     faces: list[Face] = field(default_factory=list)
-
-
-def parse_keep(keep: str | Sequence[str | int] | None) -> tuple[int, ...]:
-    """Region names (``hair,wearables,background``) or class ids -> class ids; unknown names are an error."""
-    if keep is None or (isinstance(keep, (str, Sequence)) and not keep):
-        return ()
-    if not isinstance(keep, (str, Sequence)):
-        raise BadOption(f"keep must be region names ('hair,background') or class ids, got {keep!r}")
-    items = keep.split(",") if isinstance(keep, str) else keep
-    ids = [int(k) for k in items if isinstance(k, (int, np.integer))]
-    bad_ids = [i for i in ids if not 0 <= i < len(CLASSES)]
-    if bad_ids:
-        raise BadOption(f"unknown class id {bad_ids[0]} for keep; ids are 0..{len(CLASSES) - 1}")
-    names = [k.strip() for k in items if isinstance(k, str) and k.strip()]
-    bad = [n for n in names if n not in CLASSES]
-    if bad:
-        raise BadOption(f"unknown region {bad[0]!r} for keep; choose from {', '.join(CLASSES)}")
-    return tuple(dict.fromkeys([*ids, *(CLASSES.index(n) for n in names)]))
 
 
 def _check_image(image: np.ndarray) -> None:
