@@ -226,6 +226,23 @@ def test_an_actor_that_cannot_load_is_one_line(ray_local, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_actor_keeps_pytorch_and_opencv_to_its_cpus(bundle):
+    """Two one-CPU actors on two cores: neither may run OpenCV's pool on every core (it would slow the other)."""
+    pytest.importorskip("ray")
+    import torch
+
+    from smfd.cluster import Deblur
+
+    before = cv2.getNumThreads(), torch.get_num_threads()
+    try:
+        cv2.setNumThreads(4)
+        Deblur(str(bundle), threads=1)
+        assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
+    finally:
+        cv2.setNumThreads(before[0])
+        torch.set_num_threads(before[1])
+
+
 def test_options_are_checked_before_ray_starts(tmp_path):
     pytest.importorskip("ray")
     from smfd.cli import CliError
