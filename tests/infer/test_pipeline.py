@@ -225,6 +225,36 @@ def test_a_big_crop_keeps_the_detail_the_restoration_did_not_touch(bundle, monke
     assert np.abs(brighter.astype(int) - 110).max() <= 1
 
 
+def test_a_big_crop_is_pooled_over_windows_of_the_training_size(tmp_path):
+    """NAFNet's channel attention pooled over the whole crop: a net trained on 256 px windows, run on a whole 512 px
+    crop, met statistics it never saw, and a sharp face on a large magenta background came back changed (41 dB of
+    itself, results/big_faces.md). Larger crops now take them over 256 px windows: a far corner of the crop leaves
+    the face's pixels alone. Crops up to the window run as before."""
+    from smfd.infer.weights import make_bundle
+    from smfd.models import build
+
+    torch.manual_seed(0)  # one block a level: what a pixel sees through the convolutions stays well within 256 px
+    deblur = build("nafnet", **NAF, encoder_blocks=(1, 1, 1, 1), decoder_blocks=(1, 1, 1, 1))
+    for p in deblur.module.parameters():  # NAFNet starts as the identity; make its attention matter
+        torch.nn.init.normal_(p, std=0.3)
+    make_bundle(build("mask_generator", **TINY_KWARGS), deblur, tmp_path / "b", card={"status": "test"})
+    pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
+    before = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32", pool_window=0)  # the whole crop
+    assert (pipe.pool_window, before.pool_window) == (pipe.face_size, 0) == (256, 0)
+
+    def run(p, image):
+        lq = torch.from_numpy(image[None]).permute(0, 3, 1, 2).float() / 255
+        return p._run(lq, with_mask=False)[0][0]
+
+    face = np.random.default_rng(3).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    far = face.copy()
+    far[448:] = (248, 62, 241)  # a saturated background at the bottom, far from the top-left corner
+    assert (run(before, face) - run(before, far))[:, :64, :64].abs().max() > 10 / 255  # it reached every pixel
+    assert (run(pipe, face) - run(pipe, far))[:, :64, :64].abs().max() < 0.5 / 255  # the same uint8 pixels
+    for small in (face[:256, :256], face[:200, :150]):
+        assert (run(pipe, small) - run(before, small)).abs().max() < 1e-5
+
+
 def test_faces_are_batched_by_working_size(bundle, monkeypatch):
     pipe = smfd.load_pipeline(str(bundle), batch_size=2)
     seen = []

@@ -77,12 +77,18 @@ class FaceDeblurrer:
             :data:`smfd.infer.faces.DETECTORS` (``results/detect.md`` measures them).
         max_work_size: the largest side (px) a face is restored at (:data:`MAX_WORK_SIZE`); see
             :meth:`working_size`. ``face_size`` restores every face at the training size, as a 256 px crop.
+        pool_window: a PyTorch deblurring net that pools over its whole input (NAFNet's channel attention) takes
+            those statistics over windows of this side (px) around each pixel instead, on working sizes larger
+            than it (:func:`~smfd.models.local_pooling.use_local_stats`); None: ``face_size``, the side of the
+            training faces and windows; 0: over the whole crop. A net trained on 256 px windows never saw the
+            statistics of a whole 512 px crop: a sharp face on a large saturated background was restored as if
+            blurry (results/big_faces.md). Crops up to the window run as before.
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
                  face_size: int = 256, min_face: int = MIN_FACE, manifest: dict | None = None,
                  precision: str = "auto", channels_last: bool = True, detector: str = "hog",
-                 max_work_size: int = MAX_WORK_SIZE) -> None:
+                 max_work_size: int = MAX_WORK_SIZE, pool_window: int | None = None) -> None:
         from .faces import DETECTORS
 
         if detector not in DETECTORS:
@@ -106,6 +112,7 @@ class FaceDeblurrer:
             raise BadOption(f"max_work_size must be at least the face size {face_size}, got {max_work_size}")
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.max_work_size = max_work_size
+        self.pool_window = _pool_locally(self.deblur_net, face_size if pool_window is None else pool_window)
         self.manifest = manifest or {}
         self._detector = None
 
@@ -345,6 +352,28 @@ def _face_region(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple
     return (x0, y0, x1, y1), moved
 
 
+def _pool_locally(net: Runner, window: int) -> int:
+    """Make a PyTorch net that pools over its whole input take those statistics over ``window``-px windows on
+    inputs larger than that (in place); returns the window it now uses (0: global). A net that already pools
+    locally (``pool_window`` in its options: its own window is kept), an ONNX session or a window the net's stride
+    does not divide is left alone. Inputs are padded no further than before: up to the window, a crop's window
+    statistics are its whole statistics, as before."""
+    from ..models.local_pooling import _targets, use_local_stats
+
+    if window <= 0 or not net.is_torch:
+        return 0
+    module = net.module
+    stride = getattr(module, "stride", 1)
+    if getattr(module, "local_stats", None):
+        return module.local_stats
+    if not _targets(module) or window < 2 * stride or window % stride:
+        return 0
+    min_size = getattr(module, "min_size", 0)
+    use_local_stats(module, window)
+    module.min_size = min_size  # smaller maps keep their global statistics (local_pooling._fits): no padding
+    return window
+
+
 def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
     """Blur a (B, H, W) 0/1 map so kept regions join the restored ones without a hard seam."""
     x = m.unsqueeze(1)
@@ -354,14 +383,16 @@ def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
 
 def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str = "torch",
                   batch_size: int | None = None, min_face: int = MIN_FACE, precision: str = "auto",
-                  detector: str = "hog", max_work_size: int = MAX_WORK_SIZE) -> FaceDeblurrer:
+                  detector: str = "hog", max_work_size: int = MAX_WORK_SIZE,
+                  pool_window: int | None = None) -> FaceDeblurrer:
     """Load a :class:`FaceDeblurrer` from a weight bundle (``"default"``: the one shipped in the package).
 
     ``backend="onnxruntime"`` runs a bundle's ONNX export instead (see ``smfd export``); ``weights`` must then
     be the export folder. An export folder given with ``backend="torch"`` (the default) is run with ONNX Runtime,
     as what it holds can only run there. ``precision``: ``auto``, ``bf16`` or ``fp32`` (PyTorch backend; see
     :mod:`smfd.precision`); ``detector``: the face detector for whole photos (:data:`smfd.infer.faces.DETECTORS`);
-    ``max_work_size``: the largest side a face is restored at (:meth:`FaceDeblurrer.working_size`).
+    ``max_work_size``: the largest side a face is restored at (:meth:`FaceDeblurrer.working_size`);
+    ``pool_window``: the window a globally pooling PyTorch net takes its statistics over (:class:`FaceDeblurrer`).
     """
     from .weights import is_onnx_export
 
@@ -378,7 +409,8 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
 
         mask_net, deblur_net, manifest = load_bundle(weights)
         return FaceDeblurrer(mask_net, deblur_net, device=device, batch_size=batch_size, min_face=min_face,
-                             manifest=manifest, precision=precision, detector=detector, max_work_size=max_work_size)
+                             manifest=manifest, precision=precision, detector=detector, max_work_size=max_work_size,
+                             pool_window=pool_window)
     if backend == "onnxruntime":
         try:
             import onnxruntime  # noqa: F401
@@ -388,5 +420,5 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
 
         mask_sess, deblur_sess, manifest = load_onnx(weights)
         return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
-                             detector=detector, max_work_size=max_work_size)
+                             detector=detector, max_work_size=max_work_size, pool_window=pool_window)
     raise BadOption(f"backend must be torch or onnxruntime, got {backend!r}")

@@ -36,7 +36,10 @@ def spread_stats(grid: torch.Tensor, window: int, size: tuple[int, int]) -> torc
 
 
 def _fits(x: torch.Tensor, window: int) -> bool:
-    return min(x.shape[-2:]) >= window  # smaller maps than the window: its statistics are the global ones
+    # smaller maps than the window: its statistics are the global ones; so are a map of exactly one window's (taken
+    # in one pass, they are the same numbers as before the conversion, not the means of its four quarters)
+    h, w = x.shape[-2:]
+    return min(h, w) >= window and max(h, w) > window
 
 
 class LocalChannelAttention(nn.Module):
