@@ -111,7 +111,8 @@ def restore_now(pipe, photo: np.ndarray) -> np.ndarray:
     return pipe.deblur(photo, mask=False).image
 
 
-def measure(pipe, faces_dir: Path, ids: list[int], sizes, families, seed: int) -> tuple[list[dict], dict]:
+def measure(pipe, faces_dir: Path, ids: list[int], sizes, families, seed: int, ways=("today", "now")
+            ) -> tuple[list[dict], dict]:
     rows, shown = [], {}
     masks_dir = faces_dir.parent / "synthface" / "masks"
     for size in sizes:
@@ -123,6 +124,8 @@ def measure(pipe, faces_dir: Path, ids: list[int], sizes, families, seed: int) -
                 given = degrade(sharp, family, size, np.random.default_rng([seed, size, k, FAMILIES.index(family)]))
                 row = {"size": size, "face": fid, "family": family, "input": _psnr(given, sharp, where)}
                 for name, run in (("today", restore_today), ("now", restore_now)):
+                    if name not in ways:
+                        continue
                     t0 = time.perf_counter()
                     try:
                         out = run(pipe, given)
@@ -140,25 +143,28 @@ def measure(pipe, faces_dir: Path, ids: list[int], sizes, families, seed: int) -
     return rows, shown
 
 
-def table(rows: list[dict], families) -> list[str]:
+def table(rows: list[dict], families, ways=("today", "now")) -> list[str]:
     lines = ["| face | family | faces found | input dB | today: change / worse | now: change / worse | "
              "s per photo (today / now) |", "|---|---|---|---|---|---|---|"]
     for size in sorted({r["size"] for r in rows}):
         for family in families:
             rs = [r for r in rows if r["size"] == size and r["family"] == family]
-            found = [r for r in rs if r.get("now") is not None and r.get("today") is not None]
+            found = [r for r in rs if all(r.get(name) is not None for name in ways)]
             if not found:
                 lines.append(f"| {size} px | {family} | 0 of {len(rs)} | | | | |")
                 continue
             cells = []
             for name in ("today", "now"):
-                if family == "sharp":  # the face should stay itself: PSNR against the input
+                if name not in ways:
+                    cells.append("-")
+                elif family == "sharp":  # the face should stay itself: PSNR against the input
                     self_db = [r[name + "_self"] for r in found]
                     cells.append(f"{np.mean(self_db):.1f} dB of itself (min {min(self_db):.1f})")
                 else:
                     change = np.array([r[name] - r["input"] for r in found])
                     cells.append(f"{change.mean():+.2f} dB / {100 * (change < -0.1).mean():.0f} %")
-            secs = f"{np.mean([r['today_s'] for r in found]):.2f} / {np.mean([r['now_s'] for r in found]):.2f}"
+            secs = " / ".join(f"{np.mean([r[name + '_s'] for r in found]):.2f}" if name in ways else "-"
+                              for name in ("today", "now"))
             inp = np.mean([r["input"] for r in found])
             lines.append(f"| {size} px | {family} | {len(found)} of {len(rs)} | {inp:.2f} | {cells[0]} | {cells[1]} "
                          f"| {secs} |")
@@ -209,6 +215,10 @@ def main() -> None:
     ap.add_argument("--weights", default="default")
     ap.add_argument("--max-work-size", type=int, default=None, help="the pipeline's largest working size "
                     "(default: as shipped)")
+    ap.add_argument("--pool-window", type=int, default=None, help="the window (px) the net's channel statistics "
+                    "are taken over on larger working sizes (default: as shipped; 0: the whole crop, the rule "
+                    "before)")
+    ap.add_argument("--ways", default="today,now", help="which ways of restoring run (today, now)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timing", type=int, default=3, help="rounds of the 12 MP timing (0: none)")
     ap.add_argument("--out", type=Path, help="write the table (markdown) here")
@@ -217,16 +227,19 @@ def main() -> None:
     ids = [int(i) for i in json.loads(args.split.read_text())["test"][: args.n]]
     sizes = [int(s) for s in args.sizes.split(",")]
     families = args.families.split(",")
-    pipe = load_pipeline(args.weights, **({"max_work_size": args.max_work_size} if args.max_work_size else {}))
+    ways = args.ways.split(",")
+    pipe = load_pipeline(args.weights, **({"max_work_size": args.max_work_size} if args.max_work_size else {}),
+                         pool_window=args.pool_window)
     started = time.perf_counter()
-    rows, shown = measure(pipe, args.faces, ids, sizes, families, args.seed)
-    lines = table(rows, families)
+    rows, shown = measure(pipe, args.faces, ids, sizes, families, args.seed, ways)
+    lines = table(rows, families, ways)
     if args.timing:
         lines += ["", *timing(pipe, args.faces, ids[0], args.timing)]
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     lines += ["", f"{len(ids)} test faces per size; weights {args.weights}; working sizes up to "
-              f"{pipe.max_work_size} px; {pipe.precision}; "
+              f"{pipe.max_work_size} px; channel statistics over "
+              f"{f'{pipe.pool_window} px windows' if pipe.pool_window else 'the whole crop'}; {pipe.precision}; "
               f"{cpu}, {platform.machine()}; {time.perf_counter() - started:.0f} s in all."]
     print("\n".join(lines))
     if args.out:
