@@ -160,9 +160,14 @@ def test_onnx_export_is_the_whole_network_with_parity(tmp_path, kind):
     torch_pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
     onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
     rng = np.random.default_rng(1)
-    # a multiple of the stride, one that needs padding, one smaller than the local-statistics window
-    for shape in ((64, 64, 3), (50, 70, 3), (20, 28, 3)):
-        faces = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(2)]
+    # whole-input statistics in both graphs: the windows graph of a net that pools over its whole input is there
+    assert ("windows" in manifest["files"]["deblur"]) == (kind in ("smfd_unet", "nafnet", "nafnet_mask"))
+    assert onnx_pipe.pool_window == torch_pipe.pool_window
+    # a multiple of the stride, one that needs padding, one smaller than the local-statistics window, one larger
+    # than the pipeline's window (the PyTorch net takes its statistics over 256 px windows there)
+    for shape in ((64, 64, 3), (50, 70, 3), (20, 28, 3), (288, 576, 3)):
+        ramp = np.linspace(0.1, 1.0, shape[1])[None, :, None]  # dark to bright: window statistics differ
+        faces = [(rng.integers(0, 256, shape) * ramp).astype(np.uint8) for _ in range(2)]
         lq = torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float() / 255
         out_t, probs_t = torch_pipe._run(lq)
         out_o, probs_o = onnx_pipe._run(lq)

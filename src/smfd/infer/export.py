@@ -2,6 +2,9 @@
 
 Each graph is the whole network (for SMFD-UNet: encoders, decoder, head, post-processing and, for the residual
 variant, the residual; test-time local statistics where the net uses them), with dynamic batch, height and width.
+A deblurring net that pools over its whole input has a second graph that takes those statistics over windows of
+the training faces' side, for inputs larger than that, as the PyTorch backend does
+(:func:`~smfd.models.local_pooling.local_stats_above`); the session picks the graph by the input's size.
 Each graph's metadata holds its net's :class:`~smfd.models.runner.NetSpec`, and the session runs inside a
 :class:`~smfd.models.runner.Runner`, the same code as the PyTorch backend: padding to a multiple of the stride
 (reflect) and cropping back, the mask net's grey input, working size and softmax, and the inference steps such as
@@ -21,11 +24,13 @@ import torch
 from torch import nn
 
 from ..fileio import atomic_write_bytes, sha256_file
+from ..models.local_pooling import local_stats_above
 from ..models.runner import NetSpec, Runner
 from .weights import load_bundle
 
-# 5: each graph's metadata is its net's NetSpec (4: loose keys); the steps around it are named in the manifest
-FORMAT = "smfd-onnx-5"
+# 6: a globally pooling deblurring net has a second graph for inputs larger than the statistics window (5: one graph,
+# whole-input statistics at every size); each graph's metadata is its net's NetSpec; the steps around it are named
+FORMAT = "smfd-onnx-6"
 OPSET = 17
 PAD = "pad to a multiple of the stride (reflect; up to the local-statistics window, if smaller)"
 CROP = "crop to the input size"
@@ -59,8 +64,11 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta
     onnx.save(model, str(path))
 
 
-def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLike = "onnx") -> dict:
-    """Export a bundle's two networks to ``out_dir`` (``<mask net>.onnx``, ``<deblurring net>.onnx``, manifest)."""
+def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLike = "onnx", *,
+                pool_window: int = 256) -> dict:
+    """Export a bundle's two networks to ``out_dir`` (``<mask net>.onnx``, ``<deblurring net>.onnx``, manifest);
+    a deblurring net that pools over its whole input also as ``<net>-windows.onnx``: its statistics over
+    ``pool_window``-px windows (the pipeline's default, the training faces' side) on larger inputs."""
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -89,17 +97,35 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
             _export(_Network(model), inputs, names, path, {"spec": spec.to_meta()})
             entries[role] = {"file": path.name, "sha256": sha256_file(path), "model_name": spec.name,
                              "pre": pre, "post": post, **({"steps": list(spec.steps)} if role == "deblur" else {})}
+            if role == "deblur" and not getattr(model, "local_stats", None):
+                windows = _export_windows(model, spec, pool_window, out_dir, names)
+                if windows:
+                    entries[role]["windows"] = windows
     out = {"format": FORMAT, "source": str(weights), "opset": OPSET, "card": manifest.get("card", {}),
            "files": entries}
     atomic_write_bytes(out_dir / "manifest.json", (json.dumps(out, indent=1) + "\n").encode())
     return out
 
 
+def _export_windows(model: nn.Module, spec: NetSpec, window: int, out_dir: Path, names: list[str]) -> dict | None:
+    """The deblurring net with its statistics over ``window``-px windows, traced on an input larger than the window
+    (where every level's window fits); its manifest entry, or None if the net pools nowhere."""
+    if not local_stats_above(model, window):
+        return None
+    size = 2 * window
+    image = torch.rand(1, spec.in_channels, size, size)
+    inputs = (image, torch.softmax(torch.randn(1, spec.mask_channels, size, size), 1)) if spec.reads_mask \
+        else (image,)
+    path = out_dir / f"{spec.name}-windows.onnx"
+    _export(_Network(model), inputs, names, path, {"spec": spec.to_meta()})
+    return {"file": path.name, "sha256": sha256_file(path), "above": window}
+
+
 class _Session:
     """An ONNX Runtime session called like the torch net it was exported from, on stride-padded (B, C, H, W) tensors;
     its :class:`~smfd.models.runner.Runner` does the rest."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, windows: Path | None = None, window: int = 0) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -110,11 +136,17 @@ class _Session:
             raise ValueError(f"{path}: no net description in its metadata (not made by 'smfd export')")
         self.spec = NetSpec.from_meta(meta["spec"], str(path))
         self.input_names = [i.name for i in self.session.get_inputs()]
+        #: the graph for inputs larger than ``window`` (statistics over windows), if the net has one
+        self.windows = ort.InferenceSession(str(windows), opts, providers=["CPUExecutionProvider"]) if windows \
+            else None
+        self.window = window if windows else 0
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        h, w = inputs[0].shape[-2:]
+        larger = self.windows is not None and min(h, w) >= self.window and max(h, w) > self.window
         feeds = {name: np.ascontiguousarray(x.float().numpy()) for name, x in zip(self.input_names, inputs,
                                                                                   strict=True)}
-        return torch.from_numpy(self.session.run(None, feeds)[0])
+        return torch.from_numpy((self.windows if larger else self.session).run(None, feeds)[0])
 
 
 def load_onnx(folder: str | os.PathLike) -> tuple[Runner, Runner, dict]:
@@ -132,11 +164,18 @@ def load_onnx(folder: str | os.PathLike) -> tuple[Runner, Runner, dict]:
     sessions = []
     for role in ("mask", "deblur"):
         entry = manifest["files"][role]
-        f = folder / entry["file"]
-        if not f.is_file():
-            raise FileNotFoundError(f"{f}: no such file")
-        if sha256_file(f) != entry["sha256"]:
-            raise ValueError(f"{f}: checksum mismatch (the file is corrupt or not the exported model)")
-        session = _Session(f)
+        windows = entry.get("windows")
+        session = _Session(_checked(folder, entry), _checked(folder, windows) if windows else None,
+                           int(windows["above"]) if windows else 0)
         sessions.append(Runner(session, session.spec))
     return sessions[0], sessions[1], manifest
+
+
+def _checked(folder: Path, entry: dict) -> Path:
+    """An exported graph's path, once it exists and its checksum matches the manifest's."""
+    f = folder / entry["file"]
+    if not f.is_file():
+        raise FileNotFoundError(f"{f}: no such file")
+    if sha256_file(f) != entry["sha256"]:
+        raise ValueError(f"{f}: checksum mismatch (the file is corrupt or not the exported model)")
+    return f

@@ -353,25 +353,19 @@ def _face_region(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple
 
 
 def _pool_locally(net: Runner, window: int) -> int:
-    """Make a PyTorch net that pools over its whole input take those statistics over ``window``-px windows on
-    inputs larger than that (in place); returns the window it now uses (0: global). A net that already pools
-    locally (``pool_window`` in its options: its own window is kept), an ONNX session or a window the net's stride
-    does not divide is left alone. Inputs are padded no further than before: up to the window, a crop's window
-    statistics are its whole statistics, as before."""
-    from ..models.local_pooling import _targets, use_local_stats
+    """A PyTorch net that pools over its whole input takes those statistics over ``window``-px windows on inputs
+    larger than that (:func:`~smfd.models.local_pooling.local_stats_above`); returns the window it now uses (0:
+    the whole input). An ONNX export has its window built in (a second graph, made by ``smfd export``): 0 turns it
+    off, any other value keeps the export's."""
+    from ..models.local_pooling import local_stats_above
 
-    if window <= 0 or not net.is_torch:
+    if not net.is_torch:
+        if window <= 0 and getattr(net.net, "windows", None) is not None:
+            net.net.windows, net.net.window = None, 0
+        return getattr(net.net, "window", 0) or int(net.spec.options.get("pool_window") or 0)
+    if window <= 0:
         return 0
-    module = net.module
-    stride = getattr(module, "stride", 1)
-    if getattr(module, "local_stats", None):
-        return module.local_stats
-    if not _targets(module) or window < 2 * stride or window % stride:
-        return 0
-    min_size = getattr(module, "min_size", 0)
-    use_local_stats(module, window)
-    module.min_size = min_size  # smaller maps keep their global statistics (local_pooling._fits): no padding
-    return window
+    return local_stats_above(net.module, window)
 
 
 def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:

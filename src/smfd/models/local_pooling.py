@@ -150,4 +150,24 @@ def use_local_stats(model: nn.Module, window: int) -> nn.Module:
     return model
 
 
-__all__ = ["LocalChannelAttention", "LocalPostProcess", "LocalSCA", "local_stats", "spread_stats", "use_local_stats"]
+
+def local_stats_above(model: nn.Module, window: int) -> int:
+    """Make a net that pools over its whole input take those statistics over ``window``-px windows on inputs
+    larger than the window (in place), for inference: a net trained on crops of that side never saw the statistics
+    of a larger input. Inputs up to the window keep their whole-input statistics and are not padded (their numbers
+    are those of the net as it was). Returns the window the net now uses: its own if it already uses local
+    statistics, 0 if it pools nowhere or ``window`` does not suit its stride (left as it is)."""
+    if getattr(model, "local_stats", None):
+        return model.local_stats
+    stride = getattr(model, "stride", 1)
+    if not _targets(model) or window < 2 * stride or window % stride:
+        return 0
+    min_size = getattr(model, "min_size", 0)
+    use_local_stats(model, window)
+    if hasattr(model, "min_size"):
+        model.min_size = min_size  # no padding up to the window: a map that fits in one takes its whole statistics
+    return window
+
+
+__all__ = ["LocalChannelAttention", "LocalPostProcess", "LocalSCA", "local_stats", "local_stats_above",
+           "spread_stats", "use_local_stats"]
