@@ -228,6 +228,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     families = args.families.split(",")
     ways = args.ways.split(",")
+    if not ways or set(ways) - {"today", "now"}:
+        ap.error(f"--ways: choose from today, now (comma-separated), got {args.ways!r}")
+    if args.timing and set(ways) != {"today", "now"}:
+        ap.error("--timing compares both ways: use it with --ways today,now")
     pipe = load_pipeline(args.weights, **({"max_work_size": args.max_work_size} if args.max_work_size else {}),
                          pool_window=args.pool_window)
     started = time.perf_counter()

@@ -29,10 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data.celebamask import CLASSES
+from .data.celebamask import CLASSES, parse_keep
 from .errors import BadOption, NoFaceError, NotAnImage, SmfdError
 from .infer.photo_io import MAX_PIXELS, encode_photo, open_photo, output_format
-from .infer.pipeline import parse_keep
 from .infer.video_io import looks_like_video
 from .report.palette import colorize_mask
 

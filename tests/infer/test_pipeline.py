@@ -7,7 +7,8 @@ import torch
 
 import smfd
 from helpers import TINY_KWARGS, make_tiny_bundle
-from smfd.infer.pipeline import NoFaceError, parse_keep
+from smfd.data.celebamask import parse_keep
+from smfd.infer.pipeline import NoFaceError
 from smfd.infer.weights import load_bundle
 from smfd.samples import samples_dir
 
@@ -126,13 +127,14 @@ def test_checksum_architecture_and_nan_errors(bundle, tmp_path):
 # every kind of bundle: SMFD-UNet plain and as shipped (residual variant, keep_mean, local statistics, the mask
 # net's working size), the residual no-mask ablation with local statistics, NAFNet with and without them, NAFNet + mask
 NAF = {"width": 4, "middle_blocks": 1}
-BUNDLE_KINDS = {
-    "smfd_unet": ("smfd_unet", TINY_KWARGS, None),
-    "smfd_unet-shipped": ("smfd_unet", {**TINY_KWARGS, "residual": True, "keep_mean": True, "pool_window": 32}, 32),
-    "smfd_unet_no_mask-local": ("smfd_unet_no_mask", {**TINY_KWARGS, "residual": True, "pool_window": 32}, None),
-    "nafnet": ("nafnet", NAF, None),
-    "nafnet-local": ("nafnet", {**NAF, "pool_window": 32}, None),
-    "nafnet_mask": ("nafnet_mask", {**NAF, "mask_width": 4}, 32),
+BUNDLE_KINDS = {  # name, the deblurring net's options, the mask net's
+    "smfd_unet": ("smfd_unet", TINY_KWARGS, {}),
+    "smfd_unet-shipped": ("smfd_unet", {**TINY_KWARGS, "residual": True, "keep_mean": True, "pool_window": 32},
+                          {"work_size": 32}),
+    "smfd_unet_no_mask-local": ("smfd_unet_no_mask", {**TINY_KWARGS, "residual": True, "pool_window": 32}, {}),
+    "nafnet": ("nafnet", NAF, {}),
+    "nafnet-local": ("nafnet", {**NAF, "pool_window": 32}, {}),
+    "nafnet_mask": ("nafnet_mask", {**NAF, "mask_width": 4}, {"work_size": 32}),
 }
 
 
@@ -143,25 +145,25 @@ def test_onnx_export_is_the_whole_network_with_parity(tmp_path, kind):
     from smfd.infer.weights import make_bundle
     from smfd.models import build
 
-    name, kwargs, work_size = BUNDLE_KINDS[kind]
+    name, kwargs, mask_kwargs = BUNDLE_KINDS[kind]
     torch.manual_seed(0)
     deblur = build(name, **kwargs)
     if name.startswith("nafnet"):
         for p in deblur.module.parameters():  # NAFNet starts as the identity; make it do something
             torch.nn.init.normal_(p, std=0.1)
-    mask = build("mask_generator", **TINY_KWARGS, **({"work_size": work_size} if work_size else {}))
+    mask = build("mask_generator", **TINY_KWARGS, **mask_kwargs)
     make_bundle(mask, deblur, tmp_path / "b", card={"status": "test"})
     manifest = export_onnx(str(tmp_path / "b"), tmp_path / "onnx")
     steps = ["keep_mean"] if kwargs.get("keep_mean") else []
     assert manifest["files"]["deblur"]["steps"] == steps  # what runs outside the graphs is named
     assert manifest["files"]["deblur"]["post"] == ["crop to the input size", *steps]
     assert manifest["files"]["mask"]["post"][-1] == "softmax"
-    assert any("resize to" in p for p in manifest["files"]["mask"]["pre"]) == bool(work_size)
+    assert any("resize to" in p for p in manifest["files"]["mask"]["pre"]) == bool(mask_kwargs.get("work_size"))
     torch_pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
     onnx_pipe = smfd.load_pipeline(str(tmp_path / "onnx"), backend="onnxruntime")
     rng = np.random.default_rng(1)
     # whole-input statistics in both graphs: the windows graph of a net that pools over its whole input is there
-    assert ("windows" in manifest["files"]["deblur"]) == (kind in ("smfd_unet", "nafnet", "nafnet_mask"))
+    assert ("windows" in manifest["files"]["deblur"]) == ("pool_window" not in kwargs)
     assert onnx_pipe.pool_window == torch_pipe.pool_window
     # a multiple of the stride, one that needs padding, one smaller than the local-statistics window, one larger
     # than the pipeline's window (the PyTorch net takes its statistics over 256 px windows there)

@@ -217,3 +217,31 @@ def test_pool_window_is_a_parameterless_option_global_up_to_the_window(name):
     assert type(local) is type(plain) and not any(hasattr(m, "window") for m in plain.modules())
     with pytest.raises(ValueError, match="pool_window must be a multiple"):
         create_model(name, pool_window=20)
+
+
+def test_local_stats_above_keeps_smaller_inputs_bit_for_bit_and_probes_where_the_net_is():
+    """The pipeline's conversion for big crops (smfd.models.local_pooling.local_stats_above): inputs up to the
+    window run exactly as the plain net (no padding, whole-input statistics), larger ones per window; a net on
+    another device is probed there; a window the stride does not suit is refused; a net with windows keeps its."""
+    from smfd.models.local_pooling import local_stats_above
+
+    torch.manual_seed(0)
+    plain = create_model("nafnet", width=4, middle_blocks=1).eval()
+    for p in plain.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    local = create_model("nafnet", width=4, middle_blocks=1).eval()
+    local.load_state_dict(plain.state_dict())
+    assert local_stats_above(local, 32) == 32 and local.min_size == plain.min_size
+    with torch.no_grad():
+        for side in (16, 32, (32, 24)):
+            h, w = side if isinstance(side, tuple) else (side, side)
+            x = torch.rand(1, 3, h, w)
+            assert torch.equal(local(x), plain(x))
+        big = torch.rand(1, 3, 64, 96) * 0.2
+        big[..., 48:] += 0.8
+        assert (local(big) - plain(big)).abs().max() > 1e-4
+    assert local_stats_above(local, 64) == 32  # already converted: its own window
+    with pytest.raises(ValueError, match="pool_window must be a multiple"):
+        local_stats_above(create_model("nafnet", width=4, middle_blocks=1), 20)
+    on_meta = create_model("nafnet", width=4, middle_blocks=1).to("meta")  # stands in for a GPU
+    assert local_stats_above(on_meta, 32) == 32

@@ -207,6 +207,9 @@ def export(
     manifest = export_onnx(weights, out)
     for role, e in manifest["files"].items():
         typer.echo(f"{role}: {out / e['file']} sha256 {e['sha256']}")
+        if "windows" in e:  # the graph for faces restored above the training size
+            w = e["windows"]
+            typer.echo(f"{role} above {w['above']} px: {out / w['file']} sha256 {w['sha256']}")
 
 
 @app.command()

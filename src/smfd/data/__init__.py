@@ -23,7 +23,12 @@ _PUBLIC = {
 }
 
 
+_SUBMODULES = ("augment", "celebamask", "dataset", "folder", "io", "splits")
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
         globals()[name] = value

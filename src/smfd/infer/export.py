@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..fileio import atomic_write_bytes, sha256_file
-from ..models.local_pooling import local_stats_above
+from ..models.local_pooling import fits_window, local_stats_above
 from ..models.runner import NetSpec, Runner
 from .weights import load_bundle
 
@@ -83,7 +83,7 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
             spec, model = net.spec, copy.deepcopy(net.module).float().eval()
             size = max(64, 2 * spec.min_size)  # traced where every local-statistics window fits
             if role == "mask":
-                inputs, names = (torch.rand(1, spec.in_channels, 64, 64),), ["grey"]
+                inputs, names = (torch.rand(1, spec.in_channels, size, size),), ["grey"]
                 pre = ["grey (BT.601)"] + ([f"resize to {spec.work_size} px (longer side, area)"]
                                            if spec.work_size else []) + [PAD]
                 post = [CROP] + (["resize back (bilinear)"] if spec.work_size else []) + ["softmax"]
@@ -141,9 +141,12 @@ class _Session:
             else None
         self.window = window if windows else 0
 
+    def use_whole_input_stats(self) -> None:
+        """Run every input through the first graph (statistics over the whole input, at every size)."""
+        self.windows, self.window = None, 0
+
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        h, w = inputs[0].shape[-2:]
-        larger = self.windows is not None and min(h, w) >= self.window and max(h, w) > self.window
+        larger = self.windows is not None and fits_window(*inputs[0].shape[-2:], self.window, above=True)
         feeds = {name: np.ascontiguousarray(x.float().numpy()) for name, x in zip(self.input_names, inputs,
                                                                                   strict=True)}
         return torch.from_numpy((self.windows if larger else self.session).run(None, feeds)[0])

@@ -77,12 +77,13 @@ class FaceDeblurrer:
             :data:`smfd.infer.faces.DETECTORS` (``results/detect.md`` measures them).
         max_work_size: the largest side (px) a face is restored at (:data:`MAX_WORK_SIZE`); see
             :meth:`working_size`. ``face_size`` restores every face at the training size, as a 256 px crop.
-        pool_window: a PyTorch deblurring net that pools over its whole input (NAFNet's channel attention) takes
-            those statistics over windows of this side (px) around each pixel instead, on working sizes larger
-            than it (:func:`~smfd.models.local_pooling.use_local_stats`); None: ``face_size``, the side of the
-            training faces and windows; 0: over the whole crop. A net trained on 256 px windows never saw the
-            statistics of a whole 512 px crop: a sharp face on a large saturated background was restored as if
-            blurry (results/big_faces.md). Crops up to the window run as before.
+        pool_window: a deblurring net that pools over its whole input (NAFNet's channel attention) takes those
+            statistics over windows of this side (px) around each pixel instead, on working sizes larger than it
+            (:func:`~smfd.models.local_pooling.local_stats_above`; an ONNX export has them as a second graph);
+            None: ``face_size``, the side of the training faces and windows; 0: over the whole crop. A net trained
+            on 256 px windows never saw the statistics of a whole 512 px crop: a sharp face on a large saturated
+            background was restored as if blurry (results/big_faces.md). Crops up to the window run as before, and
+            a net trained with windows keeps its own. The deblurring net given is changed in place.
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
@@ -353,19 +354,22 @@ def _face_region(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> tuple
 
 
 def _pool_locally(net: Runner, window: int) -> int:
-    """A PyTorch net that pools over its whole input takes those statistics over ``window``-px windows on inputs
-    larger than that (:func:`~smfd.models.local_pooling.local_stats_above`); returns the window it now uses (0:
-    the whole input). An ONNX export has its window built in (a second graph, made by ``smfd export``): 0 turns it
-    off, any other value keeps the export's."""
+    """A net that pools over its whole input takes those statistics over ``window``-px windows on inputs larger
+    than that (:func:`~smfd.models.local_pooling.local_stats_above`; an ONNX export has them built in, a second
+    graph made by ``smfd export``: 0 turns it off); returns the window the net now uses (0: the whole input). A net
+    trained with windows keeps its own. A window the net's stride does not suit is a BadOption."""
     from ..models.local_pooling import local_stats_above
 
     if not net.is_torch:
-        if window <= 0 and getattr(net.net, "windows", None) is not None:
-            net.net.windows, net.net.window = None, 0
-        return getattr(net.net, "window", 0) or int(net.spec.options.get("pool_window") or 0)
+        if window <= 0:
+            net.net.use_whole_input_stats()
+        return net.net.window or int(net.spec.options.get("pool_window") or 0)
     if window <= 0:
-        return 0
-    return local_stats_above(net.module, window)
+        return int(getattr(net.module, "local_stats", 0) or 0)
+    try:
+        return local_stats_above(net.module, window)
+    except ValueError as e:
+        raise BadOption(str(e)) from None
 
 
 def _soften(m: torch.Tensor, k: int = 7) -> torch.Tensor:
@@ -386,7 +390,7 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
     as what it holds can only run there. ``precision``: ``auto``, ``bf16`` or ``fp32`` (PyTorch backend; see
     :mod:`smfd.precision`); ``detector``: the face detector for whole photos (:data:`smfd.infer.faces.DETECTORS`);
     ``max_work_size``: the largest side a face is restored at (:meth:`FaceDeblurrer.working_size`);
-    ``pool_window``: the window a globally pooling PyTorch net takes its statistics over (:class:`FaceDeblurrer`).
+    ``pool_window``: the window a globally pooling net takes its statistics over (:class:`FaceDeblurrer`).
     """
     from .weights import is_onnx_export
 

@@ -35,22 +35,30 @@ def spread_stats(grid: torch.Tensor, window: int, size: tuple[int, int]) -> torc
     return up[..., s // 2 : s // 2 + size[0], s // 2 : s // 2 + size[1]]  # window j is centred at (j + 1) * s
 
 
-def _fits(x: torch.Tensor, window: int) -> bool:
-    # smaller maps than the window: its statistics are the global ones; so are a map of exactly one window's (taken
-    # in one pass, they are the same numbers as before the conversion, not the means of its four quarters)
-    h, w = x.shape[-2:]
-    return min(h, w) >= window and max(h, w) > window
+def fits_window(h: int, w: int, window: int, above: bool = False) -> bool:
+    """Whether an ``h`` x ``w`` map takes its statistics over ``window``-px windows: a map smaller than the window
+    takes the whole map's. ``above``: so does a map of exactly one window (taken in one pass: bit for bit the numbers
+    of the net without windows, for a net given windows at inference by :func:`local_stats_above`; a net trained
+    with windows takes them there too, as it did in training). The same rule holds at every level of a net (its maps
+    and windows shrink together), so it also says which graph of an ONNX export runs an input."""
+    return min(h, w) >= window and (not above or max(h, w) > window)
+
+
+def _fits(x: torch.Tensor, module: nn.Module) -> bool:
+    return fits_window(*x.shape[-2:], module.window, module.above)
 
 
 class LocalChannelAttention(nn.Module):
     """CBAM channel attention (the same ``mlp``) on the mean and max of windows around each pixel."""
+
+    above = False  #: windows only on maps larger than one (:func:`fits_window`)
 
     def __init__(self, attention: ChannelAttention, window: int) -> None:
         super().__init__()
         self.mlp, self.window = attention.mlp, window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fits(x, self.window):
+        if not _fits(x, self):
             return x * torch.sigmoid(self.mlp(x.mean(dim=(2, 3), keepdim=True)) +
                                      self.mlp(x.amax(dim=(2, 3), keepdim=True)))
         att = self.mlp(local_stats(x, self.window, "mean")) + self.mlp(local_stats(x, self.window, "max"))
@@ -63,12 +71,14 @@ class LocalChannelAttention(nn.Module):
 class LocalPostProcess(PostProcess):
     """The post-processing around the mean of a window around each pixel."""
 
+    above = False  #: windows only on maps larger than one (:func:`fits_window`)
+
     def __init__(self, post: PostProcess, window: int) -> None:
         super().__init__(contrast=post.contrast, brightness=post.brightness, per_channel=post.per_channel)
         self.window = window
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fits(x, self.window):
+        if not _fits(x, self):
             return super().mean(x)
         m = x if self.per_channel else x.mean(dim=1, keepdim=True)
         return spread_stats(local_stats(m, self.window, "mean"), self.window, x.shape[-2:])
@@ -80,12 +90,14 @@ class LocalPostProcess(PostProcess):
 class LocalSCA(nn.Sequential):
     """NAFNet's simplified channel attention (global average pool, 1x1 conv) per window: same children and keys."""
 
+    above = False  #: windows only on maps larger than one (:func:`fits_window`)
+
     def __init__(self, sca: nn.Sequential, window: int) -> None:
         super().__init__(*sca)
         self.window = window
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        if not _fits(y, self.window):
+        if not _fits(y, self):
             return super().forward(y)
         return spread_stats(self[1](local_stats(y, self.window, "mean")), self.window, y.shape[-2:])
 
@@ -124,9 +136,10 @@ def use_local_stats(model: nn.Module, window: int) -> nn.Module:
         widths.setdefault(id(module), args[0].shape[-1])
 
     hooks = [m.register_forward_pre_hook(record) for _, _, m in targets]
-    inputs = [torch.zeros(1, model.in_channels, probe, probe)]
+    device = next(model.parameters()).device  # probed where the net is (a GPU, when loaded there)
+    inputs = [torch.zeros(1, model.in_channels, probe, probe, device=device)]
     if getattr(model, "mask_channels", 0):
-        inputs.append(torch.full((1, model.mask_channels, probe, probe), 1.0 / model.mask_channels))
+        inputs.append(torch.full((1, model.mask_channels, probe, probe), 1.0 / model.mask_channels, device=device))
     was_training = model.training
     try:
         with torch.no_grad():
@@ -156,18 +169,20 @@ def local_stats_above(model: nn.Module, window: int) -> int:
     larger than the window (in place), for inference: a net trained on crops of that side never saw the statistics
     of a larger input. Inputs up to the window keep their whole-input statistics and are not padded (their numbers
     are those of the net as it was). Returns the window the net now uses: its own if it already uses local
-    statistics, 0 if it pools nowhere or ``window`` does not suit its stride (left as it is)."""
+    statistics, 0 if it pools nowhere (left as it is). A ``window`` its stride does not suit is a ValueError."""
     if getattr(model, "local_stats", None):
         return model.local_stats
-    stride = getattr(model, "stride", 1)
-    if not _targets(model) or window < 2 * stride or window % stride:
+    if not _targets(model):
         return 0
     min_size = getattr(model, "min_size", 0)
     use_local_stats(model, window)
     if hasattr(model, "min_size"):
         model.min_size = min_size  # no padding up to the window: a map that fits in one takes its whole statistics
+    for module in model.modules():
+        if isinstance(module, (LocalChannelAttention, LocalPostProcess, LocalSCA)):
+            module.above = True
     return window
 
 
-__all__ = ["LocalChannelAttention", "LocalPostProcess", "LocalSCA", "local_stats", "local_stats_above",
+__all__ = ["LocalChannelAttention", "LocalPostProcess", "LocalSCA", "fits_window", "local_stats", "local_stats_above",
            "spread_stats", "use_local_stats"]
