@@ -7,7 +7,7 @@ Example:
     >>> result = pipe.deblur(photo)                   # RGB uint8 photo -> Result(image, mask, faces)
 """
 
-import importlib
+from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -30,19 +30,7 @@ _PUBLIC = {
 _SUBPACKAGES = ("data", "degrade", "models")
 
 
-def __getattr__(name: str):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'smfd' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC, _SUBPACKAGES)
 
 __all__ = [
     "DegradationConfig",

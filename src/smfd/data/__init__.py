@@ -4,7 +4,7 @@ Names are imported on first use, so that the command line (and a Ray driver, whi
 class names or an image without waiting for PyTorch.
 """
 
-import importlib
+from ..lazy import lazy_names
 
 #: Where each public name lives.
 _PUBLIC = {
@@ -21,23 +21,8 @@ _PUBLIC = {
     "Splits": ".splits",
     "make_splits": ".splits",
 }
-
-
 _SUBMODULES = ("augment", "celebamask", "dataset", "folder", "io", "splits")
 
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'smfd.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC, _SUBMODULES)
 
 __all__ = sorted(_PUBLIC)
