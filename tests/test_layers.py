@@ -6,9 +6,9 @@ from pathlib import Path
 
 import smfd
 
-RANK = {"errors": -1, "lazy": -1, "fileio": 0, "precision": 0, "_dlib": 0, "samples": 0, "degrade": 1, "models": 1, "metrics": 1,
-        "data": 2, "report": 3, "infer": 3, "score": 3.5, "cluster": 3.6, "train": 4, "experiments": 4.3, "app": 4.5,
-        "http_api": 4.4, "cli": 5, "__main__": 6}
+RANK = {"errors": -1, "lazy": -1, "fileio": 0, "precision": 0, "_dlib": 0, "samples": 0, "degrade": 1, "models": 1,
+        "metrics": 1, "data": 2, "report": 3, "infer": 3, "score": 3.5, "cluster": 3.6, "train": 4, "experiments": 4.3,
+        "app": 4.5, "http_api": 4.4, "cli": 5, "__main__": 6}
 IMPORT = re.compile(r"^\s*from (\.+)([a-z_]*)", re.M)
 
 

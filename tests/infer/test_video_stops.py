@@ -42,10 +42,15 @@ def _files(folder) -> list[str]:
 @pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])  # importing PyTorch, loading the nets, opening the clip
 def test_ctrl_c_in_the_first_second_is_one_line_and_exit_130(bundle, tmp_path, long_clip, delay):
     out = tmp_path / "o"
-    p = _smfd("deblur", str(long_clip), "-o", str(out), "--weights", str(bundle))
-    time.sleep(delay)
-    p.send_signal(signal.SIGINT)
-    err = p.communicate(timeout=60)[1]
+    for wait in (delay, delay + 0.5, delay + 1.0):
+        p = _smfd("deblur", str(long_clip), "-o", str(out), "--weights", str(bundle))
+        time.sleep(wait)
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=60)[1]
+        if err.strip() or p.returncode != -signal.SIGINT:
+            break
+        # nothing said and killed by the signal: it came while the interpreter itself was starting (a loaded
+        # machine), before any of smfd's code ran; stop it a little later
     # 130, or ended by SIGINT where Python saw the interrupt inside an extension's code: a shell reads both as 130
     assert p.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "smfd: error: stopped by Ctrl-C"
