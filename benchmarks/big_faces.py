@@ -220,7 +220,8 @@ def main() -> None:
                     "before)")
     ap.add_argument("--ways", default="today,now", help="which ways of restoring run (today, now)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--timing", type=int, default=3, help="rounds of the 12 MP timing (0: none)")
+    ap.add_argument("--timing", type=int, default=None,
+                    help="rounds of the 12 MP timing (0: none; default 3 when both ways run, else none)")
     ap.add_argument("--out", type=Path, help="write the table (markdown) here")
     ap.add_argument("--picture", type=Path, help="write input | restored | sharp at 100 %% zoom here (JPEG)")
     args = ap.parse_args()
@@ -230,7 +231,10 @@ def main() -> None:
     ways = args.ways.split(",")
     if not ways or set(ways) - {"today", "now"}:
         ap.error(f"--ways: choose from today, now (comma-separated), got {args.ways!r}")
-    if args.timing and set(ways) != {"today", "now"}:
+    both = set(ways) == {"today", "now"}
+    if args.timing is None:
+        args.timing = 3 if both else 0
+    if args.timing and not both:
         ap.error("--timing compares both ways: use it with --ways today,now")
     pipe = load_pipeline(args.weights, **({"max_work_size": args.max_work_size} if args.max_work_size else {}),
                          pool_window=args.pool_window)
