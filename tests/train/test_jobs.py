@@ -38,6 +38,15 @@ def test_a_batch_runs_skips_what_is_done_and_keeps_failures_to_their_job(tmp_pat
     again = run_jobs(jobs, isolate=False)
     assert again["masks"] == done and again["blurry"] == results["blurry"]
     assert (tmp_path / "masks" / "metrics.csv").stat().st_mtime_ns == trained
+    # the same scores kept in another folder (another bake-off's): copied there, not scored again
+    kept = replace(jobs[3], scores=(Score(faces, INPUT, "lowres", limit=2, out=str(tmp_path / "blurry"),
+                                          keep=str(tmp_path / "kept-a")),))
+    assert run_jobs([kept], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2  # scored (out was not asked before)
+    scored = (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns
+    elsewhere = replace(kept, scores=(replace(kept.scores[0], keep=str(tmp_path / "kept-b")),))
+    assert run_jobs([elsewhere], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2
+    assert (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns == scored  # not scored again
+    assert (tmp_path / "kept-b" / "per_image.csv").read_bytes() == (tmp_path / "kept-a" / "per_image.csv").read_bytes()
     # a job whose spec changed runs again: its run goes on from last.pt (nothing left to train), scored anew
     more = run_jobs([replace(jobs[0], scores=(Score(faces, limit=3),))], isolate=False)["masks"]
     assert more["test"]["thesis"]["n"] == 3 and more["steps"] == done["steps"]

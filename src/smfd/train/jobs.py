@@ -113,13 +113,41 @@ def check_jobs(jobs: Sequence[_Ordered]) -> None:
 
 def finished(job: Job) -> dict | None:
     """The job's result when a run of this very job (the same spec, in its job.json) is done, else None: a job
-    whose spec changed (a longer budget, more test faces) runs again, continuing its last.pt."""
+    whose spec changed (a longer budget, more test faces) runs again, continuing its last.pt. A job that differs
+    only in where its scores are kept (the same input scores for another bake-off) is not scored again: its scores
+    are copied there."""
     run_dir = Path(job.run_dir)
     spec, result = run_dir / "job.json", run_dir / "result.json"
-    if not (spec.is_file() and result.is_file()) or json.loads(spec.read_text()) != json.loads(job.to_json()):
+    if not (spec.is_file() and result.is_file()):
+        return None
+    before, now = json.loads(spec.read_text()), json.loads(job.to_json())
+    if _unkept(before) != _unkept(now):
         return None
     done = json.loads(result.read_text())
-    return done if done.get("status") == "done" else None
+    if done.get("status") != "done":
+        return None
+    if before != now:
+        if not all(_keep(score) for score in job.scores):
+            return None  # its scores' files are gone: score again
+        atomic_write_bytes(spec, job.to_json().encode())
+    return done
+
+
+def _unkept(spec: dict) -> dict:
+    """A job's spec without where its scores are kept."""
+    return {**spec, "scores": [{**score, "keep": ""} for score in spec.get("scores", [])]}
+
+
+def _keep(score: Score) -> bool:
+    """Copy a score's per-face table and summary to its ``keep`` folder; False if they are not in ``out``."""
+    if not (score.out and score.keep) or Path(score.keep) == Path(score.out):
+        return True
+    files = [Path(score.out) / name for name in ("per_image.csv", "summary.json")]
+    if not all(f.is_file() for f in files):
+        return False
+    for f in files:
+        atomic_write_bytes(Path(score.keep) / f.name, f.read_bytes())
+    return True
 
 
 # --- one job ---------------------------------------------------------------------------------------------------
@@ -186,9 +214,7 @@ def _score(score: Score, run_dir: Path) -> tuple[dict, str]:
         identity_cache=score.identity_cache, examples=score.examples)
     if score.out:
         write_results(score.out, rows, info, examples, overwrite=True)
-        if score.keep and Path(score.keep) != Path(score.out):
-            for name in ("per_image.csv", "summary.json"):
-                atomic_write_bytes(Path(score.keep) / name, (Path(score.out) / name).read_bytes())
+        _keep(score)
     means = {k: v["mean"] for k, v in summarize(rows).items()}
     return {**means, "n": info["n_images"]}, info["precision"]
 
