@@ -88,9 +88,7 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
                                            if spec.work_size else []) + [PAD]
                 post = [CROP] + (["resize back (bilinear)"] if spec.work_size else []) + ["softmax"]
             else:
-                image = torch.rand(1, spec.in_channels, size, size)
-                inputs = (image, torch.softmax(torch.randn(1, spec.mask_channels, size, size), 1)) \
-                    if spec.reads_mask else (image,)
+                inputs = _deblur_inputs(spec, size)
                 names = ["image", "mask"] if spec.reads_mask else ["image"]
                 pre, post = [PAD], [CROP, *spec.steps]
             path = out_dir / f"{spec.name}.onnx"
@@ -112,13 +110,15 @@ def _export_windows(model: nn.Module, spec: NetSpec, window: int, out_dir: Path,
     (where every level's window fits); its manifest entry, or None if the net pools nowhere."""
     if not local_stats_above(model, window):
         return None
-    size = 2 * window
-    image = torch.rand(1, spec.in_channels, size, size)
-    inputs = (image, torch.softmax(torch.randn(1, spec.mask_channels, size, size), 1)) if spec.reads_mask \
-        else (image,)
     path = out_dir / f"{spec.name}-windows.onnx"
-    _export(_Network(model), inputs, names, path, {"spec": spec.to_meta()})
+    _export(_Network(model), _deblur_inputs(spec, 2 * window), names, path, {"spec": spec.to_meta()})
     return {"file": path.name, "sha256": sha256_file(path), "above": window}
+
+
+def _deblur_inputs(spec: NetSpec, size: int) -> tuple[torch.Tensor, ...]:
+    """A deblurring net's inputs to trace at ``size`` px: a face, and class probabilities if it reads a mask."""
+    image = torch.rand(1, spec.in_channels, size, size)
+    return (image, torch.softmax(torch.randn(1, spec.mask_channels, size, size), 1)) if spec.reads_mask else (image,)
 
 
 class _Session:

@@ -115,10 +115,11 @@ def _targets(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
     return found
 
 
-def use_local_stats(model: nn.Module, window: int) -> nn.Module:
+def use_local_stats(model: nn.Module, window: int, *, above: bool = False) -> nn.Module:
     """Make ``model`` (a deblurring or mask net) pool over ``window``-px squares of its input around each pixel
     (at a level ``2**k`` times smaller, ``window / 2**k``); in place, returns the model. Images smaller than the
-    window are padded up to it (the net's ``min_size``).
+    window are padded up to it (the net's ``min_size``); with ``above`` they are not, and they and an image of
+    exactly one window keep the whole-image statistics (:func:`fits_window`).
 
     Each module's scale is found by one small forward pass. ``window``: a multiple of the net's stride of at least
     twice it (so every level's window is at least 2 px), e.g. the side of the training crops.
@@ -156,12 +157,12 @@ def use_local_stats(model: nn.Module, window: int) -> nn.Module:
             local = LocalPostProcess(module, level_window)
         else:
             local = LocalSCA(module, level_window)
+        local.above = above
         setattr(parent, name, local)
     model.local_stats = window
-    if hasattr(model, "min_size"):
+    if hasattr(model, "min_size") and not above:
         model.min_size = window  # smaller images are padded up to the window, where the statistics were taken
     return model
-
 
 
 def local_stats_above(model: nn.Module, window: int) -> int:
@@ -174,13 +175,7 @@ def local_stats_above(model: nn.Module, window: int) -> int:
         return model.local_stats
     if not _targets(model):
         return 0
-    min_size = getattr(model, "min_size", 0)
-    use_local_stats(model, window)
-    if hasattr(model, "min_size"):
-        model.min_size = min_size  # no padding up to the window: a map that fits in one takes its whole statistics
-    for module in model.modules():
-        if isinstance(module, (LocalChannelAttention, LocalPostProcess, LocalSCA)):
-            module.above = True
+    use_local_stats(model, window, above=True)
     return window
 
 
