@@ -30,7 +30,15 @@ def test_eval_a_run_and_the_input(tmp_path, run_cli):
     res = run_cli(["eval", "--model", "input", "--data", str(data), "-o", str(tmp_path / "blurry")])
     assert res.code == 0, res.err
     with open(tmp_path / "blurry" / "per_image.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == 2
+        first = list(csv.DictReader(f))
+    assert len(first) == 2
+    # another seed draws the test faces' degradations again (the same seed: the same faces, byte for byte)
+    res = run_cli(["eval", "--model", "input", "--data", str(data), "-o", str(tmp_path / "seed1"), "--seed", "1"])
+    assert res.code == 0, res.err
+    with open(tmp_path / "seed1" / "per_image.csv", newline="") as f:
+        other = list(csv.DictReader(f))
+    assert [r["id"] for r in other] == [r["id"] for r in first] and other != first
+    assert json.loads((tmp_path / "seed1" / "summary.json").read_text())["info"]["degradation_seed"] == 1
     res = run_cli(["eval", "--model", str(run), "--data", str(data), "-o", str(tmp_path / "kept"),
                    "--model-option", "keep_mean=true"])
     assert res.code == 0, res.err

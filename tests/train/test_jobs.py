@@ -1,6 +1,7 @@
 """The one job runner: a tiny batch trains and scores, a re-run skips what is done (and runs again what changed),
 and a failure stays with its job and the jobs waiting for it."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -47,6 +48,19 @@ def test_a_batch_runs_skips_what_is_done_and_keeps_failures_to_their_job(tmp_pat
     assert run_jobs([elsewhere], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2
     assert (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns == scored  # not scored again
     assert (tmp_path / "kept-b" / "per_image.csv").read_bytes() == (tmp_path / "kept-a" / "per_image.csv").read_bytes()
+    # a spec kept before a field existed (here the degradation seed) is the same job at that field's default
+    spec = tmp_path / "blurry" / "job.json"
+    stored = json.loads(spec.read_text())
+    for score in stored["scores"]:
+        del score["seed"]
+    spec.write_text(json.dumps(stored))
+    assert run_jobs([elsewhere], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2
+    assert (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns == scored  # not scored again
+    # another seed draws other test faces: scored again
+    reseeded = replace(elsewhere, scores=(replace(elsewhere.scores[0], seed=1),))
+    assert run_jobs([reseeded], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2
+    assert (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns != scored
+    assert json.loads((tmp_path / "blurry" / "summary.json").read_text())["info"]["degradation_seed"] == 1
     # a job whose spec changed runs again: its run goes on from last.pt (nothing left to train), scored anew
     more = run_jobs([replace(jobs[0], scores=(Score(faces, limit=3),))], isolate=False)["masks"]
     assert more["test"]["thesis"]["n"] == 3 and more["steps"] == done["steps"]

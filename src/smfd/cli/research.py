@@ -244,6 +244,9 @@ def eval_(
         help="How the test faces are blurred: thesis (the thesis's pipeline), realistic (camera shake, defocus, "
              "mild blur, sensor noise, JPEG, some clean faces), lowres (small faces compressed at their size, then "
              "resized up), mixed or sharp.")] = "thesis",
+    seed: Annotated[int, typer.Option(
+        help="Degradation seed: face k of the split is degraded with numpy.random.default_rng([SEED, k]); every "
+             "model scored with one seed sees the same faces, another seed draws the test set again.")] = 0,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:
@@ -270,7 +273,7 @@ def eval_(
             rows, info, examples = evaluate_model(model, data, split=split, split_file=str(split_file) if split_file
                                                   else None, mask_source=mask_source, limit=limit, identity=identity,
                                                   identity_cache=identity_cache, progress=step, model_options=options,
-                                                  precision=precision, degradation=degradation)
+                                                  precision=precision, degradation=degradation, seed=seed)
             out = out or (Path(model) / f"eval-{split}" if Path(model).is_dir() else Path(f"eval-{Path(model).stem}"))
     write_results(out, rows, info, examples, overwrite=overwrite)
     typer.echo((out / "summary.md").read_text())

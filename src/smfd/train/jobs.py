@@ -43,6 +43,7 @@ class Score:
     data: str
     model: str = OWN_RUN  # a run folder, checkpoint or weights file; INPUT; OWN_RUN: the job's own run folder
     degradation: str = "thesis"
+    seed: int = 0  # the degradation draws' seed (smfd eval --seed)
     split_file: str | None = None  # None: the run folder's split.json, else the folder's seed-0 split
     mask_source: str = "gt"
     limit: int | None = None  # the first N test faces
@@ -120,7 +121,11 @@ def finished(job: Job) -> dict | None:
     spec, result = run_dir / "job.json", run_dir / "result.json"
     if not (spec.is_file() and result.is_file()):
         return None
-    before, now = json.loads(spec.read_text()), json.loads(job.to_json())
+    try:  # read through the spec's fields, so a field added since (at its default) is no change
+        before = json.loads(Job.from_json(spec.read_text()).to_json())
+    except (ValueError, TypeError, KeyError):
+        return None
+    now = json.loads(job.to_json())
     if _unkept(before) != _unkept(now):
         return None
     done = json.loads(result.read_text())
@@ -210,8 +215,8 @@ def _score(score: Score, run_dir: Path) -> tuple[dict, str]:
     model = str(run_dir) if score.model == OWN_RUN else score.model
     rows, info, examples = evaluate_model(
         model, score.data, split="test", split_file=score.split_file, mask_source=score.mask_source,
-        limit=score.limit, degradation=score.degradation, precision=score.precision, identity=score.identity,
-        identity_cache=score.identity_cache, examples=score.examples)
+        limit=score.limit, degradation=score.degradation, seed=score.seed, precision=score.precision,
+        identity=score.identity, identity_cache=score.identity_cache, examples=score.examples)
     if score.out:
         write_results(score.out, rows, info, examples, overwrite=True)
         _keep(score)
