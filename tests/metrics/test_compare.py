@@ -1,8 +1,9 @@
 import math
+import statistics
 
 import pytest
 
-from smfd.score.compare import compare, read_rows, sign_test
+from smfd.score.compare import compare, read_draws, read_rows, sign_test
 
 
 def _write(folder, rows):
@@ -60,3 +61,26 @@ def test_infinite_scores_are_left_out_and_counted_and_the_same_scores_twice_are_
     assert "niqe: over 3 of the 4 faces; left out: 1 not scored in A or B." in res.out
     res = run_cli(["compare", str(a), str(a)])
     assert res.code == 2 and "A and B hold the same scores for all 4 faces" in res.err
+
+
+def test_several_draws_pair_by_seed_and_count_each_face_once(tmp_path, run_cli):
+    # face 1 is identified by B in both draws and by A in neither; face 2 by A in draw 0 only, by B in draw 1 only
+    a0 = _write(tmp_path / "a0", [("1", 20, 5, 0), ("2", 22, 6, 1), ("3", 24, 7, 1)])
+    a1 = _write(tmp_path / "a1", [("1", 21, 5, 0), ("2", 23, 6, 0), ("3", 25, 7, 1)])
+    b0 = _write(tmp_path / "b0", [("1", 21, 5, 1), ("2", 22, 6, 0), ("3", 24, 7, 1)])
+    b1 = _write(tmp_path / "b1", [("1", 24, 5, 1), ("2", 23, 6, 1), ("3", 25, 7, 1)])
+    s = compare(read_draws(f"{a0},{a1}"), read_draws(f"{b0},{b1}"))
+    assert (s["n"], s["faces"]) == (6, 3)
+    psnr = s["metrics"]["psnr"]
+    assert psnr["diff"] == pytest.approx(4 / 6)
+    per_face = [2.0, 0.0, 0.0]  # face means over their two draws: the SE is over 3 faces, not 6 draws
+    assert psnr["se"] == pytest.approx(statistics.stdev(per_face) / math.sqrt(3))
+    r = s["rank1"]
+    assert (r["lost"], r["gained"], r["faces_a"], r["faces_b"]) == (1, 3, 0, 1)
+    assert r["p"] == pytest.approx(sign_test(1, 1))
+    assert read_draws(a0) == read_rows(a0)  # one folder: its own ids
+    res = run_cli(["compare", f"{a0},{a1}", f"{b0},{b1}"])
+    assert res.code == 0, res.err
+    assert "6 draws of 3 faces scored in both" in res.out and "0 faces identified more often by A, 1 by B" in res.out
+    res = run_cli(["compare", f"{a0},{a1}", f"{b0},{b1},{b0}"])
+    assert res.code == 2 and "A lists 2 evaluations and B 3" in res.err

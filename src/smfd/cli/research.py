@@ -286,19 +286,24 @@ def eval_(
 
 @app.command()
 def compare(
-    a: Annotated[Path, typer.Argument(help="An smfd eval folder (per_image.csv): the reference.")],
-    b: Annotated[Path, typer.Argument(help="An smfd eval folder scored on the same faces: the challenger.")],
+    a: Annotated[str, typer.Argument(help="An smfd eval folder (per_image.csv): the reference; or A1,A2,... "
+                                          "its evaluations with several --seed values.")],
+    b: Annotated[str, typer.Argument(help="An smfd eval folder scored on the same faces: the challenger; or "
+                                          "B1,B2,... with the seeds of A1,A2,... in that order.")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Also write the table to this Markdown file.")]
     = None,
 ) -> None:
     """Paired comparison of two evaluations on the same faces: mean gain, its SE, the share of faces that gain,
-    and the faces identification loses and gains (exact sign test)."""
+    and the faces identification loses and gains (exact sign test). Several draws per side (A1,A2 B1,B2: the
+    same model scored with several --seed values) count each face once."""
     from ..fileio import atomic_write_bytes
     from ..score.compare import compare as compare_rows
-    from ..score.compare import read_rows, to_markdown
+    from ..score.compare import read_draws, to_markdown
 
     try:
-        text = to_markdown(compare_rows(read_rows(a), read_rows(b)), str(a), str(b))
+        if len(a.split(",")) != len(b.split(",")) and not (Path(a).is_dir() or Path(b).is_dir()):
+            raise ValueError(f"A lists {len(a.split(','))} evaluations and B {len(b.split(','))}: pair each seed's")
+        text = to_markdown(compare_rows(read_draws(a), read_draws(b)), a, b)
     except ValueError as e:
         raise CliError(str(e), code=2) from None
     typer.echo(text, nl=False)

@@ -6,6 +6,12 @@ its standard error, and the share of faces where B is higher. For face identific
 the faces that change: identified by A only, by B only, and the exact two-sided sign test on those (McNemar's exact
 test), which asks whether the change could be chance.
 
+One side may be several evaluations of one model, each scored with another degradation seed (``smfd eval
+--seed``): ``A1,A2,A3`` against ``B1,B2,B3``, the k-th of A paired with the k-th of B. Each face then counts once
+in the tests, not once per draw (its draws are not independent of one another): a metric's standard error is that
+of the faces' mean differences over their draws, and the sign test counts the faces identified more often by one
+side than by the other over their draws.
+
 A score that is not finite (PSNR is infinite where a prediction equals its sharp face) has no difference to
 average: such faces are left out of that metric, and the table says how many, as it does for faces not scored.
 """
@@ -30,6 +36,28 @@ def read_rows(folder: Path) -> dict[str, dict[str, str]]:
     if not rows or "id" not in rows[0]:
         raise ValueError(f"{path}: no per-face rows with an id column")
     return {r["id"]: r for r in rows}
+
+
+def read_draws(spec: str | Path) -> dict[str, dict[str, str]]:
+    """:func:`read_rows` of one folder, or of several folders given as ``A1,A2,...`` (the draws of one model:
+    ids ``ID@K`` for the K-th, counting from 0)."""
+    folders = [Path(spec)] if Path(spec).is_dir() else [Path(f) for f in str(spec).split(",") if f]
+    if len(folders) == 1:
+        return read_rows(folders[0])
+    return {f"{i}@{k}": row for k, folder in enumerate(folders) for i, row in read_rows(folder).items()}
+
+
+def _face(key: str) -> str:
+    """The face a row's key is of (``ID`` of ``ID@K``)."""
+    return key.rsplit("@", 1)[0]
+
+
+def _by_face(pairs: list[tuple[str, float]]) -> list[float]:
+    """Each face's mean over its draws of the (key, value) pairs, in first-seen order."""
+    faces: dict[str, list[float]] = {}
+    for key, v in pairs:
+        faces.setdefault(_face(key), []).append(v)
+    return [sum(v) / len(v) for v in faces.values()]
 
 
 def sign_test(k: int, n: int) -> float:
@@ -61,36 +89,44 @@ def compare(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> dict:
         raise ValueError(f"A and B hold the same scores for all {len(ids)} faces they share (the same evaluation "
                          "twice?): nothing to compare")
     metrics = [k for k in a[ids[0]] if k in b[ids[0]] and k not in ("id", "path", "id_rank1")]
-    out: dict = {"n": len(ids), "only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a)), "metrics": {}}
+    out: dict = {"n": len(ids), "faces": len({_face(i) for i in ids}), "only_a": len(set(a) - set(b)),
+                 "only_b": len(set(b) - set(a)), "metrics": {}}
     for m in metrics:
-        scored = [(x, y) for i in ids if (x := _float(a[i][m])) is not None and (y := _float(b[i][m])) is not None]
-        pairs = [(x, y) for x, y in scored if math.isfinite(x) and math.isfinite(y)]
+        scored = [(i, x, y) for i in ids if (x := _float(a[i][m])) is not None and (y := _float(b[i][m])) is not None]
+        pairs = [(i, x, y) for i, x, y in scored if math.isfinite(x) and math.isfinite(y)]
         if not pairs:
             continue
         n = len(pairs)
-        d = [y - x for x, y in pairs]
+        d = [y - x for _, x, y in pairs]
         mean = sum(d) / n
-        sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1)) if n > 1 else 0.0
-        out["metrics"][m] = {"n": n, "a": sum(x for x, _ in pairs) / n, "b": sum(y for _, y in pairs) / n,
-                             "diff": mean, "se": sd / math.sqrt(n), "b_higher": sum(v > 0 for v in d) / n,
+        per_face = _by_face([(i, y - x) for i, x, y in pairs])  # one value per face (its draws' mean)
+        f = len(per_face)
+        face_mean = sum(per_face) / f
+        sd = math.sqrt(sum((v - face_mean) ** 2 for v in per_face) / (f - 1)) if f > 1 else 0.0
+        out["metrics"][m] = {"n": n, "a": sum(x for _, x, _ in pairs) / n, "b": sum(y for _, _, y in pairs) / n,
+                             "diff": mean, "se": sd / math.sqrt(f), "b_higher": sum(v > 0 for v in d) / n,
                              "lower_is_better": m in LOWER_IS_BETTER, "infinite": len(scored) - n,
                              "not_scored": len(ids) - len(scored)}
     if "id_rank1" in a[ids[0]] and "id_rank1" in b[ids[0]]:
-        flags = [(fa, fb) for i in ids if (fa := _float(a[i]["id_rank1"])) is not None
+        flags = [(i, fa, fb) for i in ids if (fa := _float(a[i]["id_rank1"])) is not None
                  and (fb := _float(b[i]["id_rank1"])) is not None]
         if flags:
-            lost = sum(1 for x, y in flags if x == 1 and y == 0)
-            gained = sum(1 for x, y in flags if x == 0 and y == 1)
-            out["rank1"] = {"n": len(flags), "a": sum(x for x, _ in flags) / len(flags),
-                            "b": sum(y for _, y in flags) / len(flags), "lost": lost, "gained": gained,
-                            "p": sign_test(gained, lost + gained)}
+            lost = sum(1 for _, x, y in flags if x == 1 and y == 0)
+            gained = sum(1 for _, x, y in flags if x == 0 and y == 1)
+            per_face = _by_face([(i, y - x) for i, x, y in flags])  # > 0: identified more often by B
+            more_b, more_a = sum(v > 0 for v in per_face), sum(v < 0 for v in per_face)
+            out["rank1"] = {"n": len(flags), "a": sum(x for _, x, _ in flags) / len(flags),
+                            "b": sum(y for _, _, y in flags) / len(flags), "lost": lost, "gained": gained,
+                            "faces_a": more_a, "faces_b": more_b, "p": sign_test(more_b, more_a + more_b)}
     return out
 
 
 def to_markdown(stats: dict, name_a: str, name_b: str) -> str:
     """The comparison as a Markdown table (B - A per metric) and, when scored, the identification change."""
-    lines = [f"{stats['n']} faces scored in both ({stats['only_a']} only in A, {stats['only_b']} only in B); "
-             f"A = {name_a}, B = {name_b}.", "",
+    draws = stats.get("faces", stats["n"]) != stats["n"]
+    scored = f"{stats['n']} faces scored in both" if not draws else \
+        f"{stats['n']} draws of {stats['faces']} faces scored in both"
+    lines = [f"{scored} ({stats['only_a']} only in A, {stats['only_b']} only in B); A = {name_a}, B = {name_b}.", "",
              "| metric | A | B | B - A | SE | faces where B is higher |", "|---|---|---|---|---|---|"]
     for m, s in stats["metrics"].items():
         tag = " (lower is better)" if s["lower_is_better"] else ""
@@ -104,8 +140,13 @@ def to_markdown(stats: dict, name_a: str, name_b: str) -> str:
             fewer.append(f"- {m}: over {s['n']} of the {stats['n']} faces; left out: {', '.join(w for w in why if w)}.")
     lines += ["", *fewer] if fewer else []
     r = stats.get("rank1")
-    if r:
+    if r and not draws:
         lines += ["", f"Face identification (rank-1): A {r['a']:.1%}, B {r['b']:.1%}; {r['lost']} faces identified "
                       f"by A only, {r['gained']} by B only; exact sign test on those {r['lost'] + r['gained']}: "
                       f"p = {r['p']:.3f}."]
+    elif r:
+        lines += ["", f"Face identification (rank-1) over {r['n']} draws: A {r['a']:.1%}, B {r['b']:.1%}; {r['lost']} "
+                      f"draws identified by A only, {r['gained']} by B only; {r['faces_a']} faces identified more "
+                      f"often by A, {r['faces_b']} by B; exact sign test on those {r['faces_a'] + r['faces_b']} faces: "
+                      f"p = {r['p']:.3f}. Standard errors are over the faces' mean differences."]
     return "\n".join(lines) + "\n"
