@@ -276,6 +276,30 @@ def test_a_stopped_ray_run_says_what_was_not_done(tmp_path, capsys):
     assert s.nodes == {"n1": 2}  # each report names the node its actor ran on
 
 
+def test_a_local_instance_stops_its_monitor_before_shutting_down():
+    """An instance the run started has its autoscaler monitor stopped first (ray.shutdown() otherwise waits a second
+    for it); a joined cluster is only left; a Ray without that node shuts down as usual."""
+    from types import SimpleNamespace
+
+    from ray._private.node import Node
+
+    from smfd.cli.cluster import _stop
+
+    assert callable(getattr(Node, "kill_monitor", None))  # the installed Ray's node has it
+    calls = []
+    node = SimpleNamespace(kill_monitor=lambda check_alive: calls.append(("monitor", check_alive)))
+    ray = SimpleNamespace(_private=SimpleNamespace(worker=SimpleNamespace(_global_node=node)),
+                          shutdown=lambda: calls.append("shutdown"))
+    _stop(ray, own=True)
+    assert calls == [("monitor", False), "shutdown"]
+    calls.clear()
+    _stop(ray, own=False)
+    assert calls == ["shutdown"]
+    calls.clear()
+    _stop(SimpleNamespace(shutdown=lambda: calls.append("shutdown")), own=True)
+    assert calls == ["shutdown"]
+
+
 def test_smfd_deblur_with_ray_writes_what_the_local_command_writes(ray_local, bundle, tmp_path, run_cli):
     """The command line: the same plan run locally and as a Ray job gives the same files, byte for byte."""
     photos = _photos(tmp_path / "in", n=2)

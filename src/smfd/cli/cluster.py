@@ -316,9 +316,23 @@ def _run_then_tidy(ray, summary: RaySummary, rows: list[dict], todo: dict[Path, 
                            "--skip-existing to go on") from e
     finally:
         if started:
-            ray.shutdown()  # its actors stop with it; then what a stopped or killed writer left is removed
-        for p in partial_files([t for f in todo for t in todo[f]]):
+            _stop(ray, own=address is None)  # its actors stop with it; then what a stopped or killed writer left
+        for p in partial_files([t for f in todo for t in todo[f]]):  # is removed
             p.unlink(missing_ok=True)
+
+
+def _stop(ray, own: bool) -> None:
+    """``ray.shutdown()``; on an instance this run started on this machine (``own``), its autoscaler monitor is
+    stopped first: it has nothing to scale there, and ``ray.shutdown()`` otherwise waits a second for it to exit
+    once the cluster's state server is gone (1.2-1.4 s against 0.4, measured)."""
+    if own:
+        node = getattr(getattr(ray, "_private", None), "worker", None)
+        node = getattr(node, "_global_node", None)
+        try:
+            node.kill_monitor(check_alive=False)
+        except Exception:  # another Ray may keep its node elsewhere: then shut down as usual
+            pass
+    ray.shutdown()
 
 
 def _cause(e: Exception) -> str:
