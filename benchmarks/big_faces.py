@@ -19,7 +19,8 @@ background): that is the sharp photo. Each family degrades the whole photo, with
 
 Two ways of restoring run on every photo, on this machine, one after the other: ``today`` (every face aligned to a
 256 px crop, restored there, enlarged and pasted back whole: the rule before) and ``now`` (the pipeline as it
-ships: the face aligned at its own resolution, restored at its working size, its change added back). Per size
+ships: the face aligned at its own resolution, restored at its working size (above 256 px as given and mirrored,
+averaged; ``--no-mirror``: once), its change added back). Per size
 and family: PSNR over the face (its mask) against the sharp photo, as given and as restored; the mean change,
 the share of faces made worse (a loss over 0.1 dB), seconds per photo. For ``sharp`` the table gives PSNR of the
 restored face against the input (the face should stay itself). ``--timing`` also times one 12 MP photo
@@ -218,6 +219,8 @@ def main() -> None:
     ap.add_argument("--pool-window", type=int, default=None, help="the window (px) the net's channel statistics "
                     "are taken over on larger working sizes (default: as shipped; 0: the whole crop, the rule "
                     "before)")
+    ap.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
+                    help="restore crops above 256 px as given and mirrored, averaged (default: as shipped)")
     ap.add_argument("--ways", default="today,now", help="which ways of restoring run (today, now)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timing", type=int, default=None,
@@ -237,7 +240,7 @@ def main() -> None:
     if args.timing and not both:
         ap.error("--timing compares both ways: use it with --ways today,now")
     pipe = load_pipeline(args.weights, **({"max_work_size": args.max_work_size} if args.max_work_size else {}),
-                         pool_window=args.pool_window)
+                         pool_window=args.pool_window, mirror_big=args.mirror)
     started = time.perf_counter()
     rows, shown = measure(pipe, args.faces, ids, sizes, families, args.seed, ways)
     lines = table(rows, families, ways)
@@ -247,7 +250,9 @@ def main() -> None:
                 if ln.startswith("model name")), platform.processor())
     lines += ["", f"{len(ids)} test faces per size; weights {args.weights}; working sizes up to "
               f"{pipe.max_work_size} px; channel statistics over "
-              f"{f'{pipe.pool_window} px windows' if pipe.pool_window else 'the whole crop'}; {pipe.precision}; "
+              f"{f'{pipe.pool_window} px windows' if pipe.pool_window else 'the whole crop'}; "
+              f"{'big crops as given and mirrored, averaged' if pipe.mirror_big else 'each crop restored once'}; "
+              f"{pipe.precision}; "
               f"{cpu}, {platform.machine()}; {time.perf_counter() - started:.0f} s in all."]
     print("\n".join(lines))
     if args.out:

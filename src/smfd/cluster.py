@@ -59,7 +59,7 @@ class Deblur:
         threads: torch threads per actor (None: torch's default).
         max_megapixels: photos read by path larger than this are refused (that row's ``error``).
         pipeline_options: more :func:`smfd.load_pipeline` arguments (``backend``, ``batch_size``, ``min_face``,
-            ``precision``, ``detector``, ``max_work_size``).
+            ``precision``, ``detector``, ``max_work_size``, ``mirror_big``).
 
     A batch (numpy format) holds ``image`` (RGB uint8 (H, W, 3) each) or ``path`` (files, read with EXIF rotation
     applied). The result keeps the batch's other columns and holds, per row: ``image`` (restored; (0, 0, 3) where

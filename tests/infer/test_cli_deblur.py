@@ -304,6 +304,22 @@ def test_max_megapixels_and_oversized_crops(bundle, tmp_path, run_cli):
     assert read_image(tmp_path / "o" / "big.png").shape == (1200, 1600, 3)
 
 
+def test_no_mirror_restores_a_big_face_once(bundle, tmp_path, run_cli):
+    """A crop above 256 px is restored as given and mirrored by default; --no-mirror restores it once. A 256 px crop
+    comes back the same either way."""
+    face = read_image(samples_dir() / "images" / "00004.jpg")
+    write_image(tmp_path / "in" / "big.png", cv2.resize(face, (384, 384)))
+    write_image(tmp_path / "in" / "small.png", face)
+    outs = {}
+    for flag in ("--mirror", "--no-mirror"):
+        res = run_cli(["deblur", str(tmp_path / "in"), "--aligned", "--weights", str(bundle), "-o",
+                       str(tmp_path / flag), flag])
+        assert res.code == 0, res.err
+        outs[flag] = {n: read_image(tmp_path / flag / f"{n}.png") for n in ("big", "small")}
+    assert not np.array_equal(outs["--mirror"]["big"], outs["--no-mirror"]["big"])
+    assert np.array_equal(outs["--mirror"]["small"], outs["--no-mirror"]["small"])
+
+
 def test_photos_keep_their_exif_and_icc_unless_stripped(bundle, tmp_path, run_cli):
     from PIL import Image, ImageCms
 

@@ -262,6 +262,34 @@ def test_a_big_crop_is_pooled_over_windows_of_the_training_size(tmp_path):
         assert (run(pipe, small) - run(before, small)).abs().max() < 1e-5
 
 
+def test_a_big_crop_is_restored_as_given_and_mirrored_and_the_two_averaged(bundle):
+    """Crops above the training size are restored twice, once mirrored left to right, and the two averaged; crops up
+    to it once, as before (the 256 px test faces' scores cannot change)."""
+    pipe = smfd.load_pipeline(str(bundle), precision="fp32")
+    once = smfd.load_pipeline(str(bundle), precision="fp32", mirror_big=False)
+    calls = []
+    net = pipe.deblur_net
+
+    class Counted:  # the pipeline's own net, counting its calls
+        spec = net.spec
+
+        def __call__(self, lq, probs):
+            calls.append(tuple(lq.shape))
+            return net(lq, probs)
+
+    pipe.deblur_net = Counted()
+    lq = torch.rand(1, 3, 288, 320)
+    restored = pipe._run(lq, with_mask=False)[0]
+    assert calls == [(1, 3, 288, 320)] * 2
+    plain, mirrored = once._run(lq, with_mask=False)[0], once._run(lq.flip(-1), with_mask=False)[0].flip(-1)
+    assert (plain - mirrored).abs().max() > 1e-3  # the net is not mirror-symmetric: both passes matter
+    assert torch.allclose(restored, (plain + mirrored) / 2, atol=1e-6)
+    calls.clear()
+    small = torch.rand(1, 3, 256, 256)
+    assert torch.equal(pipe._run(small, with_mask=False)[0], once._run(small, with_mask=False)[0])
+    assert calls == [(1, 3, 256, 256)]
+
+
 def test_faces_are_batched_by_working_size(bundle, monkeypatch):
     pipe = smfd.load_pipeline(str(bundle), batch_size=2)
     seen = []

@@ -33,6 +33,7 @@ class NetOptions:
     precision: str = "auto"
     detector: str = "hog"
     max_work_size: int = MAX_WORK_SIZE
+    mirror_big: bool = True
 
 
 @dataclass(frozen=True)
