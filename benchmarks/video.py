@@ -185,8 +185,9 @@ def main() -> None:
     ap.add_argument("--speed-frames", type=int, default=96)
     ap.add_argument("--speed-rounds", type=int, default=1)
     ap.add_argument("--speed-zoom", type=float, default=1.0, help="the speed clip's face, times the quality clips'")
-    ap.add_argument("--work-sizes", type=lambda v: [int(x) for x in v.split(",")], default=[512],
-                    help="largest working sizes the speed run compares (e.g. 256,512; the shipped default is 512)")
+    ap.add_argument("--work-sizes", type=lambda v: [x.strip() for x in v.split(",")], default=["512"],
+                    help="largest working sizes the speed run compares (e.g. 256,512; the shipped default is 512); "
+                         "SIZE:once restores big faces once instead of as given and mirrored (--no-mirror)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     from smfd.infer.faces import alignment_matrix
@@ -278,20 +279,21 @@ def speed(pipe, args, tmp: Path) -> list[str]:
     _, blurry, _, _ = make_clip(args.faces, _test_ids(args.faces, 1)[0], args.speed_frames, rng, args.speed_zoom)
     src = tmp / "speed.mp4"
     _write_clip(src, blurry)
-    runs: dict[int, list[tuple[float, int, dict, int]]] = {w: [] for w in args.work_sizes}
-    sizes: dict[int, set] = {w: set() for w in args.work_sizes}
+    runs: dict[str, list[tuple[float, int, dict, int]]] = {w: [] for w in args.work_sizes}
+    sizes: dict[str, set] = {w: set() for w in args.work_sizes}
     for _ in range(args.speed_rounds):
-        for cap in args.work_sizes:
-            pipe.max_work_size = cap
-            out = tmp / f"out-{cap}.mp4"
+        for way in args.work_sizes:
+            cap, _, once = way.partition(":")
+            pipe.max_work_size, pipe.mirror_big = int(cap), once != "once"
+            out = tmp / f"out-{cap}-{once}.mp4"
             out.unlink(missing_ok=True)
             job = pipe.deblur_video(src, out)
             t, n = time.perf_counter(), 0
             for frame in job:
                 n += 1
-                sizes[cap].update(pipe.working_size((s, s))[0] for s in
+                sizes[way].update(pipe.working_size((s, s))[0] for s in
                                   (pipe.crop_size(f.landmarks) for f in frame.faces))
-            runs[cap].append((time.perf_counter() - t, n, dict(job.stats), job.detections))
+            runs[way].append((time.perf_counter() - t, n, dict(job.stats), job.detections))
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     lines = ["## Speed", "",
@@ -300,10 +302,12 @@ def speed(pipe, args, tmp: Path) -> list[str]:
              f"disk, {args.speed_rounds} round(s) alternating the largest working size ({os.cpu_count()} cores: "
              f"{cpu}; torch threads {__import__('torch').get_num_threads()}; precision {pipe.precision}):", "",
              "| largest working size | faces restored at (px) | frames/s | per frame, ms |", "|---|---|---|---|"]
-    for cap, rs in runs.items():
+    for way, rs in runs.items():
         total, n, stats, detections = sorted(rs, key=lambda r: r[0])[len(rs) // 2]
         split = ", ".join(f"{stage} {1000 * s / n:.0f}" for stage, s in stats.items())
-        lines.append(f"| {cap} px | {', '.join(map(str, sorted(sizes[cap])))} | **{n / total:.2f}** | {split} "
+        cap, _, once = way.partition(":")
+        label = f"{cap} px" + (", each face once (--no-mirror)" if once == "once" else "")
+        lines.append(f"| {label} | {', '.join(map(str, sorted(sizes[way])))} | **{n / total:.2f}** | {split} "
                      f"(detection ran {detections} times) |")
     return lines
 
