@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--speed-frames", type=int, default=96)
     ap.add_argument("--speed-rounds", type=int, default=1)
     ap.add_argument("--speed-zoom", type=float, default=1.0, help="the speed clip's face, times the quality clips'")
-    ap.add_argument("--work-sizes", type=lambda v: [x.strip() for x in v.split(",")], default=["512"],
+    ap.add_argument("--work-sizes", type=_work_sizes, default=["512"],
                     help="largest working sizes the speed run compares (e.g. 256,512; the shipped default is 512); "
                          "SIZE:once restores big faces once instead of as given and mirrored (--no-mirror)")
     ap.add_argument("--out", type=Path)
@@ -270,6 +270,16 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text)
+
+
+def _work_sizes(value: str) -> list[str]:
+    """``--work-sizes``: sizes of at least 256, each optionally ``:once``."""
+    ways = [x.strip() for x in value.split(",")]
+    for way in ways:
+        cap, colon, once = way.partition(":")
+        if not cap.isdigit() or int(cap) < 256 or (colon and once != "once"):
+            raise argparse.ArgumentTypeError(f"expected SIZE or SIZE:once (SIZE at least 256), got {way!r}")
+    return ways
 
 
 def speed(pipe, args, tmp: Path) -> list[str]:

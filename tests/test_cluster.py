@@ -281,7 +281,7 @@ def test_a_local_instance_stops_its_monitor_before_shutting_down():
     for it); a joined cluster is only left; a Ray without that node shuts down as usual."""
     from types import SimpleNamespace
 
-    from ray._private.node import Node
+    Node = pytest.importorskip("ray._private.node").Node
 
     from smfd.cli.cluster import _stop
 

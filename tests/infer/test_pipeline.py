@@ -267,20 +267,24 @@ def test_a_big_crop_is_restored_as_given_and_mirrored_and_the_two_averaged(bundl
     to it once, as before (the 256 px test faces' scores cannot change)."""
     pipe = smfd.load_pipeline(str(bundle), precision="fp32")
     once = smfd.load_pipeline(str(bundle), precision="fp32", mirror_big=False)
-    calls = []
+    calls, given = [], []
     net = pipe.deblur_net
 
-    class Counted:  # the pipeline's own net, counting its calls
+    class Counted:  # the pipeline's own net, counting its calls and keeping the inputs and masks it was given
         spec = net.spec
 
         def __call__(self, lq, probs):
             calls.append(tuple(lq.shape))
+            given.append((lq, probs))
             return net(lq, probs)
 
     pipe.deblur_net = Counted()
     lq = torch.rand(1, 3, 288, 320)
-    restored = pipe._run(lq, with_mask=False)[0]
+    restored, probs = pipe._run(lq, with_mask=True)
     assert calls == [(1, 3, 288, 320)] * 2
+    (first, first_probs), (second, second_probs) = given
+    assert torch.equal(second, first.flip(-1)) and torch.equal(second_probs, first_probs.flip(-1))  # mask mirrored too
+    assert torch.equal(probs, once._run(lq, with_mask=True)[1])  # the mask given back is the crop's own
     plain, mirrored = once._run(lq, with_mask=False)[0], once._run(lq.flip(-1), with_mask=False)[0].flip(-1)
     assert (plain - mirrored).abs().max() > 1e-3  # the net is not mirror-symmetric: both passes matter
     assert torch.allclose(restored, (plain + mirrored) / 2, atol=1e-6)

@@ -1,3 +1,4 @@
+import json
 import math
 import statistics
 
@@ -6,10 +7,12 @@ import pytest
 from smfd.score.compare import compare, read_draws, read_rows, sign_test
 
 
-def _write(folder, rows):
+def _write(folder, rows, seed=None):
     folder.mkdir()
     lines = ["id,path,psnr,niqe,id_rank1"] + [f"{i},{i}.png,{p},{n},{r}" for i, p, n, r in rows]
     (folder / "per_image.csv").write_text("\n".join(lines) + "\n")
+    if seed is not None:
+        (folder / "summary.json").write_text(json.dumps({"info": {"degradation_seed": seed}, "metrics": {}}))
     return folder
 
 
@@ -65,10 +68,10 @@ def test_infinite_scores_are_left_out_and_counted_and_the_same_scores_twice_are_
 
 def test_several_draws_pair_by_seed_and_count_each_face_once(tmp_path, run_cli):
     # face 1 is identified by B in both draws and by A in neither; face 2 by A in draw 0 only, by B in draw 1 only
-    a0 = _write(tmp_path / "a0", [("1", 20, 5, 0), ("2", 22, 6, 1), ("3", 24, 7, 1)])
-    a1 = _write(tmp_path / "a1", [("1", 21, 5, 0), ("2", 23, 6, 0), ("3", 25, 7, 1)])
-    b0 = _write(tmp_path / "b0", [("1", 21, 5, 1), ("2", 22, 6, 0), ("3", 24, 7, 1)])
-    b1 = _write(tmp_path / "b1", [("1", 24, 5, 1), ("2", 23, 6, 1), ("3", 25, 7, 1)])
+    a0 = _write(tmp_path / "a0", [("1", 20, 5, 0), ("2", 22, 6, 1), ("3", 24, 7, 1)], seed=0)
+    a1 = _write(tmp_path / "a1", [("1", 21, 5, 0), ("2", 23, 6, 0), ("3", 25, 7, 1)], seed=1)
+    b0 = _write(tmp_path / "b0", [("1", 21, 5, 1), ("2", 22, 6, 0), ("3", 24, 7, 1)], seed=0)
+    b1 = _write(tmp_path / "b1", [("1", 24, 5, 1), ("2", 23, 6, 1), ("3", 25, 7, 1)], seed=1)
     s = compare(read_draws(f"{a0},{a1}"), read_draws(f"{b0},{b1}"))
     assert (s["n"], s["faces"]) == (6, 3)
     psnr = s["metrics"]["psnr"]
@@ -82,5 +85,17 @@ def test_several_draws_pair_by_seed_and_count_each_face_once(tmp_path, run_cli):
     res = run_cli(["compare", f"{a0},{a1}", f"{b0},{b1}"])
     assert res.code == 0, res.err
     assert "6 draws of 3 faces scored in both" in res.out and "0 faces identified more often by A, 1 by B" in res.out
+    assert "draws where B is higher" in res.out
     res = run_cli(["compare", f"{a0},{a1}", f"{b0},{b1},{b0}"])
-    assert res.code == 2 and "A lists 2 evaluations and B 3" in res.err
+    assert res.code == 2 and "A lists 2 evaluation(s) and B 3" in res.err
+    res = run_cli(["compare", f"{a0},{a1}", f"{b1},{b0}"])  # draws paired across seeds
+    assert res.code == 2 and "scored with one seed: A [0, 1], B [1, 0]" in res.err
+    res = run_cli(["compare", f"{a0},{a0}", f"{b0},{b0}"])
+    assert res.code == 2 and "share a degradation seed" in res.err
+
+
+def test_an_id_with_an_at_sign_stays_one_face(tmp_path):
+    a = _write(tmp_path / "a", [("img@1", 20, 5, 1), ("img@2", 22, 6, 0)])
+    b = _write(tmp_path / "b", [("img@1", 21, 5, 1), ("img@2", 24, 6, 1)])
+    s = compare(read_rows(a), read_rows(b))
+    assert s["faces"] == s["n"] == 2 and s["metrics"]["psnr"]["diff"] == pytest.approx(1.5)

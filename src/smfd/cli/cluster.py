@@ -248,7 +248,8 @@ def run_on_ray(inputs: Sequence[Path], targets: dict[Path, Path | Sequence[Path]
         actors: actors in the pool (None: as many as the cluster's CPUs hold, ``threads`` each).
         threads: CPUs (and torch threads) per actor.
         weights, pipeline_options: :func:`smfd.load_pipeline`'s (``backend``, ``batch_size``, ``min_face``,
-            ``precision``, ``detector``); a weights folder must be at that path on every node.
+            ``precision``, ``detector``, ``max_work_size``, ``mirror_big``); a weights folder must be at that path
+            on every node.
         start, duration, detect_every, fuse: the clips' options, as the local run's.
         progress: show a bar with files/s and faces/s.
 
@@ -330,7 +331,7 @@ def _stop(ray, own: bool) -> None:
         node = getattr(node, "_global_node", None)
         try:
             node.kill_monitor(check_alive=False)
-        except Exception:  # another Ray may keep its node elsewhere: then shut down as usual
+        except (AttributeError, OSError):  # another Ray may keep its node elsewhere: then shut down as usual
             pass
     ray.shutdown()
 

@@ -35,9 +35,10 @@ _MaxWorkSize = Annotated[int, typer.Option(
          "and keeps its finer detail from the input (results/big_faces.md). 256 restores every face at the training "
          "faces' size: faster for big faces and videos.")]
 _Mirror = Annotated[bool, typer.Option(
-    help="Restore a face larger than 256 px twice, as given and mirrored, and average the two: sharper big faces "
-         "(+0.1 to +0.2 dB, results/big_faces.md) for twice their restoration; --no-mirror restores each face "
-         "once (faster for videos of close-ups). Faces up to 256 px are restored once either way.")]
+    help="Restore a face whose working size is above 256 px (a crop of 320 px or more) twice, as given and "
+         "mirrored, and average the two: sharper big faces (results/big_faces.md) for twice their restoration; "
+         "--no-mirror restores each face once (faster for videos of close-ups). Smaller faces, and every face with "
+         "--max-work-size 256, are restored once either way.")]
 _Keep = Annotated[str, typer.Option(
     help=f"Regions taken unchanged from the input, comma-separated, from: {', '.join(CLASSES)} "
          "(e.g. hair,background).")]

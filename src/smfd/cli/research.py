@@ -245,9 +245,10 @@ def eval_(
              "mild blur, sensor noise, JPEG, some clean faces), lowres (small faces compressed at their size, then "
              "resized up), mixed or sharp.")] = "thesis",
     seed: Annotated[int, typer.Option(
-        help="Degradation seed: face k of the split is degraded with numpy.random.default_rng([SEED, k]); every "
+        min=0, help="Degradation seed: face k of the split is degraded with numpy.random.default_rng([SEED, k]); every "
              "model scored with one seed sees the same faces, another seed draws the test set again.")] = 0,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT).")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default RUN/eval-SPLIT, with "
+                                                                 "-seedN for another --seed).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing results.")] = False,
 ) -> None:
     """Score a model on a split (PSNR, SSIM, MSE, NIQE, identity; Dice/Jaccard for masks), or --pred vs --gt."""
@@ -270,11 +271,15 @@ def eval_(
         else:
             if model is None or data is None:
                 raise CliError("pass --model and --data (or --pred and --gt)", code=2)
+            seeded = f"-seed{seed}" if seed else ""
+            out = out or (Path(model) / f"eval-{split}{seeded}" if Path(model).is_dir()
+                          else Path(f"eval-{Path(model).stem}{seeded}"))
+            if not overwrite and (out / "summary.json").exists():  # refused before the scoring, not after it
+                raise CliError(f"{out}: holds results already (use --overwrite to replace)")
             rows, info, examples = evaluate_model(model, data, split=split, split_file=str(split_file) if split_file
                                                   else None, mask_source=mask_source, limit=limit, identity=identity,
                                                   identity_cache=identity_cache, progress=step, model_options=options,
                                                   precision=precision, degradation=degradation, seed=seed)
-            out = out or (Path(model) / f"eval-{split}" if Path(model).is_dir() else Path(f"eval-{Path(model).stem}"))
     write_results(out, rows, info, examples, overwrite=overwrite)
     typer.echo((out / "summary.md").read_text())
     typer.echo(f"wrote {out}/per_image.csv, summary.json, summary.md")
@@ -287,7 +292,8 @@ def eval_(
 @app.command()
 def compare(
     a: Annotated[str, typer.Argument(help="An smfd eval folder (per_image.csv): the reference; or A1,A2,... "
-                                          "its evaluations with several --seed values.")],
+                                          "its evaluations with several --seed values (folder names without "
+                                          "commas).")],
     b: Annotated[str, typer.Argument(help="An smfd eval folder scored on the same faces: the challenger; or "
                                           "B1,B2,... with the seeds of A1,A2,... in that order.")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Also write the table to this Markdown file.")]
@@ -298,11 +304,17 @@ def compare(
     same model scored with several --seed values) count each face once."""
     from ..fileio import atomic_write_bytes
     from ..score.compare import compare as compare_rows
-    from ..score.compare import read_draws, to_markdown
+    from ..score.compare import draw_seeds, read_draws, to_markdown
 
     try:
-        if len(a.split(",")) != len(b.split(",")) and not (Path(a).is_dir() or Path(b).is_dir()):
-            raise ValueError(f"A lists {len(a.split(','))} evaluations and B {len(b.split(','))}: pair each seed's")
+        lists = [[side] if Path(side).is_dir() else side.split(",") for side in (a, b)]
+        if len(lists[0]) != len(lists[1]):
+            raise ValueError(f"A lists {len(lists[0])} evaluation(s) and B {len(lists[1])}: give each side one "
+                             "folder per seed, in the same order")
+        seeds = list(zip(draw_seeds(lists[0]), draw_seeds(lists[1]), strict=True))
+        if len(lists[0]) > 1 and any(x is not None and y is not None and x != y for x, y in seeds):
+            raise ValueError(f"the k-th folders of A and B must be scored with one seed: A {draw_seeds(lists[0])}, "
+                             f"B {draw_seeds(lists[1])}")
         text = to_markdown(compare_rows(read_draws(a), read_draws(b)), a, b)
     except ValueError as e:
         raise CliError(str(e), code=2) from None

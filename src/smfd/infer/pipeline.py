@@ -84,9 +84,10 @@ class FaceDeblurrer:
             on 256 px windows never saw the statistics of a whole 512 px crop: a sharp face on a large saturated
             background was restored as if blurry (results/big_faces.md). Crops up to the window run as before, and
             a net trained with windows keeps its own. The deblurring net given is changed in place.
-        mirror_big: a crop restored at a working size above ``face_size`` is restored twice, as given and mirrored
-            left to right, and the two averaged: +0.1 to +0.2 dB on big blurry faces for twice their restoration
-            (results/big_faces.md); crops up to ``face_size`` are restored once. False: once, every crop.
+        mirror_big: a crop restored at a working size above ``face_size`` (:meth:`working_size`) is restored
+            twice, as given and mirrored left to right, and the two averaged: big blurry faces come back sharper
+            for twice their restoration (results/big_faces.md); crops worked at up to ``face_size`` are restored
+            once. False: once, every crop.
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,

@@ -19,6 +19,7 @@ average: such faces are left out of that metric, and the table says how many, as
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -38,21 +39,39 @@ def read_rows(folder: Path) -> dict[str, dict[str, str]]:
     return {r["id"]: r for r in rows}
 
 
-def read_draws(spec: str | Path) -> dict[str, dict[str, str]]:
-    """:func:`read_rows` of one folder, or of several folders given as ``A1,A2,...`` (the draws of one model:
-    ids ``ID@K`` for the K-th, counting from 0)."""
-    folders = [Path(spec)] if Path(spec).is_dir() else [Path(f) for f in str(spec).split(",") if f]
+def read_draws(spec: str | Path) -> dict:
+    """:func:`read_rows` of one folder, or of several given as ``A1,A2,...``: the draws of one model, each scored
+    with another degradation seed (rows keyed ``(id, k)`` for the k-th folder, counting from 0). ValueError when
+    two of them were scored with one seed (their ``summary.json``) or a folder name is empty."""
+    if Path(spec).is_dir():
+        return read_rows(Path(spec))
+    folders = [Path(f) for f in str(spec).split(",")]
+    if any(not str(f).strip() for f in folders):
+        raise ValueError(f"{spec}: an empty folder name in the list")
     if len(folders) == 1:
         return read_rows(folders[0])
-    return {f"{i}@{k}": row for k, folder in enumerate(folders) for i, row in read_rows(folder).items()}
+    seeds = [x for x in draw_seeds(folders) if x is not None]
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"{spec}: the evaluations share a degradation seed ({seeds}): draws need one seed each")
+    return {(i, k): row for k, folder in enumerate(folders) for i, row in read_rows(folder).items()}
 
 
-def _face(key: str) -> str:
-    """The face a row's key is of (``ID`` of ``ID@K``)."""
-    return key.rsplit("@", 1)[0]
+def draw_seeds(folders) -> list:
+    """The degradation seed each ``smfd eval`` folder was scored with (its summary.json; None where not said)."""
+    seeds = []
+    for folder in folders:
+        summary = Path(folder) / "summary.json"
+        info = json.loads(summary.read_text()).get("info", {}) if summary.is_file() else {}
+        seeds.append(info.get("degradation_seed"))
+    return seeds
 
 
-def _by_face(pairs: list[tuple[str, float]]) -> list[float]:
+def _face(key) -> str:
+    """The face a row's key is of (``ID`` of a draw's ``(ID, k)``)."""
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _by_face(pairs: list) -> list[float]:
     """Each face's mean over its draws of the (key, value) pairs, in first-seen order."""
     faces: dict[str, list[float]] = {}
     for key, v in pairs:
@@ -82,7 +101,7 @@ def _same(a: dict[str, str], b: dict[str, str]) -> bool:
 
 def compare(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> dict:
     """Paired statistics of B against A over the faces both scored (see the module docstring)."""
-    ids = sorted(set(a) & set(b))
+    ids = sorted(set(a) & set(b), key=str)
     if not ids:
         raise ValueError("the two evaluations share no face ids")
     if all(_same(a[i], b[i]) for i in ids):
@@ -98,11 +117,10 @@ def compare(a: dict[str, dict[str, str]], b: dict[str, dict[str, str]]) -> dict:
             continue
         n = len(pairs)
         d = [y - x for _, x, y in pairs]
-        mean = sum(d) / n
         per_face = _by_face([(i, y - x) for i, x, y in pairs])  # one value per face (its draws' mean)
         f = len(per_face)
-        face_mean = sum(per_face) / f
-        sd = math.sqrt(sum((v - face_mean) ** 2 for v in per_face) / (f - 1)) if f > 1 else 0.0
+        mean = sum(per_face) / f  # the draws' mean where every face has every draw
+        sd = math.sqrt(sum((v - mean) ** 2 for v in per_face) / (f - 1)) if f > 1 else 0.0
         out["metrics"][m] = {"n": n, "a": sum(x for _, x, _ in pairs) / n, "b": sum(y for _, _, y in pairs) / n,
                              "diff": mean, "se": sd / math.sqrt(f), "b_higher": sum(v > 0 for v in d) / n,
                              "lower_is_better": m in LOWER_IS_BETTER, "infinite": len(scored) - n,
@@ -127,7 +145,8 @@ def to_markdown(stats: dict, name_a: str, name_b: str) -> str:
     scored = f"{stats['n']} faces scored in both" if not draws else \
         f"{stats['n']} draws of {stats['faces']} faces scored in both"
     lines = [f"{scored} ({stats['only_a']} only in A, {stats['only_b']} only in B); A = {name_a}, B = {name_b}.", "",
-             "| metric | A | B | B - A | SE | faces where B is higher |", "|---|---|---|---|---|---|"]
+             f"| metric | A | B | B - A | SE | {'draws' if draws else 'faces'} where B is higher |",
+             "|---|---|---|---|---|---|"]
     for m, s in stats["metrics"].items():
         tag = " (lower is better)" if s["lower_is_better"] else ""
         lines.append(f"| {m}{tag} | {s['a']:.4f} | {s['b']:.4f} | {s['diff']:+.4f} | {s['se']:.4f} | "
@@ -137,7 +156,8 @@ def to_markdown(stats: dict, name_a: str, name_b: str) -> str:
         if s["n"] < stats["n"]:
             why = [f"{s['infinite']} scored infinite in A or B (a prediction equal to its sharp face)"
                    if s["infinite"] else "", f"{s['not_scored']} not scored in A or B" if s["not_scored"] else ""]
-            fewer.append(f"- {m}: over {s['n']} of the {stats['n']} faces; left out: {', '.join(w for w in why if w)}.")
+            fewer.append(f"- {m}: over {s['n']} of the {stats['n']} {'draws' if draws else 'faces'}; left out: "
+                         f"{', '.join(w for w in why if w)}.")
     lines += ["", *fewer] if fewer else []
     r = stats.get("rank1")
     if r and not draws:
@@ -148,5 +168,8 @@ def to_markdown(stats: dict, name_a: str, name_b: str) -> str:
         lines += ["", f"Face identification (rank-1) over {r['n']} draws: A {r['a']:.1%}, B {r['b']:.1%}; {r['lost']} "
                       f"draws identified by A only, {r['gained']} by B only; {r['faces_a']} faces identified more "
                       f"often by A, {r['faces_b']} by B; exact sign test on those {r['faces_a'] + r['faces_b']} faces: "
-                      f"p = {r['p']:.3f}. Standard errors are over the faces' mean differences."]
+                      f"p = {r['p']:.3f}."]
+    if draws:
+        lines += ["", "B - A and its SE are over the faces' mean differences across their draws (each face counts "
+                      "once)."]
     return "\n".join(lines) + "\n"

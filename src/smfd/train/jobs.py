@@ -43,7 +43,7 @@ class Score:
     data: str
     model: str = OWN_RUN  # a run folder, checkpoint or weights file; INPUT; OWN_RUN: the job's own run folder
     degradation: str = "thesis"
-    seed: int = 0  # the degradation draws' seed (smfd eval --seed)
+    seed: int = 0  # the degradation draws' seed (smfd eval --seed); result.json's "test" names it when not 0
     split_file: str | None = None  # None: the run folder's split.json, else the folder's seed-0 split
     mask_source: str = "gt"
     limit: int | None = None  # the first N test faces
@@ -121,7 +121,9 @@ def finished(job: Job) -> dict | None:
     spec, result = run_dir / "job.json", run_dir / "result.json"
     if not (spec.is_file() and result.is_file()):
         return None
-    try:  # read through the spec's fields, so a field added since (at its default) is no change
+    # read through the spec's fields, so a field added since is no change: a new field's default must do what the
+    # jobs did before it existed (as Score.seed's 0 does)
+    try:
         before = json.loads(Job.from_json(spec.read_text()).to_json())
     except (ValueError, TypeError, KeyError):
         return None
@@ -170,7 +172,8 @@ def run_job(job: Job, *, progress: bool = False) -> dict:
         result.update(_train(job, progress))
     result["test"] = {}
     for score in job.scores:
-        result["test"][score.degradation], result["precision_eval"] = _score(score, run_dir)
+        key = score.degradation if not score.seed else f"{score.degradation}-seed{score.seed}"
+        result["test"][key], result["precision_eval"] = _score(score, run_dir)
     result.update(status="done", seconds=round(time.time() - t0, 1))
     atomic_write_bytes(run_dir / "result.json", json.dumps(result, indent=1, default=str).encode())
     return result
