@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--speed-frames", type=int, default=96)
     ap.add_argument("--speed-rounds", type=int, default=1)
     ap.add_argument("--speed-zoom", type=float, default=1.0, help="the speed clip's face, times the quality clips'")
-    ap.add_argument("--work-sizes", type=_work_sizes, default=["512"],
+    ap.add_argument("--work-sizes", type=_work_sizes, default=_work_sizes("512"),
                     help="largest working sizes the speed run compares (e.g. 256,512; the shipped default is 512); "
                          "SIZE:once restores big faces once instead of as given and mirrored (--no-mirror)")
     ap.add_argument("--out", type=Path)
@@ -200,10 +200,11 @@ def main() -> None:
     rows: dict[str, list[dict]] = {m: [] for m in ("sharp", *methods)}
     tmp = Path(tempfile.mkdtemp())
     if not args.clips:  # speed only
+        sizes = ",".join(f"{c}" if m else f"{c}:once" for _, c, m in args.work_sizes)
         text = "\n".join([f"Command: `python benchmarks/video.py {args.faces} --clips 0 --speed --speed-frames "
                           f"{args.speed_frames} --speed-rounds {args.speed_rounds} --speed-zoom {args.speed_zoom:g} "
                           f"--work-sizes "
-                          f"{','.join(map(str, args.work_sizes))}` (weights {args.weights}: {_nets(pipe)})", "",
+                          f"{sizes}` (weights {args.weights}: {_nets(pipe)})", "",
                           *speed(pipe, args, tmp)]) + "\n"
         print(text)
         if args.out:
@@ -272,13 +273,14 @@ def main() -> None:
         args.out.write_text(text)
 
 
-def _work_sizes(value: str) -> list[str]:
-    """``--work-sizes``: sizes of at least 256, each optionally ``:once``."""
-    ways = [x.strip() for x in value.split(",")]
-    for way in ways:
+def _work_sizes(value: str) -> list[tuple[str, int, bool]]:
+    """``--work-sizes``: sizes of at least 256, each optionally ``:once``; (label, size, mirror_big) each."""
+    ways = []
+    for way in (x.strip() for x in value.split(",")):
         cap, colon, once = way.partition(":")
         if not cap.isdigit() or int(cap) < 256 or (colon and once != "once"):
             raise argparse.ArgumentTypeError(f"expected SIZE or SIZE:once (SIZE at least 256), got {way!r}")
+        ways.append((f"{cap} px" + (", each face once (--no-mirror)" if once else ""), int(cap), not once))
     return ways
 
 
@@ -289,13 +291,12 @@ def speed(pipe, args, tmp: Path) -> list[str]:
     _, blurry, _, _ = make_clip(args.faces, _test_ids(args.faces, 1)[0], args.speed_frames, rng, args.speed_zoom)
     src = tmp / "speed.mp4"
     _write_clip(src, blurry)
-    runs: dict[str, list[tuple[float, int, dict, int]]] = {w: [] for w in args.work_sizes}
-    sizes: dict[str, set] = {w: set() for w in args.work_sizes}
+    runs: dict[str, list[tuple[float, int, dict, int]]] = {w[0]: [] for w in args.work_sizes}
+    sizes: dict[str, set] = {w[0]: set() for w in args.work_sizes}
     for _ in range(args.speed_rounds):
-        for way in args.work_sizes:
-            cap, _, once = way.partition(":")
-            pipe.max_work_size, pipe.mirror_big = int(cap), once != "once"
-            out = tmp / f"out-{cap}-{once}.mp4"
+        for k, (way, cap, mirror) in enumerate(args.work_sizes):
+            pipe.max_work_size, pipe.mirror_big = cap, mirror
+            out = tmp / f"out-{k}.mp4"
             out.unlink(missing_ok=True)
             job = pipe.deblur_video(src, out)
             t, n = time.perf_counter(), 0
@@ -315,9 +316,7 @@ def speed(pipe, args, tmp: Path) -> list[str]:
     for way, rs in runs.items():
         total, n, stats, detections = sorted(rs, key=lambda r: r[0])[len(rs) // 2]
         split = ", ".join(f"{stage} {1000 * s / n:.0f}" for stage, s in stats.items())
-        cap, _, once = way.partition(":")
-        label = f"{cap} px" + (", each face once (--no-mirror)" if once == "once" else "")
-        lines.append(f"| {label} | {', '.join(map(str, sorted(sizes[way])))} | **{n / total:.2f}** | {split} "
+        lines.append(f"| {way} | {', '.join(map(str, sorted(sizes[way])))} | **{n / total:.2f}** | {split} "
                      f"(detection ran {detections} times) |")
     return lines
 

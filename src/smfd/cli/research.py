@@ -256,6 +256,7 @@ def eval_(
     if degradation not in DEGRADATIONS:
         raise CliError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}", code=2)
     from ..score import evaluate_model, score_folders, write_results
+    from ..score.evaluation import check_results_free
 
     problems: list[str] = []
     options = parse_model_options(model_option, "--model-option")
@@ -265,17 +266,17 @@ def eval_(
         if pred is not None or gt is not None:
             if pred is None or gt is None or model is not None:
                 raise CliError("--pred and --gt go together, without --model", code=2)
+            out = out or pred.parent / f"eval-{pred.name}"
+            check_results_free(out, overwrite)  # refused before the scoring, not after it
             rows, info, problems = score_folders(pred, gt, identity=identity, progress=step)
             examples = None
-            out = out or pred.parent / f"eval-{pred.name}"
         else:
             if model is None or data is None:
                 raise CliError("pass --model and --data (or --pred and --gt)", code=2)
             seeded = f"-seed{seed}" if seed else ""
             out = out or (Path(model) / f"eval-{split}{seeded}" if Path(model).is_dir()
                           else Path(f"eval-{Path(model).stem}{seeded}"))
-            if not overwrite and (out / "summary.json").exists():  # refused before the scoring, not after it
-                raise CliError(f"{out}: holds results already (use --overwrite to replace)")
+            check_results_free(out, overwrite)
             rows, info, examples = evaluate_model(model, data, split=split, split_file=str(split_file) if split_file
                                                   else None, mask_source=mask_source, limit=limit, identity=identity,
                                                   identity_cache=identity_cache, progress=step, model_options=options,
@@ -304,18 +305,10 @@ def compare(
     same model scored with several --seed values) count each face once."""
     from ..fileio import atomic_write_bytes
     from ..score.compare import compare as compare_rows
-    from ..score.compare import draw_seeds, read_draws, to_markdown
+    from ..score.compare import read_paired, to_markdown
 
     try:
-        lists = [[side] if Path(side).is_dir() else side.split(",") for side in (a, b)]
-        if len(lists[0]) != len(lists[1]):
-            raise ValueError(f"A lists {len(lists[0])} evaluation(s) and B {len(lists[1])}: give each side one "
-                             "folder per seed, in the same order")
-        seeds = list(zip(draw_seeds(lists[0]), draw_seeds(lists[1]), strict=True))
-        if len(lists[0]) > 1 and any(x is not None and y is not None and x != y for x, y in seeds):
-            raise ValueError(f"the k-th folders of A and B must be scored with one seed: A {draw_seeds(lists[0])}, "
-                             f"B {draw_seeds(lists[1])}")
-        text = to_markdown(compare_rows(read_draws(a), read_draws(b)), a, b)
+        text = to_markdown(compare_rows(*read_paired(a, b)), a, b)
     except ValueError as e:
         raise CliError(str(e), code=2) from None
     typer.echo(text, nl=False)

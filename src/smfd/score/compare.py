@@ -39,21 +39,40 @@ def read_rows(folder: Path) -> dict[str, dict[str, str]]:
     return {r["id"]: r for r in rows}
 
 
+def _folders(spec: str | Path) -> list[Path]:
+    """The folders of ``A`` or ``A1,A2,...``."""
+    if Path(spec).is_dir():
+        return [Path(spec)]
+    folders = [Path(f) for f in str(spec).split(",")]
+    if any(not str(f).strip() for f in folders):
+        raise ValueError(f"{spec}: an empty folder name in the list")
+    return folders
+
+
 def read_draws(spec: str | Path) -> dict:
     """:func:`read_rows` of one folder, or of several given as ``A1,A2,...``: the draws of one model, each scored
     with another degradation seed (rows keyed ``(id, k)`` for the k-th folder, counting from 0). ValueError when
     two of them were scored with one seed (their ``summary.json``) or a folder name is empty."""
-    if Path(spec).is_dir():
-        return read_rows(Path(spec))
-    folders = [Path(f) for f in str(spec).split(",")]
-    if any(not str(f).strip() for f in folders):
-        raise ValueError(f"{spec}: an empty folder name in the list")
+    folders = _folders(spec)
     if len(folders) == 1:
         return read_rows(folders[0])
     seeds = [x for x in draw_seeds(folders) if x is not None]
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"{spec}: the evaluations share a degradation seed ({seeds}): draws need one seed each")
     return {(i, k): row for k, folder in enumerate(folders) for i, row in read_rows(folder).items()}
+
+
+def read_paired(a: str | Path, b: str | Path) -> tuple[dict, dict]:
+    """:func:`read_draws` of both sides, whose k-th folders must be scored with one seed (ValueError otherwise,
+    and when the sides list different numbers of folders)."""
+    fa, fb = _folders(a), _folders(b)
+    if len(fa) != len(fb):
+        raise ValueError(f"A lists {len(fa)} evaluation(s) and B {len(fb)}: give each side one folder per seed, in "
+                         "the same order")
+    sa, sb = draw_seeds(fa), draw_seeds(fb)
+    if len(fa) > 1 and any(x is not None and y is not None and x != y for x, y in zip(sa, sb, strict=True)):
+        raise ValueError(f"the k-th folders of A and B must be scored with one seed: A {sa}, B {sb}")
+    return read_draws(a), read_draws(b)
 
 
 def draw_seeds(folders) -> list:

@@ -258,13 +258,18 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
+def check_results_free(out_dir: str | os.PathLike, overwrite: bool = False) -> None:
+    """FileExistsError when ``out_dir`` holds results already and ``overwrite`` is not set (what
+    :func:`write_results` refuses; check it before a long scoring)."""
+    if not overwrite and any((Path(out_dir) / n).exists() for n in ("per_image.csv", "summary.json", "summary.md")):
+        raise FileExistsError(f"{out_dir}: holds results already (use --overwrite to replace)")
+
+
 def write_results(out_dir: str | os.PathLike, rows: list[dict], info: dict, examples=None, *,
                   overwrite: bool = False) -> dict:
     """Write per_image.csv, summary.json, summary.md (and examples.png); refuses to overwrite by default."""
     out_dir = Path(out_dir)
-    targets = [out_dir / n for n in ("per_image.csv", "summary.json", "summary.md")]
-    if not overwrite and any(t.exists() for t in targets):
-        raise FileExistsError(f"{out_dir}: holds results already (use --overwrite to replace)")
+    check_results_free(out_dir, overwrite)
     summary = summarize(rows)
     ok, reason = perceptual_status()
     info = {**info, "lpips": "n/a" if not ok else "not requested", "fid": "n/a" if not ok else "not requested",
