@@ -351,3 +351,20 @@ def test_smfd_deblur_joins_a_running_cluster(bundle, tmp_path):
     assert code.strip() == "0", out.stdout[-3000:] + out.stderr[-3000:]
     assert "on Ray: 2 actor(s) on a cluster of 2 node(s)" in text, text[-2000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in photos)
+
+
+def test_ray_is_started_with_its_usage_statistics_off_unless_the_user_turned_them_on(monkeypatch):
+    """Nothing about a run leaves the machine: Ray's usage statistics (collected and sent by default) are off in the
+    instance the run starts, and Ray Data starts no actor to collect them; a user's own setting is kept."""
+    from types import SimpleNamespace
+
+    from smfd.cli.cluster import USAGE_STATS, _start_ray
+
+    seen = []
+    ray = SimpleNamespace(is_initialized=lambda: False, cluster_resources=lambda: {"CPU": 2.0},
+                          init=lambda **kw: seen.append((os.environ.get(USAGE_STATS), kw["address"])))
+    monkeypatch.delenv(USAGE_STATS, raising=False)
+    assert _start_ray(ray, None, None, 1) == 2
+    monkeypatch.setenv(USAGE_STATS, "1")
+    _start_ray(ray, "auto", 1, 1)
+    assert seen == [("0", "local"), ("1", "auto")]

@@ -182,3 +182,27 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tiny_data, tmp_path)
     timing = ("seconds", "train_minutes")
     assert [{k: v for k, v in r.items() if k not in timing} for r in _rows(whole)] == \
         [{k: v for k, v in r.items() if k not in timing} for r in _rows(split)]
+
+
+def test_hires_only_trains_on_the_faces_the_larger_set_holds(tiny_data, tmp_path):
+    import cv2
+
+    from smfd.data import FaceFolder, make_splits
+    from smfd.train.datasets import datasets
+
+    folder = FaceFolder(tiny_data)
+    splits = make_splits(folder.ids, seed=0, folds=2, test_fraction=0.2)
+    train_ids = splits.fold(0)[0]
+    hires = tmp_path / "hires"
+    (hires / "images").mkdir(parents=True)
+    for id in train_ids[:3]:
+        img, _ = folder.read(id)
+        cv2.imwrite(str(hires / "images" / f"{id}.png"), cv2.resize(img, (64, 64))[..., ::-1])
+    sets = ["data.sizes=[48, 64]", "data.crop=32", f"data.hires={hires}", "data.degradation=mixed", "data.size=32"]
+    every = load_config(None, "deblur", sets)
+    assert len(datasets(every, folder, splits)[0]) == len(train_ids)
+    only = load_config(None, "deblur", [*sets, "data.hires_only=true"])
+    train, val = datasets(only, folder, splits)
+    assert sorted(train.ids) == sorted(train_ids[:3]) and len(val) == len(splits.fold(0)[1])
+    with pytest.raises(ValueError, match="hires_only needs data.hires"):
+        load_config(None, "deblur", ["data.hires_only=true"])

@@ -26,6 +26,7 @@ from .outputs import WriteFailed, plan_outputs
 CRASH_ONCE_ENV = "SMFD_TEST_CRASH_ONCE"
 #: Blocks per actor the photos are cut into: small enough to spread the work evenly to the end of the run.
 BLOCKS_PER_ACTOR = 32
+USAGE_STATS = "RAY_USAGE_STATS_ENABLED"  # Ray's switch for its usage statistics (collected and sent by default)
 
 
 @dataclass
@@ -217,6 +218,10 @@ def _start_ray(ray, address: str | None, actors: int | None, threads: int) -> in
     actors: ``actors``, or as many as the cluster's CPUs hold."""
     import logging
 
+    # Ray's usage statistics stay off unless the user turned them on: nothing about a run leaves the machine, and
+    # Ray Data starts no actor to collect them (one process less at start-up). A local instance's processes inherit
+    # this; a cluster keeps the setting it was started with (`ray start` reads the same variable).
+    os.environ.setdefault(USAGE_STATS, "0")
     if not ray.is_initialized():
         # "local": a new instance on this machine with every CPU, even where one was started with `ray start`
         ray.init(address=address or "local", include_dashboard=False, logging_level=logging.ERROR)

@@ -187,6 +187,9 @@ def bundle(
     deblur_option: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE: switch a deblurring-model option without parameters, e.g. keep_mean=true or "
              "pool_window=64 (repeatable).")] = None,
+    deblur_big: Annotated[Path | None, typer.Option(
+        help="A second deblurring model (run folder or weights file) for big faces: crops restored above 256 px "
+             "(faces of 320 px and more). Default: the deblurring model restores every size.")] = None,
 ) -> None:
     """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
     from ..infer.weights import make_bundle
@@ -195,7 +198,8 @@ def bundle(
     options = parse_model_options(deblur_option, "--deblur-option")
     card_data = json.loads(card.read_text()) if card else {}
     nets = load_runner(mask, checkpoints=False), load_runner(deblur, options=options, checkpoints=False)
-    manifest = make_bundle(*nets, out, half=not fp32, card=card_data)
+    big = None if deblur_big is None else load_runner(deblur_big, options=options, checkpoints=False)
+    manifest = make_bundle(*nets, out, half=not fp32, card=card_data, big_net=big)
     for role, e in manifest["files"].items():
         typer.echo(f"{role}: {out / e['file']} ({e['bytes'] / 1e6:.1f} MB) sha256 {e['sha256']}")
 

@@ -26,7 +26,7 @@ from torch import nn
 from ..fileio import atomic_write_bytes, sha256_file
 from ..models.local_pooling import fits_window, local_stats_above
 from ..models.runner import NetSpec, Runner
-from .weights import load_bundle
+from .weights import BIG, load_big_net, load_bundle
 
 # 6: a globally pooling deblurring net has a second graph for inputs larger than the statistics window (5: one graph,
 # whole-input statistics at every size); each graph's metadata is its net's NetSpec; the steps around it are named
@@ -66,15 +66,19 @@ def _export(module: nn.Module, inputs: tuple, names: list[str], path: Path, meta
 
 def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLike = "onnx", *,
                 pool_window: int = 256) -> dict:
-    """Export a bundle's two networks to ``out_dir`` (``<mask net>.onnx``, ``<deblurring net>.onnx``, manifest);
-    a deblurring net that pools over its whole input also as ``<net>-windows.onnx``: its statistics over
-    ``pool_window``-px windows (the pipeline's default, the training faces' side) on larger inputs."""
+    """Export a bundle's networks to ``out_dir`` (``<mask net>.onnx``, ``<deblurring net>.onnx``, a big-face net as
+    ``<net>-big.onnx``, manifest); a deblurring net that pools over its whole input also as ``<net>-windows.onnx``:
+    its statistics over ``pool_window``-px windows (the pipeline's default, the training faces' side) on larger
+    inputs."""
     try:
         import onnx  # noqa: F401
     except ImportError:
         raise RuntimeError("ONNX export needs the onnx package: pip install 'smfd[onnx]'") from None
     mask_net, deblur_net, manifest = load_bundle(weights)
     nets = {"mask": mask_net, "deblur": deblur_net}
+    big = load_big_net(weights, manifest, mask_net)
+    if big is not None:
+        nets[BIG] = big
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = {}
@@ -91,12 +95,13 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
                 inputs = _deblur_inputs(spec, size)
                 names = ["image", "mask"] if spec.reads_mask else ["image"]
                 pre, post = [PAD], [CROP, *spec.steps]
-            path = out_dir / f"{spec.name}.onnx"
+            stem = f"{spec.name}-big" if role == BIG else spec.name
+            path = out_dir / f"{stem}.onnx"
             _export(_Network(model), inputs, names, path, {"spec": spec.to_meta()})
             entries[role] = {"file": path.name, "sha256": sha256_file(path), "model_name": spec.name,
-                             "pre": pre, "post": post, **({"steps": list(spec.steps)} if role == "deblur" else {})}
-            if role == "deblur" and not getattr(model, "local_stats", None):
-                windows = _export_windows(model, spec, pool_window, out_dir, names)
+                             "pre": pre, "post": post, **({"steps": list(spec.steps)} if role != "mask" else {})}
+            if role != "mask" and not getattr(model, "local_stats", None):
+                windows = _export_windows(model, spec, pool_window, out_dir, names, stem)
                 if windows:
                     entries[role]["windows"] = windows
     out = {"format": FORMAT, "source": str(weights), "opset": OPSET, "card": manifest.get("card", {}),
@@ -105,12 +110,13 @@ def export_onnx(weights: str | os.PathLike = "default", out_dir: str | os.PathLi
     return out
 
 
-def _export_windows(model: nn.Module, spec: NetSpec, window: int, out_dir: Path, names: list[str]) -> dict | None:
+def _export_windows(model: nn.Module, spec: NetSpec, window: int, out_dir: Path, names: list[str], stem: str
+                    ) -> dict | None:
     """The deblurring net with its statistics over ``window``-px windows, traced on an input larger than the window
     (where every level's window fits); its manifest entry, or None if the net pools nowhere."""
     if not local_stats_above(model, window):
         return None
-    path = out_dir / f"{spec.name}-windows.onnx"
+    path = out_dir / f"{stem}-windows.onnx"
     _export(_Network(model), _deblur_inputs(spec, 2 * window), names, path, {"spec": spec.to_meta()})
     return {"file": path.name, "sha256": sha256_file(path), "above": window}
 
@@ -164,14 +170,22 @@ def load_onnx(folder: str | os.PathLike) -> tuple[Runner, Runner, dict]:
                          f"smfd export --format onnx -o {folder}")
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: not an smfd ONNX manifest")
-    sessions = []
-    for role in ("mask", "deblur"):
-        entry = manifest["files"][role]
-        windows = entry.get("windows")
-        session = _Session(_checked(folder, entry), _checked(folder, windows) if windows else None,
-                           int(windows["above"]) if windows else 0)
-        sessions.append(Runner(session, session.spec))
-    return sessions[0], sessions[1], manifest
+    mask, deblur = (_runner(folder, manifest["files"][role]) for role in ("mask", "deblur"))
+    return mask, deblur, manifest
+
+
+def load_onnx_big(folder: str | os.PathLike, manifest: dict) -> Runner | None:
+    """The runner of an export's net for crops restored above the training size (the bundle's ``deblur_big``),
+    checksum verified; None when the export has none. ``manifest``: as :func:`load_onnx` returned it."""
+    entry = manifest["files"].get(BIG)
+    return None if entry is None else _runner(Path(folder), entry)
+
+
+def _runner(folder: Path, entry: dict) -> Runner:
+    windows = entry.get("windows")
+    session = _Session(_checked(folder, entry), _checked(folder, windows) if windows else None,
+                       int(windows["above"]) if windows else 0)
+    return Runner(session, session.spec)
 
 
 def _checked(folder: Path, entry: dict) -> Path:

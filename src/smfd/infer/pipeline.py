@@ -88,26 +88,34 @@ class FaceDeblurrer:
             twice, as given and mirrored left to right, and the two averaged: big blurry faces come back sharper
             for twice their restoration (results/big_faces.md); crops worked at up to ``face_size`` are restored
             once. False: once, every crop.
+        big_net: a second deblurring net (same backend) for crops restored at a working size above
+            ``face_size``: big faces, whose blurs are wider than the training faces' (a bundle's ``deblur_big``);
+            None: ``deblur_net`` restores every size. A net trained for big faces alone would change how small
+            faces are restored (results/identity-draws), so the two are kept apart.
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
                  face_size: int = 256, min_face: int = MIN_FACE, manifest: dict | None = None,
                  precision: str = "auto", channels_last: bool = True, detector: str = "hog",
-                 max_work_size: int = MAX_WORK_SIZE, pool_window: int | None = None, mirror_big: bool = True
-                 ) -> None:
+                 max_work_size: int = MAX_WORK_SIZE, pool_window: int | None = None, mirror_big: bool = True,
+                 big_net: Runner | None = None) -> None:
         from .faces import DETECTORS
 
         if detector not in DETECTORS:
             raise BadOption(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
         self.detector_name = detector
-        for role, net in (("mask", mask_net), ("deblur", deblur_net)):
-            if not isinstance(net, Runner) or net.spec.task != role:
-                raise ValueError(f"{role} net: expected the Runner of a {role} net, got {net!r}")
-        if mask_net.is_torch != deblur_net.is_torch:
-            raise ValueError("the mask and deblurring nets must run on the same backend (both torch or both ONNX)")
+        nets = [("mask", mask_net), ("deblur", deblur_net)] + ([("big", big_net)] if big_net is not None else [])
+        for role, net in nets:
+            task = "mask" if role == "mask" else "deblur"
+            if not isinstance(net, Runner) or net.spec.task != task:
+                raise ValueError(f"{role} net: expected the Runner of a {task} net, got {net!r}")
+            if net.is_torch != mask_net.is_torch:
+                raise ValueError("the mask and deblurring nets must run on the same backend (all torch or all ONNX)")
         check_precision(precision)
         self.mask_net = mask_net.to(device, precision=precision, channels_last=channels_last).eval()
         self.deblur_net = deblur_net.to(device, precision=precision, channels_last=channels_last).eval()
+        self.big_net = None if big_net is None else \
+            big_net.to(device, precision=precision, channels_last=channels_last).eval()
         self.onnx = not mask_net.is_torch
         self.device, self.precision = self.mask_net.device, self.mask_net.precision
         if batch_size is None:
@@ -119,6 +127,8 @@ class FaceDeblurrer:
         self.batch_size, self.face_size, self.min_face = batch_size, face_size, min_face
         self.max_work_size, self.mirror_big = max_work_size, bool(mirror_big)
         self.pool_window = _pool_locally(self.deblur_net, face_size if pool_window is None else pool_window)
+        if self.big_net is not None:
+            _pool_locally(self.big_net, face_size if pool_window is None else pool_window)
         self.manifest = manifest or {}
         self._detector = None
 
@@ -127,16 +137,24 @@ class FaceDeblurrer:
     def needs_mask_net(self, mask: bool = True, keep: Sequence[int] = ()) -> bool:
         """Whether restoring runs the mask net: when the deblurring net reads the mask, regions are kept, or the
         caller wants the mask (``mask``). Otherwise it is skipped (for the shipped NAFNet, most of the work)."""
-        return bool(mask or keep or self.deblur_net.spec.reads_mask)
+        return bool(mask or keep or self.deblur_net.spec.reads_mask
+                    or (self.big_net is not None and self.big_net.spec.reads_mask))
+
+    def net_for(self, shape: tuple[int, ...]) -> Runner:
+        """The deblurring net that restores a crop worked at ``shape`` (..., H, W): the big-face net above
+        ``face_size``, when there is one; otherwise ``deblur_net``."""
+        big = max(shape[-2:]) > self.face_size
+        return self.big_net if big and self.big_net is not None else self.deblur_net
 
     def _run(self, lq: torch.Tensor, with_mask: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W), or None
         without ``with_mask`` when the deblurring net reads no mask)."""
+        net = self.net_for(lq.shape)
         with torch.inference_mode():
-            probs = self.mask_net.probabilities(lq) if with_mask or self.deblur_net.spec.reads_mask else None
-            out = self.deblur_net(lq, probs)  # the mask goes in only if the net reads one; then the net's steps
+            probs = self.mask_net.probabilities(lq) if with_mask or net.spec.reads_mask else None
+            out = net(lq, probs)  # the mask goes in only if the net reads one; then the net's steps
             if self.mirror_big and max(lq.shape[-2:]) > self.face_size:
-                mirrored = self.deblur_net(lq.flip(-1), None if probs is None else probs.flip(-1))
+                mirrored = net(lq.flip(-1), None if probs is None else probs.flip(-1))
                 out = (out + mirrored.flip(-1)) / 2
             return out.clamp(0, 1).cpu().contiguous(), None if probs is None else probs.cpu().contiguous()
 
@@ -412,21 +430,22 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
         raise BadOption("the onnxruntime backend needs an export folder: make one with 'smfd export -o DIR' "
                         "and pass --weights DIR")
     if backend == "torch":
-        from .weights import load_bundle
+        from .weights import load_big_net, load_bundle
 
         mask_net, deblur_net, manifest = load_bundle(weights)
         return FaceDeblurrer(mask_net, deblur_net, device=device, batch_size=batch_size, min_face=min_face,
                              manifest=manifest, precision=precision, detector=detector, max_work_size=max_work_size,
-                             pool_window=pool_window, mirror_big=mirror_big)
+                             pool_window=pool_window, mirror_big=mirror_big,
+                             big_net=load_big_net(weights, manifest, mask_net))
     if backend == "onnxruntime":
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
             raise RuntimeError("the onnxruntime backend needs ONNX Runtime: pip install 'smfd[onnx]'") from None
-        from .export import load_onnx
+        from .export import load_onnx, load_onnx_big
 
         mask_sess, deblur_sess, manifest = load_onnx(weights)
         return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
                              detector=detector, max_work_size=max_work_size, pool_window=pool_window,
-                             mirror_big=mirror_big)
+                             mirror_big=mirror_big, big_net=load_onnx_big(weights, manifest))
     raise BadOption(f"backend must be torch or onnxruntime, got {backend!r}")

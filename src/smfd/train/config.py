@@ -54,6 +54,7 @@ class DataConfig:
     # that size (blur scaled to the face) and cut to `crop`; empty: every face at `size`. Validation stays at `size`.
     sizes: tuple[int, ...] = ()
     hires: str = ""  # e.g. ../shared/data/synthface-512 (images only, ids as in root)
+    hires_only: bool = False  # train only on the faces `hires` holds, so every face can be drawn at every size
 
 
 @dataclass
@@ -132,6 +133,8 @@ class TrainConfig:
 
     def _check_sizes(self) -> None:
         d = self.data
+        if d.hires_only and not d.hires:
+            raise ValueError("data.hires_only needs data.hires, the folder whose faces it keeps")
         if not d.sizes:
             return
         if min(d.sizes) < 16:

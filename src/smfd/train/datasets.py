@@ -39,7 +39,14 @@ def limit_ids(train_ids: list[str], val_ids: list[str], cfg: TrainConfig) -> tup
 
 
 def datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[FaceDeblurDataset, FaceDeblurDataset]:
-    train_ids, val_ids = limit_ids(*splits.fold(cfg.data.fold), cfg)
+    train_ids, val_ids = splits.fold(cfg.data.fold)
+    hires = FaceFolder(cfg.data.hires, require_masks=False) if cfg.data.hires else None
+    if cfg.data.hires_only:
+        held = set(hires.ids)
+        train_ids = [i for i in train_ids if i in held]
+        if not train_ids:
+            raise ValueError(f"data.hires_only: {cfg.data.hires} holds none of fold {cfg.data.fold}'s training faces")
+    train_ids, val_ids = limit_ids(train_ids, val_ids, cfg)
     grey = cfg.task == "mask"
     common = {"size": cfg.data.size, "grayscale": grey}
     # a mask net with a working size learns on whole faces resized to it (validation: full size, the net resizes)
@@ -47,7 +54,7 @@ def datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Face
     degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share, cfg.data.lowres_share)
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
                               crop=cfg.data.crop, work_size=work_size, degradation=degradation,
-                              sizes=cfg.data.sizes, hires=cfg.data.hires or None, **common)
+                              sizes=cfg.data.sizes, hires=hires, **common)
     val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common)
     return train, val
 
