@@ -407,6 +407,24 @@ def test_a_server_that_cannot_start_says_so_in_one_line_and_leaves_nothing(tmp_p
 
 
 
+def test_serve_restores_big_faces_as_deblur_is_told_to(tmp_path, run_cli, monkeypatch):
+    """The page and the endpoint take --max-work-size and --no-mirror as smfd deblur does."""
+    pytest.importorskip("gradio")
+    import smfd.app
+    from helpers import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    served = []
+    monkeypatch.setattr(smfd.app, "serve", lambda pipe, **kw: served.append(pipe))
+    res = run_cli(["serve", "--weights", str(bundle), "--max-work-size", "384", "--no-mirror"])
+    assert res.code == 0, res.err
+    assert served[0].max_work_size == 384 and not served[0].mirror_big
+    res = run_cli(["serve", "--weights", str(bundle)])
+    assert res.code == 0 and served[1].max_work_size == 512 and served[1].mirror_big
+    res = run_cli(["serve", "--max-work-size", "200"])
+    assert res.code == 2 and res.err.strip() == "smfd: error: --max-work-size must be at least 256, got 200"
+
+
 def _face_bytes() -> bytes:
     return (samples_dir() / "images" / "00004.jpg").read_bytes()
 

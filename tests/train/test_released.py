@@ -27,12 +27,15 @@ def test_a_released_options_file_chains_runs_from_recorded_starts(path):
         assert cfg.task == "deblur" and run["minutes"] > 0
 
 
-def test_the_shipped_weights_are_a_released_files_and_the_card_names_it():
+@pytest.mark.parametrize("role", ["deblur", "deblur_big"])
+def test_the_shipped_weights_are_a_released_files_and_the_card_names_it(role):
     manifest = json.loads((ROOT / "src/smfd/weights/manifest.json").read_text())
-    shipped = manifest["files"]["deblur"]["sha256"]
-    assert shipped == hashlib.sha256((ROOT / "src/smfd/weights" / manifest["files"]["deblur"]["file"]).read_bytes()
+    if role not in manifest["files"]:
+        pytest.skip(f"the shipped bundle has no {role} net")
+    shipped = manifest["files"][role]["sha256"]
+    assert shipped == hashlib.sha256((ROOT / "src/smfd/weights" / manifest["files"][role]["file"]).read_bytes()
                                      ).hexdigest()
     givers = [p for p in RELEASED if yaml.safe_load(p.read_text())["gives"]["sha256"] == shipped]
-    assert len(givers) == 1, "no options file in configs/released gives the shipped NAFNet"
+    assert len(givers) == 1, f"no options file in configs/released gives the shipped {role} net"
     card = (ROOT / "src/smfd/weights/MODEL_CARD.md").read_text()
     assert f"configs/released/{givers[0].name}" in card

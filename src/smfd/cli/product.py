@@ -237,6 +237,8 @@ def serve(
         help="Delete results and uploads older than this many minutes.")] = 60.0,
     keep_files: Annotated[int, typer.Option(help="Keep at most this many results (the newest).")] = 200,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    max_work_size: _MaxWorkSize = MAX_WORK_SIZE,
+    mirror: _Mirror = True,
 ) -> None:
     """Start the web app and the HTTP endpoint on this machine: a page at / (upload a photo, see input | mask |
     output, download) and POST /api/deblur for programs (curl -F file=@photo.jpg http://127.0.0.1:7860/api/deblur
@@ -256,10 +258,12 @@ def serve(
         raise CliError(f"--port must be 1..65535, got {port}", code=2)
     if keep_minutes <= 0 or max_upload_mb <= 0 or max_megapixels <= 0:
         raise CliError("--keep-minutes, --max-upload-mb and --max-megapixels must be positive", code=2)
+    if max_work_size < 256:
+        raise CliError(f"--max-work-size must be at least 256, got {max_work_size}", code=2)
     from ..app import serve as serve_app
     from ..infer.pipeline import load_pipeline
 
-    pipe = load_pipeline(weights, precision=precision)
+    pipe = load_pipeline(weights, precision=precision, max_work_size=max_work_size, mirror_big=mirror)
 
     def ready(url: str) -> None:
         typer.echo(f"smfd on {url} (page) and {url}/api/deblur (POST a photo); offline: nothing is sent out; "
