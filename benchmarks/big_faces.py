@@ -248,7 +248,11 @@ def main() -> None:
         lines += ["", *timing(pipe, args.faces, ids[0], args.timing)]
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
-    lines += ["", f"{len(ids)} test faces per size; weights {args.weights}; working sizes up to "
+    files = pipe.manifest.get("files", {})
+    nets = f"deblurring net {files.get('deblur', {}).get('sha256', '?')[:8]}…" + (
+        f", crops worked above {pipe.face_size} px by the big-face net {files['deblur_big']['sha256'][:8]}…"
+        if pipe.big_net is not None else "")
+    lines += ["", f"{len(ids)} test faces per size; weights {args.weights} ({nets}); working sizes up to "
               f"{pipe.max_work_size} px; channel statistics over "
               f"{f'{pipe.pool_window} px windows' if pipe.pool_window else 'the whole crop'}; "
               f"{'big crops as given and mirrored, averaged' if pipe.mirror_big else 'each crop restored once'}; "

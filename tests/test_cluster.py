@@ -363,7 +363,8 @@ def test_ray_is_started_with_its_usage_statistics_off_unless_the_user_turned_the
     seen = []
     ray = SimpleNamespace(is_initialized=lambda: False, cluster_resources=lambda: {"CPU": 2.0},
                           init=lambda **kw: seen.append((os.environ.get(USAGE_STATS), kw["address"])))
-    monkeypatch.delenv(USAGE_STATS, raising=False)
+    monkeypatch.setenv(USAGE_STATS, "unset below")  # so the value _start_ray sets is undone after the test
+    monkeypatch.delenv(USAGE_STATS)
     assert _start_ray(ray, None, None, 1) == 2
     monkeypatch.setenv(USAGE_STATS, "1")
     _start_ray(ray, "auto", 1, 1)

@@ -75,7 +75,7 @@ def test_a_bundle_refuses_a_big_net_that_is_not_a_deblurring_net_or_fails_its_ch
         smfd.load_pipeline(str(bad))
     manifest["files"]["extra"] = manifest["files"]["mask"]
     path.write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="not an smfd weights manifest"):
+    with pytest.raises(ValueError, match="holds the nets mask, deblur .and optionally deblur_big., this one .*extra"):
         smfd.load_pipeline(str(bad))
 
 
@@ -94,6 +94,14 @@ def test_the_onnx_export_holds_the_big_net_with_parity(bundles, tmp_path):
         out_t, _ = torch_pipe._run(lq, with_mask=False)
         out_o, _ = onnx_pipe._run(lq, with_mask=False)
         assert (out_t - out_o).abs().max().item() < 1e-4
+    path = tmp_path / "onnx" / "manifest.json"
+    path.write_text(path.read_text().replace('"smfd-onnx-7"', '"smfd-onnx-99"'))
+    with pytest.raises(ValueError, match="exported by a newer smfd .smfd-onnx-99"):
+        smfd.load_pipeline(str(tmp_path / "onnx"))
+    export_onnx(str(bundles / "small"), tmp_path / "six")  # an export made before big-face nets still loads
+    path = tmp_path / "six" / "manifest.json"
+    path.write_text(path.read_text().replace('"smfd-onnx-7"', '"smfd-onnx-6"'))
+    assert smfd.load_pipeline(str(tmp_path / "six")).big_net is None
 
 
 def test_smfd_bundle_takes_a_big_face_net(bundles, tmp_path, run_cli):
@@ -107,3 +115,25 @@ def test_smfd_bundle_takes_a_big_face_net(bundles, tmp_path, run_cli):
     assert made["deblur_big"]["sha256"] == json.loads((src / "manifest.json").read_text())["files"]["deblur_big"][
         "sha256"]
     assert "deblur_big" in (tmp_path / "b" / "MODEL_CARD.md").read_text()
+
+
+def test_a_big_net_that_reads_the_mask_runs_the_mask_net_only_for_big_crops(tmp_path):
+    mask, small, _ = _nets()
+    torch.manual_seed(1)
+    reader = build("nafnet_mask", **NAF, mask_width=4)
+    make_bundle(mask, small, tmp_path / "b", card={"status": "test"}, big_net=reader)
+    pipe = smfd.load_pipeline(str(tmp_path / "b"), precision="fp32")
+    calls = []
+    real = pipe.mask_net.probabilities
+    pipe.mask_net.probabilities = lambda x: calls.append(tuple(x.shape[-2:])) or real(x)
+    pipe.restore_faces(_faces(64) + _faces(320), mask=False)
+    assert calls == [(320, 320)] * 2  # one a crop (a batch a crop on a CPU); the 64 px crops skip it
+    assert pipe.needs_mask_net(False) and not pipe.needs_mask_net(False, shape=(1, 3, 64, 64))
+    # kept regions come from the input on big crops too, through the big net
+    restored, masks = pipe.restore_faces(_faces(320), keep=list(range(5)))
+    assert all(np.array_equal(r, f) for r, f in zip(restored, _faces(320), strict=True))
+    wrong = build("nafnet_mask", **NAF, mask_width=4, mask_channels=3)
+    make_bundle(mask, small, tmp_path / "w", card={"status": "test"}, big_net=wrong)
+    with pytest.raises(ValueError, match="nafnet_mask expects 3 mask channels, the mask net gives 5"):
+        smfd.load_pipeline(str(tmp_path / "w"))
+    assert smfd.load_pipeline(str(tmp_path / "w"), max_work_size=256).big_net is None  # never used: not loaded

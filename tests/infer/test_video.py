@@ -193,3 +193,24 @@ def test_the_cli_passes_fuse_to_the_video_job_and_refuses_a_negative_one(bundle,
     res = run_cli(["deblur", str(tmp_path / "c.mp4"), "-o", str(tmp_path / "o2"), "--fuse", "-1"])
     assert res.code == 2 and "--fuse must be at least 0, got -1" in res.err
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_face_about_the_big_face_line_stays_on_one_side_of_it(pipe, tmp_path, monkeypatch):
+    """A tracked face whose crop hovers about the first size restored above 256 px (mirrored, by the big-face net)
+    is restored one way all along, not by turns; a face that really grows or shrinks crosses the line."""
+    from smfd.infer.tracking import steady_side
+
+    line = pipe.first_big_side
+    assert line == 320
+    assert [steady_side(s, True, line) for s in (319, 290, 287, 350)] == [320, 320, 287, 350]
+    assert [steady_side(s, False, line) for s in (320, 350, 352, 300)] == [319, 319, 352, 300]
+    assert [steady_side(s, None, line) for s in (319, 320)] == [319, 320]  # a new track: its own size
+    src = make_clip(tmp_path / "c.mp4", frames=8)
+    sides = iter([318, 323, 317, 322, 319, 321, 316, 324])
+    monkeypatch.setattr(pipe, "crop_size", lambda pts: next(sides))
+    seen = []
+    real = pipe.restore_faces
+    monkeypatch.setattr(pipe, "restore_faces", lambda crops, *a, **k: seen.extend(c.shape[0] for c in crops)
+                        or real(crops, *a, **k))
+    list(pipe.deblur_video(src, tmp_path / "o.mp4", detect_every=4))
+    assert seen == [318, 319, 317, 319, 319, 319, 316, 319]

@@ -189,7 +189,8 @@ def bundle(
              "pool_window=64 (repeatable).")] = None,
     deblur_big: Annotated[Path | None, typer.Option(
         help="A second deblurring model (run folder or weights file) for big faces: crops restored above 256 px "
-             "(faces of 320 px and more). Default: the deblurring model restores every size.")] = None,
+             "(faces of 320 px and more); --deblur-option applies to it too. Default: the deblurring model "
+             "restores every size.")] = None,
 ) -> None:
     """Make a weights bundle (safetensors + SHA-256 manifest + model card) for load_pipeline / --weights."""
     from ..infer.weights import make_bundle
@@ -210,7 +211,7 @@ def export(
     format: Annotated[str, typer.Option(help="Export format (onnx).")] = "onnx",
     weights: Annotated[str, typer.Option(help="'default' (bundled) or a bundle folder.")] = "default",
 ) -> None:
-    """Export both networks to ONNX (dynamic batch and size) for: smfd deblur --backend onnxruntime."""
+    """Export the bundle's networks to ONNX (dynamic batch and size) for: smfd deblur --backend onnxruntime."""
     from ..infer.export import export_onnx
 
     if format != "onnx":

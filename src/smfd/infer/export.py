@@ -28,9 +28,11 @@ from ..models.local_pooling import fits_window, local_stats_above
 from ..models.runner import NetSpec, Runner
 from .weights import BIG, load_big_net, load_bundle
 
-# 6: a globally pooling deblurring net has a second graph for inputs larger than the statistics window (5: one graph,
-# whole-input statistics at every size); each graph's metadata is its net's NetSpec; the steps around it are named
-FORMAT = "smfd-onnx-6"
+# 7: a bundle's big-face net is exported too (deblur_big); 6: a globally pooling deblurring net has a second graph for
+# inputs larger than the statistics window (5: one graph, whole-input statistics at every size); each graph's
+# metadata is its net's NetSpec; the steps around it are named
+FORMAT = "smfd-onnx-7"
+READS = ("smfd-onnx-6", FORMAT)  # 6 is 7 without a big-face net
 OPSET = 17
 PAD = "pad to a multiple of the stride (reflect; up to the local-statistics window, if smaller)"
 CROP = "crop to the input size"
@@ -165,20 +167,32 @@ def load_onnx(folder: str | os.PathLike) -> tuple[Runner, Runner, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (make one with: smfd export --format onnx -o {folder})")
     manifest = json.loads(path.read_text())
-    if str(manifest.get("format", "")).startswith("smfd-onnx-") and manifest["format"] != FORMAT:
-        raise ValueError(f"{path}: exported by an older smfd ({manifest['format']}, now {FORMAT}); export again with: "
+    fmt = str(manifest.get("format", ""))
+    if fmt.startswith("smfd-onnx-") and fmt not in READS:
+        version = fmt.removeprefix("smfd-onnx-")
+        if version.isdigit() and int(version) > int(FORMAT.removeprefix("smfd-onnx-")):
+            raise ValueError(f"{path}: exported by a newer smfd ({fmt}, this one reads {', '.join(READS)}); "
+                             "upgrade smfd or export again with this one")
+        raise ValueError(f"{path}: exported by an older smfd ({fmt}, now {FORMAT}); export again with: "
                          f"smfd export --format onnx -o {folder}")
-    if manifest.get("format") != FORMAT:
+    if fmt not in READS:
         raise ValueError(f"{path}: not an smfd ONNX manifest")
     mask, deblur = (_runner(folder, manifest["files"][role]) for role in ("mask", "deblur"))
     return mask, deblur, manifest
 
 
-def load_onnx_big(folder: str | os.PathLike, manifest: dict) -> Runner | None:
+def load_onnx_big(folder: str | os.PathLike, manifest: dict, mask: Runner) -> Runner | None:
     """The runner of an export's net for crops restored above the training size (the bundle's ``deblur_big``),
-    checksum verified; None when the export has none. ``manifest``: as :func:`load_onnx` returned it."""
+    checksum verified; None when the export has none. ``manifest``: as :func:`load_onnx` returned it; ``mask``:
+    its mask net, whose classes the net must read."""
     entry = manifest["files"].get(BIG)
-    return None if entry is None else _runner(Path(folder), entry)
+    if entry is None:
+        return None
+    big = _runner(Path(folder), entry)
+    if big.spec.mask_channels not in (0, mask.spec.classes):
+        raise ValueError(f"{folder}: the big-face net {big.spec.name} expects {big.spec.mask_channels} mask channels, "
+                         f"the mask net gives {mask.spec.classes}")
+    return big
 
 
 def _runner(folder: Path, entry: dict) -> Runner:

@@ -38,6 +38,8 @@ DETECT_MAX_PIXELS = 4_000_000
 WORK_STEP = 64
 #: Whole-photo faces are aligned at their own resolution up to this side (px): the memory per face stays bounded.
 MAX_CROP = 2048
+#: The training faces' side (px): crops up to it are restored at their own size by the deblurring net.
+FACE_SIZE = 256
 
 
 @dataclass
@@ -95,7 +97,7 @@ class FaceDeblurrer:
     """
 
     def __init__(self, mask_net: Runner, deblur_net: Runner, *, device: str = "cpu", batch_size: int | None = None,
-                 face_size: int = 256, min_face: int = MIN_FACE, manifest: dict | None = None,
+                 face_size: int = FACE_SIZE, min_face: int = MIN_FACE, manifest: dict | None = None,
                  precision: str = "auto", channels_last: bool = True, detector: str = "hog",
                  max_work_size: int = MAX_WORK_SIZE, pool_window: int | None = None, mirror_big: bool = True,
                  big_net: Runner | None = None) -> None:
@@ -134,17 +136,26 @@ class FaceDeblurrer:
 
     # --- networks ---------------------------------------------------------------------------------------------
 
-    def needs_mask_net(self, mask: bool = True, keep: Sequence[int] = ()) -> bool:
+    def needs_mask_net(self, mask: bool = True, keep: Sequence[int] = (), shape: tuple[int, ...] | None = None
+                       ) -> bool:
         """Whether restoring runs the mask net: when the deblurring net reads the mask, regions are kept, or the
-        caller wants the mask (``mask``). Otherwise it is skipped (for the shipped NAFNet, most of the work)."""
-        return bool(mask or keep or self.deblur_net.spec.reads_mask
-                    or (self.big_net is not None and self.big_net.spec.reads_mask))
+        caller wants the mask (``mask``). Otherwise it is skipped (for the shipped NAFNet, most of the work).
+        ``shape``: of a batch at its working size (..., H, W), whose net (:meth:`net_for`) is asked; None: any
+        net that may run."""
+        nets = [self.net_for(shape)] if shape is not None else [self.deblur_net, self.big_net]
+        return bool(mask or keep or any(n is not None and n.spec.reads_mask for n in nets))
 
     def net_for(self, shape: tuple[int, ...]) -> Runner:
         """The deblurring net that restores a crop worked at ``shape`` (..., H, W): the big-face net above
         ``face_size``, when there is one; otherwise ``deblur_net``."""
         big = max(shape[-2:]) > self.face_size
         return self.big_net if big and self.big_net is not None else self.deblur_net
+
+    @property
+    def first_big_side(self) -> int:
+        """The smallest crop side (px) restored above ``face_size`` (:meth:`working_size`): from it on, a crop is
+        restored mirrored too and by the big-face net, if there is one."""
+        return (self.face_size // WORK_STEP + 1) * WORK_STEP
 
     def _run(self, lq: torch.Tensor, with_mask: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, 3, H, W) in [0, 1] -> (restored (B, 3, H, W) in [0, 1], mask probabilities (B, 5, H, W), or None
@@ -182,7 +193,7 @@ class FaceDeblurrer:
         for batch in self._batches(faces):
             small = [self._fit(faces[i]) for i in batch]
             lq = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).float() / 255
-            out, probs = self._run(lq, self.needs_mask_net(mask, keep))
+            out, probs = self._run(lq, self.needs_mask_net(mask, keep, lq.shape))
             ids = probs.argmax(1) if probs is not None else None
             kept = _soften(sum((ids == c).float() for c in keep)) if keep else None
             for j, i in enumerate(batch):
@@ -433,10 +444,11 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
         from .weights import load_big_net, load_bundle
 
         mask_net, deblur_net, manifest = load_bundle(weights)
+        # a big-face net is loaded only where some crop can be worked above the training size
+        big_net = load_big_net(weights, manifest, mask_net) if max_work_size > FACE_SIZE else None
         return FaceDeblurrer(mask_net, deblur_net, device=device, batch_size=batch_size, min_face=min_face,
                              manifest=manifest, precision=precision, detector=detector, max_work_size=max_work_size,
-                             pool_window=pool_window, mirror_big=mirror_big,
-                             big_net=load_big_net(weights, manifest, mask_net))
+                             pool_window=pool_window, mirror_big=mirror_big, big_net=big_net)
     if backend == "onnxruntime":
         try:
             import onnxruntime  # noqa: F401
@@ -445,7 +457,8 @@ def load_pipeline(weights: str = "default", device: str = "cpu", *, backend: str
         from .export import load_onnx, load_onnx_big
 
         mask_sess, deblur_sess, manifest = load_onnx(weights)
+        big_sess = load_onnx_big(weights, manifest, mask_sess) if max_work_size > FACE_SIZE else None
         return FaceDeblurrer(mask_sess, deblur_sess, batch_size=batch_size, min_face=min_face, manifest=manifest,
                              detector=detector, max_work_size=max_work_size, pool_window=pool_window,
-                             mirror_big=mirror_big, big_net=load_onnx_big(weights, manifest))
+                             mirror_big=mirror_big, big_net=big_sess)
     raise BadOption(f"backend must be torch or onnxruntime, got {backend!r}")

@@ -16,6 +16,9 @@ from .faces import Face, alignment_matrix, roll_degrees
 #: still be averaged in (weight exp(-(diff / tolerance)^2)): restoring frame by frame varies by a few levels;
 #: a face that moves or changes expression differs by tens.
 FUSE_TOLERANCE = 20.0
+#: A tracked face stays on its side of the line between crops restored at the training size and those restored
+#: above it (mirrored too, by the big-face net) until its crop moves this share of the line past it.
+BIG_MARGIN = 0.1
 
 @dataclass
 class _Track:
@@ -105,6 +108,18 @@ class FaceTracker:
             m = alignment_matrix(t.landmarks, self.face_size)
             out.append((t.id, t.landmarks.copy(), int(round(t.side / math.hypot(m[0, 0], m[1, 0])))))
         return out
+
+
+def steady_side(side: int, was_big: bool | None, line: int, margin: float = BIG_MARGIN) -> int:
+    """The crop side a tracked face is aligned at: ``side`` (its own), kept on the side of ``line`` (the first crop
+    side restored above the training size) its track was on (``was_big``; None: a new track) unless it moved more
+    than ``margin`` of ``line`` past it. A face hovering about the line is then not restored by turns one way and
+    the other, which would flicker; the crop is at most ``margin`` off the face's own resolution."""
+    if was_big is True and line * (1 - margin) <= side < line:
+        return line
+    if was_big is False and line <= side < line * (1 + margin):
+        return line - 1
+    return side
 
 
 def smooth_landmarks(series: dict[int, np.ndarray], at: int, radius: int, sigma: float) -> np.ndarray:

@@ -37,7 +37,7 @@ import numpy as np
 
 from .faces import Face
 from .photo_io import deepen
-from .tracking import FUSE_TOLERANCE, FaceTracker, fuse_crops, smooth_landmarks
+from .tracking import FUSE_TOLERANCE, FaceTracker, fuse_crops, smooth_landmarks, steady_side
 from .video_io import VIDEO_SUFFIXES, Decoded, VideoInfo, VideoReader, output_suffix, probe
 from .video_write import VideoWriter
 
@@ -180,6 +180,7 @@ class VideoJob:
         ready: list[_Pending] = []
         done_frames: deque[_Pending] = deque()  # restored, waiting for their later neighbours to be fused with
         self._next = 0
+        self._big: dict[int, bool] = {}  # track id -> whether its crops are restored above the training size
         index, last, read, cut = 0, None, 0, False
         clock = time.perf_counter()
         for item in reader.read(copy=writer is not None, start=o.start):
@@ -248,8 +249,13 @@ class VideoJob:
                     face.skipped = f"face of {size} px is below the {pipe.min_face} px minimum"
                     self.faces_skipped += 1
                 else:
-                    # the same rule as photos: aligned at the face's own resolution, restored at its working size
-                    face.matrix, crop = pipe.align_face(p.image, pts)
+                    # the same rule as photos: aligned at the face's own resolution, restored at its working size;
+                    # a face about the size where that rule changes stays on one side of it (no flicker)
+                    side = pipe.crop_size(pts)
+                    if pipe.max_work_size > pipe.face_size:
+                        side = steady_side(side, self._big.get(tid), pipe.first_big_side)
+                        self._big[tid] = side >= pipe.first_big_side
+                    face.matrix, crop = pipe.align_face(p.image, pts, side)
                     crops.append(crop)
                     owners.append((p, tid))
                 p.faces.append(face)
@@ -265,6 +271,7 @@ class VideoJob:
                 del series[tid][j]
             if not series[tid]:
                 del series[tid]
+                self._big.pop(tid, None)
         while self._next < len(done) and (final or done[-1].index >= done[self._next].index + self.options.fuse):
             yield self._write(done, self._next, writer, k)
             self._next += 1

@@ -42,8 +42,12 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     if str(manifest.get("format", "")).startswith("smfd-onnx-"):
         raise ValueError(f"{path}: an ONNX export; run it with the onnxruntime backend (load_pipeline(..., "
                          "backend='onnxruntime'); the command line picks it by itself)")
-    if manifest.get("format") != FORMAT or set(manifest.get("files", {})) - {BIG} != set(ROLES):
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
         raise ValueError(f"{path}: not an smfd weights manifest")
+    roles = set(manifest["files"])
+    if roles - {BIG} != set(ROLES):
+        raise ValueError(f"{path}: a bundle holds the nets {', '.join(ROLES)} (and optionally {BIG}), this one "
+                         f"{', '.join(sorted(roles)) or 'none'}")
     return manifest
 
 

@@ -52,7 +52,10 @@ def demo_page(out: str | os.PathLike, ids, blurry, restored, sharp, masks, manif
                      f"<th>{mean[0]:.2f} dB / {mean[1]:.3f}</th><th>{mean[2]:.2f} dB / {mean[3]:.3f}</th></tr>")
     card = manifest.get("card", {})
     status = html.escape(card.get("status", card.get("summary", "")))
-    net = html.escape(manifest.get("files", {}).get("deblur", {}).get("model_name", "deblurring net"))
+    files = manifest.get("files", {})
+    net = html.escape(files.get("deblur", {}).get("model_name", "deblurring net")
+                      + (f"; faces above 256 px: {files['deblur_big'].get('model_name', '')}" if "deblur_big" in files
+                         else ""))
     used = " and ".join(_FAMILIES.get(d, d) for d in families)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>smfd demo</title>
