@@ -214,3 +214,20 @@ def test_a_face_about_the_big_face_line_stays_on_one_side_of_it(pipe, tmp_path, 
                         or real(crops, *a, **k))
     list(pipe.deblur_video(src, tmp_path / "o.mp4", detect_every=4))
     assert seen == [318, 319, 317, 319, 319, 319, 316, 319]
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".mts"])
+def test_a_transport_stream_from_a_camera_comes_back_as_mp4_in_step(pipe, tmp_path, suffix):
+    """MPEG transport streams (.ts, AVCHD's .mts/.m2ts) start their clock after zero: the clip comes back as .mp4
+    with every frame, its audio as long, and times from its first frame."""
+    from smfd.infer.video import VIDEO_SUFFIXES, output_suffix
+
+    assert suffix in VIDEO_SUFFIXES and output_suffix(suffix) == ".mp4"
+    src = make_clip(tmp_path / f"c{suffix}", frames=12)
+    assert probe(src).start > 0  # the stream's clock starts after zero
+    job = pipe.deblur_video(src, tmp_path / "c.mp4", detect_every=4)
+    assert len(list(job)) == 12 and job.warning is None
+    _, t_in, audio_in = _read(src)
+    _, t_out, audio_out = _read(tmp_path / "c.mp4")
+    assert t_out == pytest.approx([t - t_in[0] for t in t_in], abs=1e-6)
+    assert audio_out == pytest.approx(audio_in - t_in[0], abs=0.1)

@@ -100,7 +100,8 @@ def deblur(
     ray_actors: _RayActors = None,
 ) -> None:
     """Deblur faces: whole photos (detect, align, restore, paste back), aligned crops (--aligned) or videos
-    (.mp4 .mov .m4v .mkv .avi .webm: each face followed and restored, written as H.264 with the audio)."""
+    (.mp4 .mov .m4v .mkv .avi .webm .ts .mts .m2ts: each face followed and restored, written as H.264 with the
+    audio)."""
     with stopped_in_one_line():
         from .deblur import ClipOptions, NetOptions, PhotoOptions, make_plan, run_plan
 

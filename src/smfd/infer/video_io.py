@@ -21,10 +21,10 @@ import numpy as np
 
 from .photo_io import narrow
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".mts", ".m2ts")  # .mts, .m2ts: AVCHD cameras
 _HINT = "videos need PyAV (FFmpeg's libraries): pip install 'smfd[video]'"
 
-#: Containers a restored clip keeps; any other input (.avi, .webm) is written as .mp4.
+#: Containers a restored clip keeps; any other input (.avi, .webm, MPEG transport streams) is written as .mp4.
 KEPT_CONTAINERS = (".mp4", ".mov", ".m4v", ".mkv")
 
 
