@@ -185,6 +185,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tiny_data, tmp_path)
 
 
 def test_hires_only_trains_on_the_faces_the_larger_set_holds(tiny_data, tmp_path):
+    import json
+
     import cv2
 
     from smfd.data import FaceFolder, make_splits
@@ -195,7 +197,7 @@ def test_hires_only_trains_on_the_faces_the_larger_set_holds(tiny_data, tmp_path
     train_ids = splits.fold(0)[0]
     hires = tmp_path / "hires"
     (hires / "images").mkdir(parents=True)
-    for id in train_ids[:3]:
+    for id in train_ids[:3] + splits.fold(0)[1]:  # three training faces and the validation faces
         img, _ = folder.read(id)
         cv2.imwrite(str(hires / "images" / f"{id}.png"), cv2.resize(img, (64, 64))[..., ::-1])
     sets = ["data.sizes=[48, 64]", "data.crop=32", f"data.hires={hires}", "data.degradation=mixed", "data.size=32"]
@@ -206,3 +208,11 @@ def test_hires_only_trains_on_the_faces_the_larger_set_holds(tiny_data, tmp_path
     assert sorted(train.ids) == sorted(train_ids[:3]) and len(val) == len(splits.fold(0)[1])
     with pytest.raises(ValueError, match="hires_only needs data.hires"):
         load_config(None, "deblur", ["data.hires_only=true"])
+    # validation on the faces a big-face net restores: read at 64 px, degraded there, the central window
+    big = load_config(None, "deblur", [*sets, "data.hires_only=true", "data.val_size=64"])
+    val = datasets(big, folder, splits)[1]
+    item = val[0]
+    assert item["lq"].shape == (3, 32, 32) and json.loads(item["params"]).get("face_scale") == 64 / 256
+    assert torch.equal(val[0]["lq"], item["lq"])  # fixed, as validation is
+    with pytest.raises(ValueError, match="data.val_size 512: .* not set"):
+        load_config(None, "deblur", ["data.val_size=512"])

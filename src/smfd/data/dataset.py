@@ -47,6 +47,9 @@ class FaceDeblurDataset(Dataset):
             the degradation is drawn at that size (``face_size``: blur scaled to the face); a side larger than the
             face is read from ``hires`` (never upscaled: without a larger image the face stays at its size).
         hires: the same ids at a larger size (images only; the mask is this folder's, scaled with nearest).
+        val_side: in validation, each face is read at this side (from ``hires`` when larger), degraded at that size
+            and, with ``crop``, cut to its central ``crop`` x ``crop``: the faces a big-face net restores, seen
+            through the training windows. None: validation faces as they are.
 
     Each item is a dict:
         ``lq`` (3 or 1, H, W) float32 in [0, 1]: the degraded face;
@@ -72,6 +75,7 @@ class FaceDeblurDataset(Dataset):
         num_classes: int = 5,
         sizes: Sequence[int] = (),
         hires: FaceFolder | str | os.PathLike | None = None,
+        val_side: int | None = None,
     ) -> None:
         self.folder = folder if isinstance(folder, FaceFolder) else FaceFolder(folder, num_classes=num_classes)
         self.ids = list(ids) if ids is not None else self.folder.ids
@@ -90,6 +94,7 @@ class FaceDeblurDataset(Dataset):
         self.grayscale = grayscale
         self.num_classes = num_classes
         self.sizes = tuple(int(s) for s in sizes)
+        self.val_side = val_side
         if hires is not None and not isinstance(hires, FaceFolder):
             hires = FaceFolder(hires, require_masks=False, num_classes=num_classes)
         self.hires = hires
@@ -132,6 +137,13 @@ class FaceDeblurDataset(Dataset):
         if self.train and self.sizes:
             gt, mask, side = self._at_size(id, gt, mask, self.sizes[int(rng.integers(len(self.sizes)))])
             lq, params = self.degradation(gt, rng, side)
+        elif not self.train and self.val_side:
+            gt, mask, side = self._at_size(id, gt, mask, self.val_side)
+            lq, params = self.degradation(gt, rng, side)
+            if self.crop is not None and self.crop < side:  # the central window
+                a = (side - self.crop) // 2
+                window = (slice(a, a + self.crop), slice(a, a + self.crop))
+                gt, lq, mask = gt[window], lq[window], mask[window]
         else:
             lq, params = self.degradation(gt, rng)
         if self.train and self.augment is not None:

@@ -55,6 +55,9 @@ class DataConfig:
     sizes: tuple[int, ...] = ()
     hires: str = ""  # e.g. ../shared/data/synthface-512 (images only, ids as in root)
     hires_only: bool = False  # train only on the faces `hires` holds, so every face can be drawn at every size
+    # validate on faces at this side (read from `hires` when larger, degraded at that size, the central `crop`):
+    # the faces a big-face net restores; 0: validation faces at `size`, whole
+    val_size: int = 0
 
 
 @dataclass
@@ -135,6 +138,11 @@ class TrainConfig:
         d = self.data
         if d.hires_only and not d.hires:
             raise ValueError("data.hires_only needs data.hires, the folder whose faces it keeps")
+        if d.val_size and (d.val_size < 16 or (d.val_size > d.size and not d.hires)):
+            raise ValueError(f"data.val_size {d.val_size}: a face side of at least 16 px, and above data.size "
+                             f"({d.size}) read from data.hires, which is not set")
+        if d.val_size and self.task != "deblur":
+            raise ValueError("data.val_size applies to the deblur task")
         if not d.sizes:
             return
         if min(d.sizes) < 16:

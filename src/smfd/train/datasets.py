@@ -55,7 +55,9 @@ def datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Face
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
                               crop=cfg.data.crop, work_size=work_size, degradation=degradation,
                               sizes=cfg.data.sizes, hires=hires, **common)
-    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common)
+    big_val = {"val_side": cfg.data.val_size, "crop": cfg.data.crop, "hires": hires} if cfg.data.val_size else {}
+    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common,
+                            **big_val)
     return train, val
 
 
