@@ -186,6 +186,7 @@ def test_the_shipped_default_weights_load_and_pass_their_checksums():
     pipe = smfd.load_pipeline()
     assert pipe.mask_net.spec.name == pipe.manifest["files"]["mask"]["model_name"]
     assert pipe.deblur_net.spec.name == pipe.manifest["files"]["deblur"]["model_name"]
+    assert pipe.big_net is not None and pipe.big_net.spec.name == pipe.manifest["files"]["deblur_big"]["model_name"]
     assert pipe.manifest["dtype"] == "float16" and pipe.manifest["card"]["status"]
     out = pipe.deblur(np.zeros((64, 64, 3), np.uint8), aligned=True)
     assert out.image.shape == (64, 64, 3)
