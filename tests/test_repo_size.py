@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TREE_LIMIT = 35 * 2**20  # the whole tracked tree
+TREE_LIMIT = 40 * 2**20  # the whole tracked tree: with the 23.6 MiB training pack, under a GPU run's 64 MiB
 FILE_LIMIT = 16 * 2**20  # one tracked file (the largest a GPU run can send back, too)
 
 
