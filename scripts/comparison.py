@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=3, help="faces per degradation")
     ap.add_argument("--first", type=int, default=0, help="index of the first test face shown")
     ap.add_argument("-o", "--out", default="results/comparison.jpg")
+    ap.add_argument("--quality", type=int, default=85, help="JPEG quality of the picture (the README's is 85)")
     args = ap.parse_args()
     models = [load(s) for s in args.model]
     folder = FaceFolder(args.data)
@@ -62,7 +63,7 @@ def main() -> None:
                 row.append(label_tile(out, f"{psnr_uint8(out, gt):.1f} dB"))
             rows.append([*row, gt])
     titles = ["blurry input", *(label for label, _ in models), "sharp"]
-    print(f"wrote {write_image(args.out, make_grid(rows, titles))}")
+    print(f"wrote {write_image(args.out, make_grid(rows, titles), quality=args.quality)}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Atomic writes and file hashing: the bottom layer every other part of smfd writes and checks files with (it
-imports nothing from smfd), so the imports between the packages point one way."""
+"""Atomic writes, gzip'd tables and file hashing: the bottom layer every other part of smfd writes and checks files
+with (it imports nothing from smfd), so the imports between the packages point one way."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import tempfile
@@ -31,6 +32,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def atomic_write_gzip(path: str | os.PathLike, data: bytes) -> None:
+    """:func:`atomic_write_bytes` of ``data`` gzip'd, the same bytes for the same data (no time or name in the
+    header), so a kept table that did not change leaves git's tree as it was."""
+    atomic_write_bytes(path, gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def read_text_or_gz(path: str | os.PathLike) -> str:
+    """The text of ``path``, or of ``path.gz`` where only the gzip'd copy is kept (tables kept beside results);
+    FileNotFoundError naming ``path`` when neither is there."""
+    path = Path(path)
+    if path.is_file():
+        return path.read_text()
+    packed = path.with_name(path.name + ".gz")
+    if packed.is_file():
+        return gzip.decompress(packed.read_bytes()).decode()
+    raise FileNotFoundError(f"{path}: not found")
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -39,4 +58,4 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-__all__ = ["atomic_write_bytes", "sha256_file"]
+__all__ = ["atomic_write_bytes", "atomic_write_gzip", "read_text_or_gz", "sha256_file"]

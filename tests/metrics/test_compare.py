@@ -4,6 +4,7 @@ import statistics
 
 import pytest
 
+from smfd.fileio import atomic_write_gzip
 from smfd.score.compare import compare, read_draws, read_rows, sign_test
 
 
@@ -99,3 +100,11 @@ def test_an_id_with_an_at_sign_stays_one_face(tmp_path):
     b = _write(tmp_path / "b", [("img@1", 21, 5, 1), ("img@2", 24, 6, 1)])
     s = compare(read_rows(a), read_rows(b))
     assert s["faces"] == s["n"] == 2 and s["metrics"]["psnr"]["diff"] == pytest.approx(1.5)
+
+
+def test_a_kept_gzipped_table_reads_as_the_plain_one(tmp_path):
+    plain = _write(tmp_path / "plain", [("1", 20, 5, 1), ("2", 22, 6, 0)])
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    atomic_write_gzip(packed / "per_image.csv.gz", (plain / "per_image.csv").read_bytes())
+    assert read_rows(packed) == read_rows(plain)

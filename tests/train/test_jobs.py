@@ -1,6 +1,7 @@
 """The one job runner: a tiny batch trains and scores, a re-run skips what is done (and runs again what changed),
 and a failure stays with its job and the jobs waiting for it."""
 
+import gzip
 import json
 from dataclasses import replace
 
@@ -47,7 +48,10 @@ def test_a_batch_runs_skips_what_is_done_and_keeps_failures_to_their_job(tmp_pat
     elsewhere = replace(kept, scores=(replace(kept.scores[0], keep=str(tmp_path / "kept-b")),))
     assert run_jobs([elsewhere], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2
     assert (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns == scored  # not scored again
-    assert (tmp_path / "kept-b" / "per_image.csv").read_bytes() == (tmp_path / "kept-a" / "per_image.csv").read_bytes()
+    kept_b = (tmp_path / "kept-b" / "per_image.csv.gz").read_bytes()  # kept gzip'd, the same bytes for the same table
+    assert kept_b == (tmp_path / "kept-a" / "per_image.csv.gz").read_bytes()
+    assert gzip.decompress(kept_b) == (tmp_path / "blurry" / "per_image.csv").read_bytes()
+    assert not (tmp_path / "kept-b" / "per_image.csv").exists()
     # a spec kept before a field existed (here the degradation seed) is the same job at that field's default
     spec = tmp_path / "blurry" / "job.json"
     stored = json.loads(spec.read_text())

@@ -22,12 +22,13 @@ measured one, and its protocol names the config and commands that make the weigh
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..data.celebamask import CLASSES
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_text_or_gz
 from ..models import build, count_parameters
 from ..models.io import load_runner, read_checkpoint
 from ..models.profile import count_flops
@@ -126,13 +127,12 @@ def evaluate(spec: BakeoffSpec, name: str | None, cand: Candidate | MaskGenerato
              identity: bool = True) -> dict:
     """The scores of a candidate (or of the input when name is None), made here unless kept: its summary,
     ``info`` (what was scored, and a mask net's pixel confusion) and its rows by face. The scores
-    (per_image.csv, summary.json) are kept in the spec's ``evaluations`` folder, so the tables can be made again
+    (per_image.csv.gz, summary.json) are kept in the spec's ``evaluations`` folder, so the tables can be made again
     without evaluating again."""
     kept, job = _scoring(spec, name, cand, degradation, identity)
     if job is not None:
         raise_failures(run_jobs([job], isolate=False), [job])
-    with open(kept / "per_image.csv", newline="") as f:
-        rows = {r["id"]: r for r in csv.DictReader(f)}
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(read_text_or_gz(kept / "per_image.csv"), newline=""))}
     summary = json.loads((kept / "summary.json").read_text())
     return {"summary": summary["metrics"], "info": summary["info"], "rows": rows}
 

@@ -19,21 +19,25 @@ average: such faces are left out of that metric, and the table says how many, as
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
+
+from ..fileio import read_text_or_gz
 
 # metrics where lower is better (the rest: higher is better)
 LOWER_IS_BETTER = {"mse", "colour_shift", "niqe", "id_distance"}
 
 
 def read_rows(folder: Path) -> dict[str, dict[str, str]]:
-    """``id`` -> row of ``folder/per_image.csv``; ValueError naming the file when it is missing or has no ids."""
+    """``id`` -> row of ``folder/per_image.csv`` (or the ``per_image.csv.gz`` a kept folder holds); ValueError naming
+    the file when it is missing or has no ids."""
     path = Path(folder) / "per_image.csv"
-    if not path.is_file():
-        raise ValueError(f"{path}: not found (pass a folder written by smfd eval)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        rows = list(csv.DictReader(io.StringIO(read_text_or_gz(path), newline="")))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: not found (pass a folder written by smfd eval)") from None
     if not rows or "id" not in rows[0]:
         raise ValueError(f"{path}: no per-face rows with an id column")
     return {r["id"]: r for r in rows}

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, atomic_write_gzip
 from .config import TrainConfig, config_from_dict
 
 log = logging.getLogger("smfd.jobs")
@@ -52,7 +52,7 @@ class Score:
     identity_cache: str | None = None
     examples: int = 0  # faces shown in examples.png
     out: str = ""  # write per_image.csv, summary.json/md (and examples.png) here; "": only the means in result.json
-    keep: str = ""  # also copy per_image.csv and summary.json here (a folder that outlives the runs)
+    keep: str = ""  # also keep per_image.csv (gzip'd) and summary.json here (a folder that outlives the runs)
 
 
 @dataclass(frozen=True)
@@ -146,14 +146,16 @@ def _unkept(spec: dict) -> dict:
 
 
 def _keep(score: Score) -> bool:
-    """Copy a score's per-face table and summary to its ``keep`` folder; False if they are not in ``out``."""
+    """Copy a score's per-face table (gzip'd) and summary to its ``keep`` folder; False if they are not in ``out``."""
     if not (score.out and score.keep) or Path(score.keep) == Path(score.out):
         return True
-    files = [Path(score.out) / name for name in ("per_image.csv", "summary.json")]
-    if not all(f.is_file() for f in files):
+    table, summary = Path(score.out) / "per_image.csv", Path(score.out) / "summary.json"
+    if not (table.is_file() and summary.is_file()):
         return False
-    for f in files:
-        atomic_write_bytes(Path(score.keep) / f.name, f.read_bytes())
+    keep = Path(score.keep)
+    atomic_write_gzip(keep / "per_image.csv.gz", table.read_bytes())  # a kept table is read back gzip'd or not
+    (keep / "per_image.csv").unlink(missing_ok=True)  # an older plain copy would be read first
+    atomic_write_bytes(keep / summary.name, summary.read_bytes())
     return True
 
 
