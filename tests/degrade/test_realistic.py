@@ -108,6 +108,11 @@ def test_blur_scales_with_the_face_size_and_replays():
         spread = lambda k: np.sqrt((k * (np.indices(k.shape) - (np.array(k.shape)[:, None, None] - 1) / 2) ** 2  # noqa: E731
                                     ).sum())
         assert 1.6 < spread(big) / spread(small) < 2.4, blur
+    for seed in range(8):  # a shake's trajectory is as wide relative to the face at any size, the largest included
+        small = RealisticParams(blur="shake", size=33.0, kernel_seed=seed).kernel()
+        for scale in (0.5, 3.0, 6.0):
+            big = RealisticParams(blur="shake", size=33.0, kernel_seed=seed, face_scale=scale).kernel()
+            assert 0.9 * scale < spread(big) / spread(small) < 1.1 * scale, (seed, scale)
     sharp = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     out, params = pipe(sharp, np.random.default_rng(4), 384)
     assert np.array_equal(pipe.apply(sharp, RealisticParams.from_dict(json.loads(json.dumps(params.to_dict())))), out)

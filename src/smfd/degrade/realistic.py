@@ -124,8 +124,7 @@ class RealisticParams:
             return None
         size = self.size * self.face_scale
         if self.blur == "shake":
-            return shake_kernel(int(self.size) if self.face_scale == 1 else _odd(size),
-                                np.random.default_rng(self.kernel_seed))
+            return shake_kernel(int(self.size), np.random.default_rng(self.kernel_seed), scale=self.face_scale)
         if self.blur == "defocus":
             return defocus_kernel(size)
         if self.blur == "gaussian":
@@ -162,13 +161,20 @@ def shake_trajectory(steps: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def shake_kernel(size: int, rng: np.random.Generator, steps: int = 64) -> np.ndarray:
-    """A ``size x size`` camera-shake kernel: a random trajectory scaled into the square and splatted bilinearly."""
+def shake_kernel(size: int, rng: np.random.Generator, steps: int = 64, scale: float = 1.0) -> np.ndarray:
+    """A ``size x size`` camera-shake kernel: a random trajectory shrunk to fit the square (never stretched) and
+    splatted bilinearly. ``scale``: the same shake for a face that many times the reference size: the fitted
+    trajectory drawn ``scale`` times as wide in a square of ``size * scale`` (fitting the trajectory to the wider
+    square instead would leave a short trajectory as short as it is, so a big face's shake would be milder)."""
     size = _odd(size)
     x = shake_trajectory(steps, rng)
     x = x - (x.real.min() + x.real.max()) / 2 - 1j * (x.imag.min() + x.imag.max()) / 2
     extent = max(np.ptp(x.real), np.ptp(x.imag), 1e-6)
-    x = x * min(1.0, (size - 2) / extent) + (size - 1) / 2 * (1 + 1j)
+    fit = min(1.0, (size - 2) / extent)
+    if scale != 1:
+        size = _odd(size * scale)
+        fit = min(fit * scale, max(size - 2, 0) / extent)  # a smaller face's square may be too small for it
+    x = x * fit + (size - 1) / 2 * (1 + 1j)
     k = np.zeros((size, size), np.float64)
     # splat on a 4x finer path so neighbouring points join into a line
     fine = np.interp(np.linspace(0, steps - 1, 4 * steps), np.arange(steps), x.real) + 1j * np.interp(
