@@ -40,13 +40,16 @@ def atomic_write_gzip(path: str | os.PathLike, data: bytes) -> None:
 
 def read_text_or_gz(path: str | os.PathLike) -> str:
     """The text of ``path``, or of ``path.gz`` where only the gzip'd copy is kept (tables kept beside results);
-    FileNotFoundError naming ``path`` when neither is there."""
+    FileNotFoundError naming ``path`` when neither is there, ValueError naming a damaged ``path.gz``."""
     path = Path(path)
     if path.is_file():
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     packed = path.with_name(path.name + ".gz")
     if packed.is_file():
-        return gzip.decompress(packed.read_bytes()).decode()
+        try:
+            return gzip.decompress(packed.read_bytes()).decode("utf-8")
+        except (OSError, EOFError, UnicodeDecodeError) as e:
+            raise ValueError(f"{packed}: not a readable gzip'd text file ({e})") from None
     raise FileNotFoundError(f"{path}: not found")
 
 

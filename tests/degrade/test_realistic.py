@@ -55,6 +55,23 @@ def test_kernels_are_odd_normalised_and_non_negative(kernel):
     assert kernel.min() >= 0 and kernel.sum() == pytest.approx(1, abs=1e-5)
 
 
+def test_a_256_px_shake_kernel_is_the_one_it_always_was():
+    """The thesis-size family must not move when big faces' blurs change (the bytes of commit 96913c7's kernel)."""
+    import hashlib
+
+    k = shake_kernel(21, np.random.default_rng(1))
+    assert hashlib.sha256(k.tobytes()).hexdigest() == "228dedb002d847864fc1f75c3d247692d03f60d5178ddff1e770cb6b4e827909"
+    assert np.array_equal(RealisticParams(blur="shake", size=21.0, kernel_seed=7).kernel(),
+                          shake_kernel(21, np.random.default_rng(7)))
+
+
+@pytest.mark.parametrize("size,scale", [(3, 0.1), (9, 0.3), (33, 0.5), (33, 4.0)])
+def test_a_scaled_shake_kernel_fits_its_square_and_sums_to_one(size, scale):
+    k = shake_kernel(size, np.random.default_rng(2), scale=scale)
+    assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1 and k.shape[0] <= max(1, size * scale) + 2
+    assert k.min() >= 0 and k.sum() == pytest.approx(1, abs=1e-5)
+
+
 def test_shake_kernels_are_random_paths_not_points_or_lines():
     a, b = shake_kernel(25, np.random.default_rng(0)), shake_kernel(25, np.random.default_rng(1))
     assert not np.array_equal(a, b)

@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from smfd.fileio import atomic_write_gzip
+from smfd.fileio import atomic_write_gzip, read_text_or_gz
 from smfd.score.compare import compare, read_draws, read_rows, sign_test
 
 
@@ -108,3 +108,16 @@ def test_a_kept_gzipped_table_reads_as_the_plain_one(tmp_path):
     packed.mkdir()
     atomic_write_gzip(packed / "per_image.csv.gz", (plain / "per_image.csv").read_bytes())
     assert read_rows(packed) == read_rows(plain)
+
+
+def test_the_plain_table_is_read_first_and_a_missing_or_damaged_one_is_named(tmp_path):
+    (tmp_path / "t.csv").write_text("plain\n")
+    atomic_write_gzip(tmp_path / "t.csv.gz", b"packed\n")
+    assert read_text_or_gz(tmp_path / "t.csv") == "plain\n"
+    (tmp_path / "t.csv").unlink()
+    assert read_text_or_gz(tmp_path / "t.csv") == "packed\n"
+    with pytest.raises(FileNotFoundError, match="none.csv: not found"):
+        read_text_or_gz(tmp_path / "none.csv")
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="bad.csv.gz: not a readable"):
+        read_text_or_gz(tmp_path / "bad.csv")

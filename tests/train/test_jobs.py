@@ -46,6 +46,8 @@ def test_a_batch_runs_skips_what_is_done_and_keeps_failures_to_their_job(tmp_pat
     assert run_jobs([kept], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2  # scored (out was not asked before)
     scored = (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns
     elsewhere = replace(kept, scores=(replace(kept.scores[0], keep=str(tmp_path / "kept-b")),))
+    (tmp_path / "kept-b").mkdir()
+    (tmp_path / "kept-b" / "per_image.csv").write_text("id\nan older plain copy\n")  # would be read first: removed
     assert run_jobs([elsewhere], isolate=False)["blurry"]["test"]["lowres"]["n"] == 2
     assert (tmp_path / "blurry" / "per_image.csv").stat().st_mtime_ns == scored  # not scored again
     kept_b = (tmp_path / "kept-b" / "per_image.csv.gz").read_bytes()  # kept gzip'd, the same bytes for the same table

@@ -22,17 +22,17 @@ measured one, and its protocol names the config and commands that make the weigh
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..data.celebamask import CLASSES
-from ..fileio import atomic_write_bytes, read_text_or_gz
+from ..fileio import atomic_write_bytes
 from ..models import build, count_parameters
 from ..models.io import load_runner, read_checkpoint
 from ..models.profile import count_flops
 from ..report.tables import markdown_table
+from ..score.compare import read_rows
 from ..score.evaluation import confusion_markdown
 from ..score.masks import MaskSource
 from ..train.config import TrainConfig, load_config
@@ -132,7 +132,7 @@ def evaluate(spec: BakeoffSpec, name: str | None, cand: Candidate | MaskGenerato
     kept, job = _scoring(spec, name, cand, degradation, identity)
     if job is not None:
         raise_failures(run_jobs([job], isolate=False), [job])
-    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(read_text_or_gz(kept / "per_image.csv"), newline=""))}
+    rows = read_rows(kept)
     summary = json.loads((kept / "summary.json").read_text())
     return {"summary": summary["metrics"], "info": summary["info"], "rows": rows}
 

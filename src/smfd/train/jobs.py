@@ -147,7 +147,7 @@ def _unkept(spec: dict) -> dict:
 
 def _keep(score: Score) -> bool:
     """Copy a score's per-face table (gzip'd) and summary to its ``keep`` folder; False if they are not in ``out``."""
-    if not (score.out and score.keep) or Path(score.keep) == Path(score.out):
+    if not (score.out and score.keep) or Path(score.keep).resolve() == Path(score.out).resolve():
         return True
     table, summary = Path(score.out) / "per_image.csv", Path(score.out) / "summary.json"
     if not (table.is_file() and summary.is_file()):
