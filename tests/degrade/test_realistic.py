@@ -72,6 +72,19 @@ def test_a_scaled_shake_kernel_fits_its_square_and_sums_to_one(size, scale):
     assert k.min() >= 0 and k.sum() == pytest.approx(1, abs=1e-5)
 
 
+@pytest.mark.parametrize("scale", [2.0, 6.0])
+def test_a_wide_shake_kernel_is_a_line_not_dots(scale):
+    """Drawn wider for a big face, the path is splatted from enough points to stay a line: the kernel is what a
+    much denser splat of the same path gives (4 points a step, as at 256 px, leaves dots at scale 6)."""
+    def kernel(**kw):
+        return shake_kernel(33, np.random.default_rng(0), scale=scale, **kw).astype(np.float64)
+
+    dense = kernel(points_per_step=64)
+    assert np.abs(kernel() - dense).sum() / 2 < 0.01
+    if scale == 6.0:
+        assert np.abs(kernel(points_per_step=4) - dense).sum() / 2 > 0.05
+
+
 def test_shake_kernels_are_random_paths_not_points_or_lines():
     a, b = shake_kernel(25, np.random.default_rng(0)), shake_kernel(25, np.random.default_rng(1))
     assert not np.array_equal(a, b)

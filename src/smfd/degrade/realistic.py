@@ -161,11 +161,14 @@ def shake_trajectory(steps: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def shake_kernel(size: int, rng: np.random.Generator, steps: int = 64, scale: float = 1.0) -> np.ndarray:
+def shake_kernel(size: int, rng: np.random.Generator, steps: int = 64, scale: float = 1.0, *,
+                 points_per_step: int | None = None) -> np.ndarray:
     """A ``size x size`` camera-shake kernel: a random trajectory shrunk to fit the square (never stretched) and
     splatted bilinearly. ``scale``: the same shake for a face that many times the reference size: the fitted
     trajectory drawn ``scale`` times as wide in a square of ``size * scale`` (fitting the trajectory to the wider
-    square instead would leave a short trajectory as short as it is, so a big face's shake would be milder)."""
+    square instead would leave a short trajectory as short as it is, so a big face's shake would be milder).
+    ``points_per_step``: the path is splatted from that many points per trajectory step; None: 4, times the scale
+    rounded up, so neighbouring points lie at most about 0.25 px apart and join into a line, never a dotted one."""
     size = _odd(size)
     x = shake_trajectory(steps, rng)
     x = x - (x.real.min() + x.real.max()) / 2 - 1j * (x.imag.min() + x.imag.max()) / 2
@@ -176,9 +179,9 @@ def shake_kernel(size: int, rng: np.random.Generator, steps: int = 64, scale: fl
         fit = min(fit * scale, max(size - 2, 0) / extent)  # a smaller face's square may be too small for it
     x = x * fit + (size - 1) / 2 * (1 + 1j)
     k = np.zeros((size, size), np.float64)
-    # splat on a 4x finer path so neighbouring points join into a line
-    fine = np.interp(np.linspace(0, steps - 1, 4 * steps), np.arange(steps), x.real) + 1j * np.interp(
-        np.linspace(0, steps - 1, 4 * steps), np.arange(steps), x.imag)
+    n = steps * (points_per_step or 4 * max(1, int(np.ceil(scale))))
+    t = np.linspace(0, steps - 1, n)
+    fine = np.interp(t, np.arange(steps), x.real) + 1j * np.interp(t, np.arange(steps), x.imag)
     for p in fine:
         c, r = p.real, p.imag
         c0, r0 = int(np.floor(c)), int(np.floor(r))
