@@ -1,6 +1,7 @@
 """The protocol pieces with tiny data: plateau LR drop, early stop, best checkpoint, resume, NaN stop."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -216,3 +217,26 @@ def test_hires_only_trains_on_the_faces_the_larger_set_holds(tiny_data, tmp_path
     assert torch.equal(val[0]["lq"], item["lq"])  # fixed, as validation is
     with pytest.raises(ValueError, match="data.val_size 512: .* not set"):
         load_config(None, "deblur", ["data.val_size=512"])
+
+
+def test_the_realistic_ranges_of_the_training_faces_can_be_set_and_validation_keeps_the_defaults(tiny_data):
+    from smfd.data import FaceFolder, make_splits
+    from smfd.degrade import RealisticConfig
+    from smfd.train.datasets import datasets
+
+    folder = FaceFolder(tiny_data)
+    splits = make_splits(folder.ids, seed=0, folds=2, test_fraction=0.2)
+    cfg = load_config(None, "deblur", ["data.degradation=mixed", "data.realistic_share=1",
+                                       "data.realistic={blur_weights: [1, 0, 0, 0], shake_size: [21, 21]}"])
+    train, val = datasets(cfg, folder, splits)
+    shaken = train.degradation.realistic.config
+    assert shaken.blur_weights == (1, 0, 0, 0) and shaken.shake_size == (21, 21)
+    assert val.degradation.realistic.config == RealisticConfig()  # validated as every other run is
+    params = [json.loads(train[0]["params"]) for _ in range(6)]
+    assert {p["blur"] for p in params} <= {"shake", "none"} and "shake" in {p["blur"] for p in params}
+    with pytest.raises(ValueError, match="unknown config key data.realistic.blur_weight "):
+        load_config(None, "deblur", ["data.degradation=mixed", "data.realistic={blur_weight: [1, 0, 0, 0]}"])
+    with pytest.raises(ValueError, match="blur_weights must be 4 non-negative odds"):
+        load_config(None, "deblur", ["data.degradation=mixed", "data.realistic={blur_weights: [0, 0, 0, 0]}"])
+    with pytest.raises(ValueError, match="data.realistic applies to degradation realistic or mixed"):
+        load_config(None, "deblur", ["data.realistic={jpeg_prob: 0.5}"])

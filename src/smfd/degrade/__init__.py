@@ -2,6 +2,8 @@
 realistic family (camera shake, defocus, mild blur, sensor noise, JPEG, clean faces) and a low-resolution
 family (small faces compressed at their size, then resized up) beside it."""
 
+import dataclasses
+
 from .kernels import DIRECTIONS, gaussian_kernel, gaussian_sigma, motion_kernel
 from .lowres import LowResConfig, LowResParams, LowResPipeline
 from .pipeline import (
@@ -17,20 +19,23 @@ from .realistic import MixedPipeline, RealisticConfig, RealisticParams, Realisti
 DEGRADATIONS = ("thesis", "realistic", "lowres", "mixed", "sharp")
 
 
-def make_degradation(name: str = "thesis", realistic_share: float = 0.5, lowres_share: float = 0.0):
+def make_degradation(name: str = "thesis", realistic_share: float = 0.5, lowres_share: float = 0.0,
+                     realistic: RealisticConfig | None = None):
     """``thesis`` (the thesis's pipeline, exact), ``realistic`` (:class:`RealisticPipeline` with every face
     degraded), ``lowres`` (:class:`LowResPipeline`: a small face, compressed, resized up), ``mixed`` (each face
     from the realistic family, 10 % of them left clean, with chance ``realistic_share``, from the low-resolution
     family with chance ``lowres_share``, else the thesis's; the training mix) or ``sharp`` (no degradation: what a
-    net does to a face that needs no help)."""
+    net does to a face that needs no help). ``realistic``: the realistic family's ranges (``mixed``; ``realistic``
+    takes them with no clean faces), None: :class:`RealisticConfig`'s."""
+    realistic = realistic or RealisticConfig()
     if name == "thesis":
         return DegradationPipeline()
     if name == "realistic":  # every face degraded (clean faces are the "sharp" family's, and 10 % of "mixed"'s)
-        return RealisticPipeline(RealisticConfig(clean_share=0.0))
+        return RealisticPipeline(dataclasses.replace(realistic, clean_share=0.0))
     if name == "lowres":
         return LowResPipeline()
     if name == "mixed":
-        return MixedPipeline(DegradationPipeline(), RealisticPipeline(), realistic_share,
+        return MixedPipeline(DegradationPipeline(), RealisticPipeline(realistic), realistic_share,
                              lowres=LowResPipeline() if lowres_share else None, lowres_share=lowres_share)
     if name == "sharp":
         return RealisticPipeline(RealisticConfig(clean_share=1.0))

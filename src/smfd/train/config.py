@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from ..degrade import DEGRADATIONS
+from ..degrade import DEGRADATIONS, RealisticConfig
 from ..models.runner import TASKS, Task
 from ..precision import PRECISIONS
 from ..score.masks import parse_mask_source
@@ -58,6 +58,10 @@ class DataConfig:
     # validate on faces at this side (read from `hires` when larger, degraded at that size, the central `crop`):
     # the faces a big-face net restores; 0: validation faces at `size`, whole
     val_size: int = 0
+    # the realistic family's ranges for the training faces (smfd.degrade.RealisticConfig's fields, e.g.
+    # {blur_weights: [0.55, 0.2, 0.1, 0.15]}: more camera shake); empty: its defaults. Validation faces keep the
+    # defaults, so runs with different training mixes are validated on the same faces and degradations
+    realistic: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +140,10 @@ class TrainConfig:
 
     def _check_sizes(self) -> None:
         d = self.data
+        if d.realistic:
+            if d.degradation not in ("realistic", "mixed"):
+                raise ValueError(f"data.realistic applies to degradation realistic or mixed, not {d.degradation!r}")
+            realistic_config(d)  # its keys and values checked now, not at the first batch
         if d.hires_only and not d.hires:
             raise ValueError("data.hires_only needs data.hires, the folder whose faces it keeps")
         if d.val_size and (d.val_size < 16 or (d.val_size > d.size and not d.hires)):
@@ -161,6 +169,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def realistic_config(data: DataConfig):
+    """The realistic family's ranges for the training faces: :class:`~smfd.degrade.RealisticConfig` with
+    ``data.realistic``'s values; an unknown key or a bad value is a ValueError naming ``data.realistic.KEY``."""
+    return from_dict(RealisticConfig, data.realistic, "data.realistic")
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
