@@ -83,6 +83,8 @@ def test_a_wide_shake_kernel_is_a_line_not_dots(scale):
     assert np.abs(kernel() - dense).sum() / 2 < 0.01
     if scale == 6.0:
         assert np.abs(kernel(points_per_step=4) - dense).sum() / 2 > 0.05
+    with pytest.raises(ValueError, match="points_per_step must be >= 1"):
+        kernel(points_per_step=0)
 
 
 def test_shake_kernels_are_random_paths_not_points_or_lines():

@@ -240,3 +240,21 @@ def test_the_realistic_ranges_of_the_training_faces_can_be_set_and_validation_ke
         load_config(None, "deblur", ["data.degradation=mixed", "data.realistic={blur_weights: [0, 0, 0, 0]}"])
     with pytest.raises(ValueError, match="data.realistic applies to degradation realistic or mixed"):
         load_config(None, "deblur", ["data.realistic={jpeg_prob: 0.5}"])
+
+
+def test_realistic_ranges_by_key_through_a_saved_config_and_for_the_realistic_family(tmp_path):
+    from smfd.degrade import RealisticConfig, make_degradation
+    from smfd.train.config import realistic_config, save_config
+
+    cfg = load_config(None, "deblur", ["data.degradation=mixed", "data.realistic.jpeg_prob=0.5",
+                                       "data.realistic.shake_size=[21, 33]"])
+    assert realistic_config(cfg.data) == RealisticConfig(jpeg_prob=0.5, shake_size=(21, 33))
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml", "deblur")
+    assert realistic_config(again.data) == realistic_config(cfg.data)
+    every = make_degradation("realistic", realistic=RealisticConfig(blur_weights=(1, 0, 0, 0), clean_share=0.5))
+    assert every.config == RealisticConfig(blur_weights=(1, 0, 0, 0), clean_share=0.0)  # every face degraded
+    with pytest.raises(ValueError, match="clean_share applies to degradation mixed"):
+        load_config(None, "deblur", ["data.degradation=realistic", "data.realistic.clean_share=0.5"])
+    with pytest.raises(ValueError, match="data.realistic.jpeg_prob must be in"):
+        load_config(None, "deblur", ["data.degradation=mixed", "data.realistic.jpeg_prob=2"])

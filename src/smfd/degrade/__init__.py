@@ -26,7 +26,7 @@ def make_degradation(name: str = "thesis", realistic_share: float = 0.5, lowres_
     from the realistic family, 10 % of them left clean, with chance ``realistic_share``, from the low-resolution
     family with chance ``lowres_share``, else the thesis's; the training mix) or ``sharp`` (no degradation: what a
     net does to a face that needs no help). ``realistic``: the realistic family's ranges (``mixed``; ``realistic``
-    takes them with no clean faces), None: :class:`RealisticConfig`'s."""
+    takes them with no clean faces; the other names have no realistic part), None: :class:`RealisticConfig`'s."""
     realistic = realistic or RealisticConfig()
     if name == "thesis":
         return DegradationPipeline()

@@ -41,7 +41,6 @@ class RealisticConfig:
         clean_share: faces given no degradation at all (the net must return them unchanged).
         blur_weights: relative odds of shake, defocus, gaussian and motion blur for the other faces.
         shake_size: side range of camera-shake kernels (px, odd after rounding).
-        shake_steps: random-walk steps of a trajectory.
         defocus_radius: disk radius range (px).
         gaussian_sigma: sigma range of the mild Gaussian blur (px).
         motion_length: length range of the short linear motion (px), at any angle.
@@ -54,7 +53,6 @@ class RealisticConfig:
     clean_share: float = 0.1
     blur_weights: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)
     shake_size: tuple[int, int] = (9, 33)
-    shake_steps: int = 64
     defocus_radius: tuple[float, float] = (1.0, 5.0)
     gaussian_sigma: tuple[float, float] = (0.4, 2.5)
     motion_length: tuple[float, float] = (3.0, 15.0)
@@ -179,7 +177,9 @@ def shake_kernel(size: int, rng: np.random.Generator, steps: int = 64, scale: fl
         fit = min(fit * scale, max(size - 2, 0) / extent)  # a smaller face's square may be too small for it
     x = x * fit + (size - 1) / 2 * (1 + 1j)
     k = np.zeros((size, size), np.float64)
-    n = steps * (points_per_step or 4 * max(1, int(np.ceil(scale))))
+    if points_per_step is not None and points_per_step < 1:
+        raise ValueError(f"points_per_step must be >= 1, got {points_per_step}")
+    n = steps * (points_per_step if points_per_step is not None else 4 * max(1, int(np.ceil(scale))))
     t = np.linspace(0, steps - 1, n)
     fine = np.interp(t, np.arange(steps), x.real) + 1j * np.interp(t, np.arange(steps), x.imag)
     for p in fine:

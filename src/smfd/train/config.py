@@ -133,17 +133,24 @@ class TrainConfig:
             raise ValueError(f"monitor must be dice, jaccard, ssim or psnr, got {self.monitor!r}")
         if parse_mask_source(self.mask_source, name="mask_source").kind != "gt" and self.task == "mask":
             raise ValueError("mask_source applies to the deblur task only")
+        self._check_realistic()
         self._check_sizes()
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
+    def _check_realistic(self) -> None:
+        d = self.data
+        if not d.realistic:
+            return
+        if d.degradation not in ("realistic", "mixed"):
+            raise ValueError(f"data.realistic applies to degradation realistic or mixed, not {d.degradation!r}")
+        if d.degradation == "realistic" and "clean_share" in d.realistic:
+            raise ValueError("data.realistic.clean_share applies to degradation mixed (realistic degrades every face)")
+        realistic_config(d)  # its keys and values checked now, not at the first batch
+
     def _check_sizes(self) -> None:
         d = self.data
-        if d.realistic:
-            if d.degradation not in ("realistic", "mixed"):
-                raise ValueError(f"data.realistic applies to degradation realistic or mixed, not {d.degradation!r}")
-            realistic_config(d)  # its keys and values checked now, not at the first batch
         if d.hires_only and not d.hires:
             raise ValueError("data.hires_only needs data.hires, the folder whose faces it keeps")
         if d.val_size and (d.val_size < 16 or (d.val_size > d.size and not d.hires)):
@@ -171,7 +178,7 @@ class TrainConfig:
         return asdict(self)
 
 
-def realistic_config(data: DataConfig):
+def realistic_config(data: DataConfig) -> RealisticConfig:
     """The realistic family's ranges for the training faces: :class:`~smfd.degrade.RealisticConfig` with
     ``data.realistic``'s values; an unknown key or a bad value is a ValueError naming ``data.realistic.KEY``."""
     return from_dict(RealisticConfig, data.realistic, "data.realistic")
