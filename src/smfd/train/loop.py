@@ -178,6 +178,8 @@ def fit(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, p
             log.info("early stop: no better val %s for %d epochs", cfg.monitor, cfg.early_stop)
         if state.writer is not None:
             state.writer.close()
+        if world > 1:  # every process done with the group before any tears it down (gloo aborted otherwise)
+            dist.barrier()
         return FitResult(state.run_dir, state.best, state.best_epoch, state.epoch, end == "early stop")
     finally:
         if world > 1 and dist.is_initialized():
