@@ -51,14 +51,14 @@ def datasets(cfg: TrainConfig, folder: FaceFolder, splits: Splits) -> tuple[Face
     common = {"size": cfg.data.size, "grayscale": grey}
     # a mask net with a working size learns on whole faces resized to it (validation: full size, the net resizes)
     work_size = cfg.model.kwargs.get("work_size") if grey else None
-    degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share, cfg.data.lowres_share)
-    train_degradation = make_degradation(cfg.data.degradation, cfg.data.realistic_share, cfg.data.lowres_share,
-                                         realistic_config(cfg.data)) if cfg.data.realistic else degradation
+    mix = (cfg.data.degradation, cfg.data.realistic_share, cfg.data.lowres_share)
+    train_degradation = make_degradation(*mix, realistic_config(cfg.data))  # data.realistic's ranges, if any
+    val_degradation = make_degradation(*mix)  # validation: the family's defaults, so runs with other ranges compare
     train = FaceDeblurDataset(folder, train_ids, train=True, augment=JointAugment() if cfg.data.augment else None,
                               crop=cfg.data.crop, work_size=work_size, degradation=train_degradation,
                               sizes=cfg.data.sizes, hires=hires, **common)
     big_val = {"val_side": cfg.data.val_size, "crop": cfg.data.crop, "hires": hires} if cfg.data.val_size else {}
-    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=degradation, **common,
+    val = FaceDeblurDataset(folder, val_ids, train=False, seed=cfg.data.seed, degradation=val_degradation, **common,
                             **big_val)
     return train, val
 
